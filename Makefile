@@ -1,0 +1,58 @@
+# Moonwatch: `make up` runs it, `make test` tests it. `make` alone lists the targets.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export PYTHONPATH := $(CURDIR)/plugins
+STACK := $(BIN)/python -m moonwatch.stack
+
+.PHONY: help install up down status env test test-fast lint format bench chaos dbt-build dbt-docs clean
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt -r requirements-dev.txt
+	@touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install the pinned requirements
+
+up: $(STAMP) ## start the whole local stack (Postgres, broker, simulator, Airflow, dashboard)
+	@$(STACK) up
+
+down: ## stop everything `make up` started
+	@$(STACK) down
+
+status: ## say what runs and whether it is healthy
+	@$(STACK) status
+
+env: ## print the live settings as export lines: eval "$$(make -s env)"
+	@$(STACK) env
+
+test: $(STAMP) ## run the test suite on throw-away services
+	$(BIN)/python -m pytest
+
+test-fast: $(STAMP) ## the unit tests only (no services)
+	$(BIN)/python -m pytest -m "not integration"
+
+lint: $(STAMP) ## ruff lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP) ## ruff format and autofix
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: $(STAMP) ## run the benchmarks; numbers go to bench/RESULTS.md
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+dbt-build: $(STAMP) ## dbt build against the running stack's warehouse
+	@eval "$$($(STACK) env)" && cd dbt_project && ../$(BIN)/dbt build --profiles-dir .
+
+clean: down ## stop the stack and delete its state folder (.moonwatch/)
+	rm -rf .moonwatch

@@ -1,0 +1,229 @@
+"""Moonwatch settings: one typed object read from the environment.
+
+Every field names its environment variable (the ``alias``). The names in DESIGN.md's settings
+table are a contract: the launcher, the DAGs, dbt's profile, the dashboard and ``make env`` all
+read the same variables. Secrets are ``SecretStr`` so they never print by accident.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from moonwatch.errors import ConfigurationError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+CMC_PUBLIC_BASE_URL = "https://pro-api.coinmarketcap.com"
+DEFAULT_SYMBOLS = "BTC,ETH,SOL,BNB,XRP,ADA,DOGE,AVAX,DOT,LINK"
+DASHBOARD_CURRENCIES = ("USD", "EUR", "SEK", "NOK", "DKK", "GBP")
+
+# A Kafka topic name per Kafka's own rules; anything else is refused before it reaches SQL or a
+# broker call.
+_TOPIC_RE = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
+_TICKER_RE = re.compile(r"^[A-Za-z0-9$._-]{1,32}$")
+_CURRENCY_RE = re.compile(r"^[A-Z]{3,5}$")
+
+
+def _env(name: str, *more: str) -> dict:
+    return {"validation_alias": AliasChoices(name, *more)}
+
+
+class Settings(BaseSettings):
+    """Everything Moonwatch reads from its environment."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    cmc_api_key: SecretStr | None = Field(
+        None,
+        description="CMC_API_KEY: CoinMarketCap key; unset = the offline simulator is the source.",
+        **_env("CMC_API_KEY"),
+    )
+    cmc_base_url: str = Field(
+        "",
+        description="CMC_BASE_URL: CoinMarketCap base URL; empty picks the real API when a key "
+        "is set, else the simulator's URL.",
+        **_env("CMC_BASE_URL"),
+    )
+    symbols: str = Field(
+        DEFAULT_SYMBOLS,
+        description="MOONWATCH_SYMBOLS: coins to track, tickers (BTC,ETH) or ids (id:1,id:1027).",
+        **_env("MOONWATCH_SYMBOLS"),
+    )
+    quote_currency: str = Field(
+        "USD",
+        description="MOONWATCH_QUOTE_CURRENCY: the currency CoinMarketCap quotes in.",
+        **_env("MOONWATCH_QUOTE_CURRENCY"),
+    )
+    topic: str = Field(
+        "crypto", description="MOONWATCH_TOPIC: Kafka topic.", **_env("MOONWATCH_TOPIC")
+    )
+    kafka_bootstrap: str = Field(
+        "127.0.0.1:19092",
+        description="MOONWATCH_KAFKA_BOOTSTRAP: Kafka bootstrap servers.",
+        **_env("MOONWATCH_KAFKA_BOOTSTRAP"),
+    )
+    consumer_group: str = Field(
+        "moonwatch-quotes-loader",
+        description="MOONWATCH_CONSUMER_GROUP: the loader's Kafka consumer group.",
+        **_env("MOONWATCH_CONSUMER_GROUP"),
+    )
+    warehouse_url: SecretStr | None = Field(
+        None,
+        description="MOONWATCH_WAREHOUSE_URL: warehouse Postgres URL, loader (read-write) role.",
+        **_env("MOONWATCH_WAREHOUSE_URL"),
+    )
+    dashboard_db_url: SecretStr | None = Field(
+        None,
+        description="MOONWATCH_DASHBOARD_DB_URL: warehouse Postgres URL, read-only dashboard role.",
+        **_env("MOONWATCH_DASHBOARD_DB_URL"),
+    )
+    airflow_url: str = Field(
+        "http://127.0.0.1:18080",
+        description="MOONWATCH_AIRFLOW_URL: where the Airflow UI answers.",
+        **_env("MOONWATCH_AIRFLOW_URL"),
+    )
+    dashboard_url: str = Field(
+        "http://127.0.0.1:18501",
+        description="MOONWATCH_DASHBOARD_URL: where the dashboard answers.",
+        **_env("MOONWATCH_DASHBOARD_URL"),
+    )
+    monthly_credit_budget: int = Field(
+        10_000,
+        ge=0,
+        description="MOONWATCH_CMC_MONTHLY_CREDITS: CoinMarketCap credits the plan allows a month.",
+        **_env("MOONWATCH_CMC_MONTHLY_CREDITS"),
+    )
+    listings_limit: int = Field(
+        200,
+        ge=10,
+        le=5000,
+        description="MOONWATCH_LISTINGS_LIMIT: coins per listings snapshot.",
+        **_env("MOONWATCH_LISTINGS_LIMIT"),
+    )
+    listings_every_minutes: int = Field(
+        15,
+        ge=1,
+        description="MOONWATCH_LISTINGS_EVERY_MINUTES: minutes between listings snapshots.",
+        **_env("MOONWATCH_LISTINGS_EVERY_MINUTES"),
+    )
+    fx_base_url: str = Field(
+        "https://api.frankfurter.app",
+        description="MOONWATCH_FX_BASE_URL: keyless daily reference rates (Frankfurter/ECB shape).",
+        **_env("MOONWATCH_FX_BASE_URL"),
+    )
+    http_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="MOONWATCH_HTTP_TIMEOUT: seconds before an API call times out.",
+        **_env("MOONWATCH_HTTP_TIMEOUT"),
+    )
+    simulator_seed: int = Field(
+        42,
+        description="MOONWATCH_SIM_SEED: the simulator's random seed.",
+        **_env("MOONWATCH_SIM_SEED"),
+    )
+    home: Path = Field(
+        PROJECT_ROOT / ".moonwatch",
+        description="MOONWATCH_HOME: state folder for the local stack (data, logs, PIDs).",
+        **_env("MOONWATCH_HOME"),
+    )
+
+    @field_validator("topic")
+    @classmethod
+    def _check_topic(cls, value: str) -> str:
+        if not _TOPIC_RE.match(value):
+            raise ValueError(
+                "a Kafka topic name is 1-249 characters of letters, digits, '.', '_' or '-'"
+            )
+        return value
+
+    @field_validator("quote_currency")
+    @classmethod
+    def _check_currency(cls, value: str) -> str:
+        value = value.strip().upper()
+        if not _CURRENCY_RE.match(value):
+            raise ValueError("a currency is a 3-5 letter code such as USD or EUR")
+        return value
+
+    @field_validator("symbols")
+    @classmethod
+    def _check_symbols(cls, value: str) -> str:
+        parse_symbols(value)
+        return value
+
+    def require_warehouse_url(self) -> str:
+        """The loader's warehouse URL, or a ConfigurationError saying how to get one."""
+        return _require(self.warehouse_url, "MOONWATCH_WAREHOUSE_URL")
+
+    def require_dashboard_db_url(self) -> str:
+        """The dashboard's read-only warehouse URL, or a ConfigurationError."""
+        return _require(self.dashboard_db_url, "MOONWATCH_DASHBOARD_DB_URL")
+
+    @property
+    def is_simulated(self) -> bool:
+        """True when no API key is set: the offline simulator is the source."""
+        return self.cmc_api_key is None or not self.cmc_api_key.get_secret_value().strip()
+
+
+def _require(value: SecretStr | None, name: str) -> str:
+    if value is None or not value.get_secret_value().strip():
+        raise ConfigurationError(
+            f"{name} is not set. Start the local stack with `make up` and load its settings with "
+            f'`eval "$(make -s env)"`, or export {name} yourself.'
+        )
+    return value.get_secret_value()
+
+
+def parse_symbols(raw: str) -> tuple[list[int], list[str]]:
+    """Split ``MOONWATCH_SYMBOLS`` into CoinMarketCap ids and tickers.
+
+    ``"BTC,eth,id:5426"`` → ``([5426], ["BTC", "ETH"])``. Raises ValueError naming the bad item.
+    """
+    ids: list[int] = []
+    tickers: list[str] = []
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        if item.lower().startswith("id:"):
+            number = item[3:].strip()
+            if not number.isdigit() or int(number) <= 0:
+                raise ValueError(f"{item!r} is not a CoinMarketCap id; write ids as id:1,id:1027")
+            ids.append(int(number))
+        elif _TICKER_RE.match(item):
+            tickers.append(item.upper())
+        else:
+            raise ValueError(
+                f"{item!r} is not a ticker; use letters and digits such as BTC,ETH or ids as id:1"
+            )
+    if not ids and not tickers:
+        raise ValueError("no coins given; set MOONWATCH_SYMBOLS to e.g. BTC,ETH,SOL")
+    return ids, tickers
+
+
+@lru_cache(maxsize=1)
+def _cached() -> Settings:
+    return load_settings()
+
+
+def load_settings() -> Settings:
+    """Read settings from the environment, turning validation errors into a clear message."""
+    try:
+        return Settings()
+    except ValidationError as e:
+        problems = "; ".join(
+            f"{'/'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors()
+        )
+        raise ConfigurationError(
+            f"Moonwatch settings are invalid ({problems}). Fix the environment variables "
+            "named in README.md's configuration table."
+        ) from None
+
+
+def get_settings() -> Settings:
+    """The process-wide settings (read once)."""
+    return _cached()

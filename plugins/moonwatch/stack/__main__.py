@@ -1,0 +1,5 @@
+import sys
+
+from moonwatch.stack.cli import main
+
+sys.exit(main())

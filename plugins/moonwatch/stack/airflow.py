@@ -1,0 +1,156 @@
+"""Airflow 3 for the local stack: api-server, scheduler, dag-processor and triggerer.
+
+LocalExecutor, metadata in its own Postgres database, DAGs from ``dags/`` and our package from
+``plugins/``. The api-server starts first and must answer before the others start: tasks talk
+to its execution API, and one that starts too early fails with ``httpx.ReadTimeout``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+
+import requests
+
+from moonwatch.errors import StackError
+from moonwatch.settings import PROJECT_ROOT
+from moonwatch.stack.config import AIRFLOW_ADMIN_USER, StackConfig
+from moonwatch.stack.process import ManagedProcess, require_free_port, wait_until
+
+logger = logging.getLogger(__name__)
+
+COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+DAG_IDS = (
+    "crypto_quotes_produce",
+    "crypto_quotes_load",
+    "crypto_listings_load",
+    "crypto_fx_load",
+    "crypto_transform",
+)
+
+
+def airflow_env(config: StackConfig) -> dict[str, str]:
+    """Environment for every Airflow process (and for `airflow` CLI calls made by hand)."""
+    home = config.airflow_home
+    env = {
+        **os.environ,
+        **config.settings_env(),
+        # `airflow standalone`-style processes spawn `airflow` by name: the venv must be on PATH.
+        "PATH": f"{config.venv_bin}{os.pathsep}{os.environ.get('PATH', '')}",
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
+        "PYTHONPATH": os.pathsep.join(
+            p for p in (str(PROJECT_ROOT / "plugins"), os.environ.get("PYTHONPATH", "")) if p
+        ),
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__PARALLELISM": "4",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": config.airflow_db_url,
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{config.airflow_url}/execution/",
+        "AIRFLOW__API__BASE_URL": config.airflow_url,
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__PORT": str(config.airflow_port),
+        "AIRFLOW__API__SECRET_KEY": config.secrets["MOONWATCH_AIRFLOW_SECRET_KEY"],
+        "AIRFLOW__API_AUTH__JWT_SECRET": config.secrets["MOONWATCH_AIRFLOW_SECRET_KEY"],
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{AIRFLOW_ADMIN_USER}:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
+        "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(config.log_dir / "airflow"),
+        "AIRFLOW__CORE__LAZY_LOAD_PLUGINS": "True",
+        # Connections and Variables the DAGs use, derived from the settings (never stored in code).
+        "AIRFLOW_CONN_MOONWATCH_WAREHOUSE": config.warehouse_url,
+        "AIRFLOW_CONN_MOONWATCH_KAFKA": json.dumps(
+            {
+                "conn_type": "kafka",
+                "extra": {
+                    "bootstrap.servers": config.kafka_bootstrap,
+                    "group.id": config.env.get(
+                        "MOONWATCH_CONSUMER_GROUP", "moonwatch-quotes-loader"
+                    ),
+                    "enable.auto.commit": False,
+                    "auto.offset.reset": "earliest",
+                    "session.timeout.ms": 6000,
+                },
+            }
+        ),
+    }
+    return env
+
+
+def _write_password_file(config: StackConfig) -> None:
+    config.airflow_home.mkdir(parents=True, exist_ok=True)
+    path = config.airflow_home / "passwords.json"
+    path.touch(mode=0o600, exist_ok=True)
+    path.write_text(
+        json.dumps({AIRFLOW_ADMIN_USER: config.secrets["MOONWATCH_AIRFLOW_ADMIN_PASSWORD"]})
+    )
+
+
+def migrate_metadata_db(config: StackConfig) -> None:
+    result = subprocess.run(
+        [str(config.venv_bin / "airflow"), "db", "migrate"],
+        env=airflow_env(config),
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        raise StackError(f"`airflow db migrate` failed:\n{result.stderr.strip()[-3000:]}")
+
+
+def component_process(config: StackConfig, component: str) -> ManagedProcess:
+    return ManagedProcess(f"airflow-{component}", config.run_dir, config.log_dir)
+
+
+def start_airflow(config: StackConfig, timeout: float = 180.0) -> None:
+    _write_password_file(config)
+    api = component_process(config, "api-server")
+    if not api.is_running():
+        require_free_port(config.airflow_port, "the Airflow api-server", "MOONWATCH_AIRFLOW_PORT")
+        migrate_metadata_db(config)
+    env = airflow_env(config)
+    airflow = str(config.venv_bin / "airflow")
+    api.start(
+        [airflow, "api-server", "--host", "127.0.0.1", "--port", str(config.airflow_port)],
+        env=env,
+        cwd=config.airflow_home,
+    )
+    wait_until(
+        lambda: airflow_healthy(config.airflow_url, metadb_only=True),
+        "the Airflow api-server",
+        timeout,
+        api,
+    )
+    for component in COMPONENTS[1:]:
+        argv = [airflow, component]
+        if component in ("scheduler", "triggerer"):
+            argv.append("--skip-serve-logs")
+        component_process(config, component).start(argv, env=env, cwd=config.airflow_home)
+
+
+def airflow_health(url: str) -> dict:
+    response = requests.get(f"{url}/api/v2/monitor/health", timeout=3)
+    response.raise_for_status()
+    return response.json()
+
+
+def airflow_healthy(url: str, metadb_only: bool = False) -> bool:
+    health = airflow_health(url)
+    parts = (
+        ["metadatabase"]
+        if metadb_only
+        else ["metadatabase", "scheduler", "triggerer", "dag_processor"]
+    )
+    return all((health.get(p) or {}).get("status") == "healthy" for p in parts)
+
+
+def stop_airflow(config: StackConfig) -> list[str]:
+    stopped = []
+    for component in reversed(COMPONENTS):
+        if component_process(config, component).stop(timeout=30):
+            stopped.append(component)
+    return stopped

@@ -1,0 +1,174 @@
+"""The launcher against real services: its own home and ports, separate from the test stack."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from moonwatch.errors import StackError
+from moonwatch.stack import postgres
+from moonwatch.stack.config import StackConfig
+from moonwatch.stack.process import ManagedProcess, free_port, port_is_free
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _launcher_env(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MOONWATCH_", "AIRFLOW"))}
+    env.update(
+        MOONWATCH_HOME=str(home),
+        MOONWATCH_PG_PORT=str(free_port()),
+        MOONWATCH_KAFKA_PORT=str(free_port()),
+        PYTHONPATH=str(ROOT / "plugins"),
+    )
+    return env
+
+
+def _stack(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "moonwatch.stack", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+
+def test_launcher_up_status_env_down_leaves_nothing_behind(tmp_path: Path) -> None:
+    env = _launcher_env(tmp_path)
+    pg_port, kafka_port = int(env["MOONWATCH_PG_PORT"]), int(env["MOONWATCH_KAFKA_PORT"])
+    try:
+        up = _stack(env, "up", "--only", "postgres,broker")
+        assert up.returncode == 0, up.stderr
+        again = _stack(env, "up", "--only", "postgres,broker")
+        assert again.returncode == 0, again.stderr  # a second `up` while running is harmless
+
+        status = _stack(env, "status")
+        assert "postgres   running   healthy" in status.stdout
+        assert "broker     running   healthy" in status.stdout
+
+        exported = _stack(env, "env").stdout
+        assert f"export MOONWATCH_KAFKA_BOOTSTRAP=127.0.0.1:{kafka_port}" in exported
+        url = next(
+            line.split("=", 1)[1].strip("'")
+            for line in exported.splitlines()
+            if line.startswith("export MOONWATCH_WAREHOUSE_URL=")
+        )
+        with psycopg.connect(url) as conn:
+            tables = conn.execute(
+                "select count(*) from information_schema.tables where table_schema = 'raw'"
+            ).fetchone()
+        assert tables[0] >= 4
+        pids = [int(p.read_text().split()[0]) for p in (tmp_path / "run").glob("*.pid")]
+        assert len(pids) == 2
+    finally:
+        down = _stack(env, "down")
+    assert down.returncode == 0, down.stderr
+    assert "postgres" in down.stdout and "broker" in down.stdout
+    for pid in pids:
+        assert not Path(f"/proc/{pid}").exists() or _is_zombie(pid), f"process {pid} survived"
+    assert port_is_free(pg_port) and port_is_free(kafka_port)
+    assert not list((tmp_path / "run").glob("*.pid"))
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def test_stale_pid_file_is_recognised_and_replaced(tmp_path: Path) -> None:
+    process = ManagedProcess("sleeper", tmp_path / "run", tmp_path / "logs")
+    process.run_dir.mkdir(parents=True)
+    # The PID of this very test process, but with a start time that is not its own: a PID
+    # file left by a crash whose PID was later reused must not make us signal the new owner.
+    process.pid_file.write_text(f"{os.getpid()} 1")
+    assert process.pid() is None
+    assert not process.pid_file.exists()
+
+    pid = process.start(["sleep", "60"], env=dict(os.environ))
+    assert process.pid() == pid
+    assert process.stop(timeout=5)
+    assert process.pid() is None
+
+
+def test_postgres_recovers_after_kill_without_losing_data(tmp_path: Path) -> None:
+    env = _launcher_env(tmp_path)
+    config = StackConfig.from_env(env)
+    try:
+        postgres.start_postgres(config)
+        postgres.bootstrap_warehouse(config)
+        with psycopg.connect(config.warehouse_url) as conn:
+            conn.execute("create table raw.survivor (id int)")
+            conn.execute("insert into raw.survivor values (42)")
+        pid = postgres.postgres_process(config).pid()
+        os.kill(pid, signal.SIGKILL)  # a crash: postmaster.pid and our PID file stay behind
+        deadline = time.monotonic() + 10
+        while postgres.postgres_process(config).is_running() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        # Orphaned backends may hold the port for a moment after the postmaster dies.
+        deadline = time.monotonic() + 15
+        while not port_is_free(config.pg_port) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        postgres.start_postgres(config)
+        with psycopg.connect(config.warehouse_url) as conn:
+            assert conn.execute("select id from raw.survivor").fetchall() == [(42,)]
+    finally:
+        postgres.stop_postgres(config)
+
+
+def test_half_initialised_data_folder_is_set_aside(tmp_path: Path) -> None:
+    config = StackConfig.from_env(_launcher_env(tmp_path))
+    config.pg_data.mkdir(parents=True)
+    (config.pg_data / "base").mkdir()  # what an interrupted initdb leaves: no PG_VERSION
+    try:
+        postgres.start_postgres(config)
+        assert (config.pg_data / "PG_VERSION").exists()
+        assert (config.pg_data.with_name("data.incomplete") / "base").exists()
+    finally:
+        postgres.stop_postgres(config)
+
+
+def test_port_already_taken_says_which_setting_to_change(tmp_path: Path) -> None:
+    config = StackConfig.from_env(_launcher_env(tmp_path))
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", config.pg_port))
+        squatter.listen()
+        with pytest.raises(StackError, match="MOONWATCH_PG_PORT"):
+            postgres.start_postgres(config)
+
+
+def test_dashboard_role_reads_marts_only_and_writes_nothing(pg: StackConfig) -> None:
+    with psycopg.connect(pg.warehouse_url, autocommit=True) as loader:
+        loader.execute("create table if not exists marts.role_probe (id int)")
+        loader.execute("insert into marts.role_probe values (1)")
+    with psycopg.connect(pg.dashboard_db_url, autocommit=True) as reader:
+        assert reader.execute("select id from marts.role_probe").fetchall() == [(1,)]
+        for statement in (
+            "select * from raw.crypto_quotes",
+            "select * from staging.nothing",
+            "insert into marts.role_probe values (2)",
+            "delete from marts.role_probe",
+            "create table marts.intruder (id int)",
+            "create table public.intruder (id int)",
+            "set default_transaction_read_only = off; insert into marts.role_probe values (3)",
+        ):
+            with pytest.raises(psycopg.errors.Error):
+                reader.execute(statement)
+    airflow_db = pg.dashboard_db_url.rsplit("/", 1)[0] + "/airflow"
+    with pytest.raises(psycopg.OperationalError, match="permission denied"):
+        psycopg.connect(airflow_db)
+    with psycopg.connect(pg.warehouse_url, autocommit=True) as loader:
+        assert loader.execute("select count(*) from marts.role_probe").fetchone() == (1,)
+        loader.execute("drop table marts.role_probe")
