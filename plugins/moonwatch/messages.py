@@ -61,6 +61,14 @@ class QuoteMessage(BaseModel):
     last_updated: datetime
     fetched_at: datetime
 
+    @field_validator("symbol", "name", "slug")
+    @classmethod
+    def _no_nul(cls, value: str) -> str:
+        # PostgreSQL text and jsonb cannot hold U+0000; refuse it here, not mid-batch in SQL.
+        if "\x00" in value:
+            raise ValueError("must not contain the NUL character")
+        return value
+
     @field_validator("last_updated", "fetched_at")
     @classmethod
     def _utc(cls, value: datetime) -> datetime:
