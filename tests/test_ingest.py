@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import uuid
 from collections.abc import Callable
 
@@ -82,8 +83,6 @@ def test_ingest_loads_distinct_valid_rows_and_rejects_each_poison_message(
     stored = warehouse.execute(
         "select message_base64 from raw.crypto_quotes_rejected where reason like 'not UTF-8%'"
     ).fetchone()[0]
-    import base64
-
     assert base64.b64decode(stored) == POISON[1]  # kept byte for byte
 
 
@@ -127,10 +126,13 @@ def test_ingest_crash_before_postgres_commit_writes_nothing_and_loads_later(
     consumer = open_consumer(kafka, group, topic)
     wait_for_assignment(consumer)
     batch = next(consume_batches(consumer, batch_size=100, idle_s=2))
-    with psycopg.connect(warehouse_url) as conn:
-        with pytest.raises(RuntimeError), conn.transaction():
-            load_quotes_batch(conn, batch)
-            raise RuntimeError("killed mid-transaction")
+    with (
+        psycopg.connect(warehouse_url) as conn,
+        pytest.raises(RuntimeError),
+        conn.transaction(),
+    ):
+        load_quotes_batch(conn, batch)
+        raise RuntimeError("killed mid-transaction")
     consumer.close()
     assert warehouse.execute("select count(*) from raw.crypto_quotes").fetchone() == (0,)
     assert consume_and_load(kafka, topic, group, warehouse_url, idle_s=2)["inserted"] == 4
