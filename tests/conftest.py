@@ -50,8 +50,13 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     if _STACK is None:
         return
+    import sys
+
     from moonwatch.stack.cli import down
 
+    if "airflow.settings" in sys.modules:
+        # Close Airflow's pooled connections before their server goes away.
+        sys.modules["airflow.settings"].dispose_orm()
     down(_STACK)
     if not os.environ.get("MOONWATCH_KEEP_TEST_HOME"):
         shutil.rmtree(_STACK.home, ignore_errors=True)
@@ -111,3 +116,6 @@ def airflow_db(pg: StackConfig) -> StackConfig:
     """Airflow's metadata database migrated in the test Postgres, for `dag.test()` runs."""
     migrate_metadata_db(pg)
     return pg
+
+
+from tests.simulator import market_simulator, simulator_env  # noqa: E402, F401

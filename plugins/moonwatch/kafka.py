@@ -180,3 +180,14 @@ def commit_offsets(consumer: Consumer, records: list[KafkaRecord]) -> None:
             f"the rows are in Postgres but committing Kafka offsets failed ({e}); the next run "
             "re-reads those messages and the natural-key upsert keeps them single"
         ) from e
+
+
+def describe_waiting_message(message: Message) -> dict[str, object] | None:
+    """The sensor's ``apply_function``: any message on the topic means "there is work".
+
+    It runs in the triggerer, which imports it by dotted path, so it lives here in ``plugins/``.
+    It only peeks (the sensor does not commit); the loader reads the message for real.
+    """
+    if message is None or message.error() is not None:
+        return None
+    return {"topic": message.topic(), "partition": message.partition(), "offset": message.offset()}

@@ -112,7 +112,7 @@ class Settings(BaseSettings):
         **_env("MOONWATCH_LISTINGS_EVERY_MINUTES"),
     )
     fx_base_url: str = Field(
-        "https://api.frankfurter.app",
+        "https://api.frankfurter.dev/v1",
         description="MOONWATCH_FX_BASE_URL: keyless daily reference rates (Frankfurter/ECB shape).",
         **_env("MOONWATCH_FX_BASE_URL"),
     )

@@ -1,0 +1,43 @@
+"""
+### Fiat reference rates: daily, into Postgres
+
+Reads the day's reference rates (units per USD for EUR, SEK, NOK, DKK, GBP and more) from a
+keyless public source in the Frankfurter/ECB shape (`MOONWATCH_FX_BASE_URL`; the offline
+simulator serves the same shape) and upserts them into `raw.fx_rates`. Updates the
+`raw.fx_rates` Asset.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from airflow.sdk import dag, task
+
+from moonwatch.assets import RAW_FX_RATES
+
+DEFAULT_ARGS = {"owner": "moonwatch", "retries": 3, "retry_delay": timedelta(minutes=5)}
+
+
+@dag(
+    schedule="@daily",
+    start_date=datetime(2026, 1, 1, tzinfo=UTC),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["moonwatch", "fx", "postgres"],
+    doc_md=__doc__,
+)
+def crypto_fx_load():
+    @task(outlets=[RAW_FX_RATES], execution_timeout=timedelta(minutes=5))
+    def load_fx_rates() -> dict:
+        from moonwatch.airflow_glue import fail_without_retry_on_permanent_errors
+        from moonwatch.pipeline import load_fx
+        from moonwatch.settings import load_settings
+
+        with fail_without_retry_on_permanent_errors():
+            return load_fx(load_settings())
+
+    load_fx_rates()
+
+
+crypto_fx_load()

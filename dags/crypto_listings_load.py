@@ -1,0 +1,44 @@
+"""
+### Listings snapshot: CoinMarketCap → Postgres, no Kafka
+
+Every `MOONWATCH_LISTINGS_EVERY_MINUTES` (default 15) reads `listings/latest` (top
+`MOONWATCH_LISTINGS_LIMIT`, default 200, by market cap) and writes one snapshot to
+`raw.crypto_listings`, idempotent per snapshot time. Updates the `raw.crypto_listings` Asset.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime, timedelta
+
+from airflow.sdk import dag, task
+
+from moonwatch.assets import RAW_LISTINGS
+
+DEFAULT_ARGS = {"owner": "moonwatch", "retries": 2, "retry_delay": timedelta(seconds=30)}
+EVERY = timedelta(minutes=int(os.environ.get("MOONWATCH_LISTINGS_EVERY_MINUTES", "15")))
+
+
+@dag(
+    schedule=EVERY,
+    start_date=datetime(2026, 1, 1, tzinfo=UTC),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["moonwatch", "listings", "postgres"],
+    doc_md=__doc__,
+)
+def crypto_listings_load():
+    @task(outlets=[RAW_LISTINGS], execution_timeout=timedelta(minutes=5))
+    def load_listings_snapshot() -> dict:
+        from moonwatch.airflow_glue import fail_without_retry_on_permanent_errors
+        from moonwatch.pipeline import load_listings
+        from moonwatch.settings import load_settings
+
+        with fail_without_retry_on_permanent_errors():
+            return load_listings(load_settings())
+
+    load_listings_snapshot()
+
+
+crypto_listings_load()

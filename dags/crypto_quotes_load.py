@@ -1,0 +1,71 @@
+"""
+### Quotes into Postgres: woken by Kafka, not by a clock
+
+A continuous DAG (one run at a time). A deferrable `AwaitMessageSensor` waits in the triggerer
+for a message on the quotes topic. It uses the loader's own consumer group with offset commits
+OFF, so it only peeks and never steals a message. `load_quotes` then consumes in batches until
+the topic is idle, validates each message, upserts the good ones into `raw.crypto_quotes`, puts
+the bad ones in `raw.crypto_quotes_rejected` with a reason, commits Postgres, and only then
+commits the Kafka offsets. A load that adds rows updates the `raw.crypto_quotes` Asset, which
+wakes dbt.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime, timedelta
+
+from airflow.providers.apache.kafka.sensors.kafka import AwaitMessageSensor
+from airflow.sdk import dag, task
+
+from moonwatch.assets import RAW_QUOTES
+
+DEFAULT_ARGS = {"owner": "moonwatch", "retries": 3, "retry_delay": timedelta(seconds=15)}
+TOPIC = os.environ.get("MOONWATCH_TOPIC", "crypto")
+
+
+@dag(
+    schedule="@continuous",
+    start_date=datetime(2026, 1, 1, tzinfo=UTC),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["moonwatch", "quotes", "kafka", "postgres"],
+    doc_md=__doc__,
+)
+def crypto_quotes_load():
+    wait_for_quotes = AwaitMessageSensor(
+        task_id="wait_for_quotes",
+        kafka_config_id="moonwatch_kafka",
+        topics=[TOPIC],
+        apply_function="moonwatch.kafka.describe_waiting_message",
+        commit_offset=False,
+        poll_timeout=1,
+        poll_interval=1,
+    )
+
+    @task(outlets=[RAW_QUOTES], execution_timeout=timedelta(minutes=15))
+    def load_quotes() -> dict:
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from moonwatch.airflow_glue import fail_without_retry_on_permanent_errors
+        from moonwatch.ingest import consume_and_load
+        from moonwatch.settings import load_settings
+
+        with fail_without_retry_on_permanent_errors():
+            settings = load_settings()
+            counts = consume_and_load(
+                settings.kafka_bootstrap,
+                settings.topic,
+                settings.consumer_group,
+                settings.require_warehouse_url(),
+            )
+        if counts["inserted"] == 0:
+            # Skipped tasks emit no Asset event: dbt is not woken for nothing.
+            raise AirflowSkipException(f"no new quotes ({counts})")
+        return counts
+
+    wait_for_quotes >> load_quotes()
+
+
+crypto_quotes_load()

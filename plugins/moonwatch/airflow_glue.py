@@ -1,0 +1,20 @@
+"""Small adapters between Moonwatch's errors and Airflow's task semantics."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+from moonwatch.errors import PermanentError
+
+
+@contextlib.contextmanager
+def fail_without_retry_on_permanent_errors() -> Iterator[None]:
+    """A ``PermanentError`` (bad key, spent budget, bad setting) fails the task at once:
+    retrying cannot help until a person acts, and retries would only spend credits."""
+    try:
+        yield
+    except PermanentError as e:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException(str(e)) from e

@@ -1,0 +1,278 @@
+"""CoinMarketCap Pro API client: quotes/latest (v1, v2, v3) and listings/latest.
+
+Every answer is checked for ``status.error_code`` (a 200 can carry an error), only transient
+failures are retried, and the API key never reaches a log line, an exception or a repr.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+from pydantic import SecretStr
+
+from moonwatch.errors import SourceResponseError
+from moonwatch.settings import CMC_PUBLIC_BASE_URL, Settings
+from moonwatch.sources._http import (
+    redact,
+    register_secret,
+    retrying,
+    safe_cause,
+    unavailable,
+)
+from moonwatch.sources.cmc_errors import error_for
+from moonwatch.sources.cmc_shapes import Coin, coins_by_id, coins_by_symbol, normalise_coin
+from moonwatch.sources.credits import credits_per_call
+
+logger = logging.getLogger(__name__)
+
+API_KEY_HEADER = "X-CMC_PRO_API_KEY"
+SIMULATOR_DEFAULT_URL = "http://127.0.0.1:18600"
+
+
+@dataclass(frozen=True)
+class QuotesResult:
+    """quotes/latest, normalised: v1-shaped coins in request order, plus what the API said."""
+
+    coins: list[Coin]
+    status: dict[str, Any]
+    credit_count: int
+    missing: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ListingsResult:
+    """listings/latest: v1 coins in the order the API sorted them."""
+
+    coins: list[Coin]
+    status: dict[str, Any]
+    credit_count: int
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class CoinMarketCapClient:
+    """A small, careful client for the two endpoints Moonwatch uses.
+
+    ``sleep`` and ``clock`` are injectable so tests can assert the waits (a 1008 waits for the
+    next minute) without sleeping.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: SecretStr | None,
+        timeout: float = 10.0,
+        max_attempts: int = 4,
+        *,
+        backoff_seconds: float = 1.0,
+        sleep: Callable[[float], Any] = time.sleep,
+        clock: Callable[[], datetime] = _utc_now,
+    ) -> None:
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.max_attempts = max_attempts
+        self._backoff = backoff_seconds
+        self._sleep = sleep
+        self._clock = clock
+        key = api_key.get_secret_value().strip() if api_key is not None else ""
+        self._secrets = [key] if key else []
+        self._session = requests.Session()
+        self._session.headers["Accept"] = "application/json"
+        if key:
+            self._session.headers[API_KEY_HEADER] = key
+            register_secret(key)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **kwargs: Any) -> CoinMarketCapClient:
+        """The client the settings describe; no key and no URL means the local simulator."""
+        default = SIMULATOR_DEFAULT_URL if settings.is_simulated else CMC_PUBLIC_BASE_URL
+        return cls(
+            settings.cmc_base_url or default,
+            None if settings.is_simulated else settings.cmc_api_key,
+            timeout=settings.http_timeout_seconds,
+            **kwargs,
+        )
+
+    @property
+    def has_key(self) -> bool:
+        return bool(self._secrets)
+
+    def __repr__(self) -> str:
+        key = "set" if self._secrets else "none"
+        url = redact(self.base_url, self._secrets)
+        return f"CoinMarketCapClient(base_url={url!r}, api_key=<{key}>)"
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self) -> CoinMarketCapClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- endpoints -----------------------------------------------------------------------------
+
+    def quotes_latest(
+        self,
+        ids: Sequence[int] = (),
+        symbols: Sequence[str] = (),
+        convert: str = "USD",
+        version: int = 1,
+        prefer_ids: Sequence[int] = (),
+    ) -> QuotesResult:
+        """Latest quotes, by id where ids are given (ids are unique, tickers are not).
+
+        Ids and tickers together cost two calls: the API refuses both in one request. Coins the
+        API did not return are logged and listed in ``missing``; none at all raises.
+        """
+        if version not in (1, 2, 3):
+            raise ValueError("version must be 1, 2 or 3")
+        ids, symbols = list(dict.fromkeys(ids)), list(dict.fromkeys(s.upper() for s in symbols))
+        if not ids and not symbols:
+            raise ValueError("quotes_latest needs ids or symbols")
+        path = f"/v{version}/cryptocurrency/quotes/latest"
+        coins: list[Coin] = []
+        missing: list[str] = []
+        status: dict[str, Any] = {}
+        credits = 0
+        if ids:
+            body = self._get(path, self._quote_params("id", ids, convert, version))
+            found, lost = coins_by_id(body["data"], ids)
+            coins, missing, status = found, lost, body["status"]
+            credits += self._credits(status, len(found), convert)
+        if symbols:
+            body = self._get(path, self._quote_params("symbol", symbols, convert, version))
+            prefer = set(prefer_ids) | set(ids)
+            found, lost = coins_by_symbol(body["data"], symbols, prefer)
+            seen = {c["id"] for c in coins}
+            coins += [c for c in found if c["id"] not in seen]
+            missing += lost
+            status = body["status"]
+            credits += self._credits(status, len(found), convert)
+        if missing:
+            logger.warning(
+                "CoinMarketCap returned no data for %s (unknown or delisted); check "
+                "MOONWATCH_SYMBOLS. Continuing with %d coin(s).",
+                ", ".join(missing),
+                len(coins),
+            )
+        if not coins:
+            raise SourceResponseError(
+                f"CoinMarketCap returned none of the requested coins ({', '.join(missing)}). "
+                "Check MOONWATCH_SYMBOLS against https://coinmarketcap.com (ids are safest)."
+            )
+        logger.info(
+            "CoinMarketCap quotes v%d: %d coin(s), %d credit(s)", version, len(coins), credits
+        )
+        return QuotesResult(coins=coins, status=status, credit_count=credits, missing=missing)
+
+    def listings_latest(
+        self,
+        limit: int = 100,
+        sort: str = "market_cap",
+        convert: str = "USD",
+        *,
+        start: int = 1,
+        sort_dir: str = "desc",
+    ) -> ListingsResult:
+        """The top ``limit`` coins by ``sort`` (market_cap, volume_24h, price, ...)."""
+        if not 1 <= limit <= 5000:
+            raise ValueError("limit must be between 1 and 5000")
+        params = {
+            "start": start,
+            "limit": limit,
+            "sort": sort,
+            "sort_dir": sort_dir,
+            "convert": convert,
+        }
+        body = self._get("/v1/cryptocurrency/listings/latest", params)
+        if not isinstance(body["data"], list):
+            raise SourceResponseError(
+                "CoinMarketCap listings/latest 'data' is not a list; the API changed shape or "
+                "CMC_BASE_URL points at something else."
+            )
+        coins = [c for c in (normalise_coin(r) for r in body["data"]) if c is not None]
+        dropped = len(body["data"]) - len(coins)
+        if dropped:
+            logger.warning("CoinMarketCap listings: dropped %d entries without a coin id", dropped)
+        credits = self._credits(body["status"], len(coins), convert)
+        logger.info(
+            "CoinMarketCap listings by %s: %d coins, %d credit(s)", sort, len(coins), credits
+        )
+        return ListingsResult(coins=coins, status=body["status"], credit_count=credits)
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    @staticmethod
+    def _quote_params(by: str, values: Sequence[Any], convert: str, version: int) -> dict:
+        params: dict[str, Any] = {by: ",".join(str(v) for v in values), "convert": convert}
+        if version in (1, 2):
+            # Without it one unknown ticker turns the whole call into a 400.
+            params["skip_invalid"] = "true"
+        return params
+
+    @staticmethod
+    def _credits(status: dict[str, Any], coins: int, convert: str) -> int:
+        count = status.get("credit_count")
+        if isinstance(count, int) and count >= 0:
+            return count
+        return credits_per_call(coins, converts=len(convert.split(",")))
+
+    def _get(self, path: str, params: dict[str, Any]) -> dict[str, Any]:
+        what = f"CoinMarketCap GET {path}"
+        for attempt in retrying(what, self.max_attempts, self._sleep, self._backoff):
+            with attempt:
+                return self._get_once(what, path, params)
+        raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover
+
+    def _get_once(self, what: str, path: str, params: dict[str, Any]) -> dict[str, Any]:
+        try:
+            response = self._session.get(self.base_url + path, params=params, timeout=self.timeout)
+        except requests.RequestException as e:
+            raise unavailable(what, e, self._secrets) from safe_cause(e, self._secrets)
+        return self._check(what, response)
+
+    def _check(self, what: str, response: requests.Response) -> dict[str, Any]:
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        status = body.get("status") if isinstance(body, dict) else None
+        code = status.get("error_code") if isinstance(status, dict) else None
+        try:
+            code = int(code) if code is not None else 0
+        except (TypeError, ValueError):
+            code = -1
+        if code != 0:
+            message = status.get("error_message") if isinstance(status, dict) else None
+            raise error_for(what, response, code, str(message or ""), self._secrets, self._clock)
+        if response.status_code >= 400:
+            reason = response.reason or ""
+            raise error_for(
+                what, response, response.status_code, reason, self._secrets, self._clock
+            )
+        if body is None:
+            snippet = redact(response.text[:120], self._secrets)
+            raise SourceResponseError(
+                f"{what} answered HTTP {response.status_code} with a body that is not JSON "
+                f"({response.headers.get('Content-Type', 'no content type')}: {snippet!r}). "
+                "Check that CMC_BASE_URL points at CoinMarketCap or the simulator."
+            )
+        if not isinstance(status, dict):
+            raise SourceResponseError(
+                f"{what} answered without a 'status' object; not the API shape."
+            )
+        if "data" not in body:
+            raise SourceResponseError(f"{what} answered without 'data' (status: {status}).")
+        return body

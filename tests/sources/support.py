@@ -1,0 +1,98 @@
+"""Helpers for the source tests: fixed time, a marker key, and a replaying HTTP server."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+FIXED_NOW = datetime(2025, 5, 7, 12, 34, 45, 250_000, tzinfo=UTC)  # a Wednesday
+MARKER_KEY = "MARKER-KEY-5f0c7e1d-do-not-leak"
+
+
+def fixed_clock() -> datetime:
+    return FIXED_NOW
+
+
+def cmc_body(data: Any = None, error_code: int = 0, message: str | None = None,
+             credits: int = 1) -> dict[str, Any]:  # fmt: skip
+    """A body in CoinMarketCap's recorded shape."""
+    return {
+        "status": {
+            "timestamp": "2025-05-07T12:34:45.250Z",
+            "error_code": error_code,
+            "error_message": message,
+            "elapsed": 10,
+            "credit_count": credits,
+            "notice": None,
+        },
+        **({"data": data} if error_code == 0 else {}),
+    }
+
+
+@dataclass
+class Canned:
+    """One reply of the replay server; a ``str`` body is sent raw."""
+
+    status: int = 200
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+
+
+class ReplayServer:
+    """Answers GETs with the canned replies in order (the last one repeats) and records them."""
+
+    def __init__(self, replies: list[Canned]) -> None:
+        self.replies = replies
+        self.count = 0
+        self.paths: list[str] = []
+        self.headers: list[dict[str, str]] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                with lock:
+                    reply = outer.replies[min(outer.count, len(outer.replies) - 1)]
+                    outer.count += 1
+                    outer.paths.append(self.path)
+                    outer.headers.append(dict(self.headers))
+                time.sleep(reply.delay)
+                body = reply.body if isinstance(reply.body, str) else json.dumps(reply.body)
+                raw = body.encode()
+                try:
+                    self.send_response(reply.status)
+                    self.send_header("Content-Length", str(len(raw)))
+                    for name, value in reply.headers.items():
+                        self.send_header(name, value)
+                    self.end_headers()
+                    self.wfile.write(raw)
+                except OSError:
+                    pass  # the client gave up (timeout tests)
+
+        lock = threading.Lock()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@dataclass
+class Sleeps:
+    """A stand-in for time.sleep that records the waits instead of sleeping."""
+
+    waits: list[float] = field(default_factory=list)
+
+    def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
