@@ -103,13 +103,17 @@ class StackConfig:
         return Path(sys.executable).parent
 
     # -- which services are external -------------------------------------------------------
+    # A URL equal to the local stack's own (exported by `eval "$(make -s env)"`) is not external.
     @property
     def external_postgres(self) -> bool:
-        return bool(self.env.get("MOONWATCH_WAREHOUSE_URL"))
+        given = self.env.get("MOONWATCH_WAREHOUSE_URL")
+        local = self._pg_url(LOADER_ROLE, "MOONWATCH_LOADER_PASSWORD", WAREHOUSE_DB)
+        return bool(given) and given != local
 
     @property
     def external_kafka(self) -> bool:
-        return bool(self.env.get("MOONWATCH_KAFKA_BOOTSTRAP"))
+        given = self.env.get("MOONWATCH_KAFKA_BOOTSTRAP")
+        return bool(given) and given != f"127.0.0.1:{self.kafka_port}"
 
     @property
     def simulated(self) -> bool:
