@@ -48,6 +48,9 @@ format: $(STAMP) ## ruff format and autofix
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+chaos: $(STAMP) ## attack a running stack (long); writes docs/RELIABILITY.md
+	$(BIN)/python -m pytest -m chaos tests/chaos $(CHAOS_ARGS)
+
 bench: $(STAMP) ## run the benchmarks; numbers go to bench/RESULTS.md
 	$(BIN)/python -m bench $(BENCH_ARGS)
 

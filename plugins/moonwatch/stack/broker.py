@@ -76,7 +76,7 @@ def broker_healthy(bootstrap: str, timeout: float = 3.0) -> bool:
 
 def ensure_topic(bootstrap: str, topic: str, partitions: int = 1, timeout: float = 15.0) -> None:
     """Create ``topic`` unless it exists already."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
     try:
         if topic in admin.list_topics(timeout=timeout).topics:
             return

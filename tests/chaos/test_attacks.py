@@ -1,0 +1,236 @@
+"""Attacks on a running stack. After each, every acknowledged message is in raw exactly once.
+
+Run with `make chaos` (not part of `make test`: it takes tens of minutes). Repetitions come from
+MOONWATCH_CHAOS_REPEAT (default 3); the soak's length from MOONWATCH_SOAK_MINUTES (default 60).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+import pytest
+import requests
+
+from moonwatch.errors import BrokerError
+from moonwatch.stack import broker, postgres
+from moonwatch.stack.config import StackConfig
+from tests.chaos import harness as h
+
+pytestmark = [pytest.mark.chaos, pytest.mark.integration, pytest.mark.slow]
+
+REPEAT = int(os.environ.get("MOONWATCH_CHAOS_REPEAT", "3"))
+SOAK_MINUTES = float(os.environ.get("MOONWATCH_SOAK_MINUTES", "60"))
+BURST = 60_000  # large enough that a load takes seconds, so an attack lands mid-batch
+
+ATTACKS = {
+    "test_chaos_loader_killed_mid_batch": "loader task process killed -9 while loading; every "
+    "message lands exactly once after Airflow's retry",
+    "test_chaos_postgres_restarted_during_load": "PostgreSQL stopped (fast shutdown) mid-load "
+    "and started again; every message exactly once, pipeline resumes by itself",
+    "test_chaos_broker_down_during_produce": "broker stopped across producer runs; no producer "
+    "run reports success for quotes that never reached raw",
+    "test_chaos_source_rate_limited_and_failing": "simulator answers 429 (1008) then 500 for "
+    "minutes; producer fails or retries, then resumes; no duplicates",
+    "test_chaos_marts_catch_up": "after all attacks the marts hold every raw quote",
+    "test_chaos_soak": "5,000 coins a minute; nothing lost or doubled; memory and connections flat",
+}
+
+
+def _burst_loaded_exactly_once(config: StackConfig, first: int, at: datetime) -> None:
+    coins = range(h.SYNTHETIC_BASE + first, h.SYNTHETIC_BASE + first + BURST)
+    h.wait_for(
+        lambda: len(h.keys_in_raw(config, coins, at)) == BURST,
+        f"all {BURST} quotes of the burst in raw",
+        timeout=900,
+        every=3,
+    )
+    counts = h.keys_in_raw(config, coins, at)
+    assert len(counts) == BURST and set(counts.values()) == {1}
+
+
+def _rows_of(config: StackConfig, first: int, at: datetime) -> int:
+    coins = range(h.SYNTHETIC_BASE + first, h.SYNTHETIC_BASE + first + BURST)
+    return len(h.keys_in_raw(config, coins, at))
+
+
+@pytest.mark.parametrize("round_", range(REPEAT))
+def test_chaos_loader_killed_mid_batch(chaos_stack: StackConfig, round_: int) -> None:
+    at = h.minute_stamp(100 + round_)
+    h.produce(chaos_stack, h.synthetic_quotes(0, BURST, at))
+    h.wait_for(lambda: _rows_of(chaos_stack, 0, at) > 0, "the load to begin", 300, every=0.1)
+    pid = h.loader_pid(chaos_stack)
+    assert pid is not None, "no loader process holds a warehouse session"
+    h.kill9(pid)
+    _burst_loaded_exactly_once(chaos_stack, 0, at)
+
+
+@pytest.mark.parametrize("round_", range(REPEAT))
+def test_chaos_postgres_restarted_during_load(chaos_stack: StackConfig, round_: int) -> None:
+    at = h.minute_stamp(200 + round_)
+    h.produce(chaos_stack, h.synthetic_quotes(0, BURST, at))
+    h.wait_for(lambda: _rows_of(chaos_stack, 0, at) > 0, "the load to begin", 300, every=0.1)
+    postgres.stop_postgres(chaos_stack)
+    time.sleep(10)
+    postgres.start_postgres(chaos_stack)
+    _burst_loaded_exactly_once(chaos_stack, 0, at)
+
+
+def _produce_minutes_in_raw(config: StackConfig, since: datetime) -> tuple[int, list[str]]:
+    """Successful producer runs since ``since`` whose quotes are missing from raw."""
+    headers = {"Authorization": f"Bearer {h.airflow_token(config)}"}
+    response = requests.get(
+        f"{config.airflow_url}/api/v2/dags/crypto_quotes_produce/dagRuns/~/taskInstances",
+        params={"start_date_gte": since.isoformat(), "limit": 200, "state": "success"},
+        headers=headers,
+        timeout=10,
+    )
+    response.raise_for_status()
+    missing = []
+    instances = response.json()["task_instances"]
+    with psycopg.connect(config.warehouse_url) as conn:
+        for ti in instances:
+            started = datetime.fromisoformat(ti["start_date"].replace("Z", "+00:00"))
+            ended = datetime.fromisoformat(ti["end_date"].replace("Z", "+00:00"))
+            found = conn.execute(
+                "select count(distinct coin_id) from raw.crypto_quotes where coin_id < %s"
+                " and (message->>'fetched_at')::timestamptz between %s and %s",
+                (h.SYNTHETIC_BASE, started, ended),
+            ).fetchone()[0]
+            if found < 3:
+                missing.append(f"{ti['dag_run_id']} ({found} of 3 coins in raw)")
+    return len(instances), missing
+
+
+@pytest.mark.parametrize("round_", range(REPEAT))
+def test_chaos_broker_down_during_produce(chaos_stack: StackConfig, round_: int) -> None:
+    since = datetime.now(UTC)
+    # Stop just before a minute boundary so the producer's next run meets a dead broker.
+    time.sleep((58 - datetime.now(UTC).second) % 60)
+    broker.stop_broker(chaos_stack)
+    time.sleep(75)
+    broker.start_broker(chaos_stack)
+    broker.ensure_topic(chaos_stack.kafka_bootstrap, "crypto")
+    time.sleep(150)  # two more producer runs on the recovered broker, and their loads
+    h.wait_for(
+        lambda: not _produce_minutes_in_raw(chaos_stack, since)[1], "loads to settle", 240, 10
+    )
+    successes, missing = _produce_minutes_in_raw(chaos_stack, since)
+    assert successes >= 1, "the producer never recovered after the broker came back"
+    assert missing == [], f"producer runs reported success for undelivered quotes: {missing}"
+
+
+@pytest.mark.parametrize("round_", range(REPEAT))
+def test_chaos_source_rate_limited_and_failing(chaos_stack: StackConfig, round_: int) -> None:
+    sim = chaos_stack.simulator_url
+    since = datetime.now(UTC)
+    before = _raw_source_minutes(chaos_stack)
+    for fault in (
+        {"status": 429, "error_code": 1008, "count": None},
+        {"status": 500, "count": None},
+    ):
+        requests.post(f"{sim}/_sim/faults", json=fault, timeout=5).raise_for_status()
+        time.sleep(75)
+        requests.delete(f"{sim}/_sim/faults", timeout=5).raise_for_status()
+    h.wait_for(
+        lambda: _raw_source_minutes(chaos_stack) > before + 1, "quotes to flow again", 300, 10
+    )
+    states = h.task_states(chaos_stack, "crypto_quotes_produce", "produce_quotes_to_kafka", since)
+    assert "success" in states
+    _, missing = _produce_minutes_in_raw(chaos_stack, since)
+    assert missing == []
+    with psycopg.connect(chaos_stack.warehouse_url) as conn:
+        doubled = conn.execute(
+            "select count(*) from (select coin_id, quote_currency, last_updated from"
+            " raw.crypto_quotes group by 1, 2, 3 having count(*) > 1) d"
+        ).fetchone()[0]
+    assert doubled == 0
+
+
+def _raw_source_minutes(config: StackConfig) -> int:
+    with psycopg.connect(config.warehouse_url) as conn:
+        return conn.execute(
+            "select count(distinct last_updated) from raw.crypto_quotes where coin_id < %s",
+            (h.SYNTHETIC_BASE,),
+        ).fetchone()[0]
+
+
+def test_chaos_marts_catch_up(chaos_stack: StackConfig) -> None:
+    def caught_up() -> bool:
+        with psycopg.connect(chaos_stack.warehouse_url) as conn:
+            raw, mart = conn.execute(
+                "select (select count(*) from raw.crypto_quotes),"
+                " (select count(*) from marts.quotes_coins)"
+            ).fetchone()
+        return raw > 0 and raw == mart
+
+    h.wait_for(caught_up, "marts.quotes_coins to hold every raw quote", 900, 10)
+
+
+def _stack_pss_kb(config: StackConfig) -> int:
+    total = 0
+    for pid_file in config.run_dir.glob("*.pid"):
+        pid = int(pid_file.read_text().split()[0])
+        for member in _tree(pid):
+            try:
+                text = Path(f"/proc/{member}/smaps_rollup").read_text()
+                total += sum(int(x.split()[1]) for x in text.splitlines() if x.startswith("Pss:"))
+            except OSError:
+                continue
+    return total
+
+
+def _tree(root: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for stat in os.listdir("/proc"):
+        if stat.isdigit():
+            try:
+                fields = Path(f"/proc/{stat}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            children.setdefault(int(fields[1]), []).append(int(stat))
+    seen, todo = set(), [root]
+    while todo:
+        pid = todo.pop()
+        if pid not in seen:
+            seen.add(pid)
+            todo += children.get(pid, [])
+    return seen
+
+
+def test_chaos_soak(chaos_stack: StackConfig) -> None:
+    minutes = max(1, round(SOAK_MINUTES))
+    coins = 5_000
+    samples: list[tuple[int, int]] = []
+    stamps = []
+    for minute in range(minutes):
+        started = time.monotonic()
+        at = h.minute_stamp(10_000 + minute)
+        try:
+            h.produce(chaos_stack, h.synthetic_quotes(BURST, coins, at))
+        except BrokerError as e:
+            pytest.fail(f"produce failed during the soak at minute {minute}: {e}")
+        stamps.append(at)
+        with psycopg.connect(chaos_stack.warehouse_url) as conn:
+            connections = conn.execute("select count(*) from pg_stat_activity").fetchone()[0]
+        samples.append((_stack_pss_kb(chaos_stack), connections))
+        time.sleep(max(0.0, 60 - (time.monotonic() - started)))
+    first = range(h.SYNTHETIC_BASE + BURST, h.SYNTHETIC_BASE + BURST + coins)
+    for at in stamps:
+        h.wait_for(
+            lambda at=at: len(h.keys_in_raw(chaos_stack, first, at)) == coins,
+            f"soak minute {at:%H:%M} fully loaded",
+            600,
+            5,
+        )
+        assert set(h.keys_in_raw(chaos_stack, first, at).values()) == {1}
+    quarter = max(1, len(samples) // 4)
+    early = sum(s[0] for s in samples[:quarter]) / quarter
+    late = sum(s[0] for s in samples[-quarter:]) / quarter
+    assert late <= early * 1.25 + 100_000, f"stack memory grew: {early:.0f} → {late:.0f} kB PSS"
+    early_c = max(s[1] for s in samples[:quarter])
+    late_c = max(s[1] for s in samples[-quarter:])
+    assert late_c <= early_c + 10, f"connections grew: {early_c} → {late_c}"
