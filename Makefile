@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 export PYTHONPATH := $(CURDIR)/plugins
 STACK := $(BIN)/python -m moonwatch.stack
 
-.PHONY: help install up down status env test test-fast lint format bench chaos dbt-build dbt-docs clean
+.PHONY: help install up down status env test test-fast lint format bench chaos docs-screenshot dbt-build clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -50,6 +50,9 @@ format: $(STAMP) ## ruff format and autofix
 
 chaos: $(STAMP) ## attack a running stack (long); writes docs/RELIABILITY.md
 	$(BIN)/python -m pytest -m chaos tests/chaos $(CHAOS_ARGS)
+
+docs-screenshot: $(STAMP) ## regenerate docs/dashboard.png from realistic simulated marts
+	$(BIN)/python -m pytest -m docs tests/dashboard/test_docs_screenshot.py
 
 bench: $(STAMP) ## run the benchmarks; numbers go to bench/RESULTS.md
 	$(BIN)/python -m bench $(BENCH_ARGS)

@@ -1,0 +1,170 @@
+"""The dashboard in a real headless Chromium, served by a real `streamlit run` process."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from moonwatch.stack.config import StackConfig
+from moonwatch.stack.process import free_port
+from tests.dashboard import marts_data
+from tests.dashboard.conftest import APP_PATH, PROJECT_ROOT, require_chromium
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = PROJECT_ROOT / "tests" / "artifacts"
+PLOTLY_CHARTS = 7
+ERROR_TEXT = ("Traceback", "Exception", "This app has encountered an error", "Error:")
+
+
+def serve_dashboard(
+    db_url: str, log: Path, refresh_seconds: int = 30
+) -> tuple[subprocess.Popen, str]:
+    """`streamlit run` the app on a free loopback port, as the launcher does (cwd = root)."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "MOONWATCH_DASHBOARD_DB_URL": db_url,
+        "MOONWATCH_DASHBOARD_REFRESH_SECONDS": str(refresh_seconds),
+        "PYTHONPATH": str(PROJECT_ROOT / "plugins"),  # as the launcher sets it
+    }
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                str(APP_PATH),
+                "--server.address",
+                "127.0.0.1",
+                "--server.port",
+                str(port),
+                "--server.headless",
+                "true",
+                "--browser.gatherUsageStats",
+                "false",
+            ],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"streamlit exited early:\n{log.read_text()[-3000:]}")
+        try:
+            if requests.get(f"{url}/_stcore/health", timeout=2).status_code == 200:
+                return process, url
+        except requests.RequestException:
+            pass
+        time.sleep(0.3)
+    process.terminate()
+    raise AssertionError(f"streamlit did not answer within 60 s:\n{log.read_text()[-3000:]}")
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture
+def served(pg: StackConfig, loader, tmp_path: Path) -> Iterator[tuple[str, marts_data.SmallData]]:
+    data = marts_data.fill_small(loader)
+    process, url = serve_dashboard(
+        pg.dashboard_db_url, tmp_path / "streamlit.log", refresh_seconds=5
+    )
+    try:
+        yield url, data
+    finally:
+        stop(process)
+        marts_data.drop_marts(loader)
+
+
+def screenshot(page, path: Path, width: int = 1440) -> None:
+    """The whole page: Streamlit scrolls inside its main block, so grow the viewport to fit."""
+    measure = (
+        "() => Math.max(...[...document.querySelectorAll('[data-testid=stMain], "
+        "[data-testid=stMainBlockContainer]')].map(e => e.scrollHeight), 900)"
+    )
+    for _ in range(2):  # the page reflows at the new size: measure again
+        page.set_viewport_size({"width": width, "height": int(page.evaluate(measure)) + 80})
+        page.wait_for_timeout(1500)  # Plotly redraws at the new size
+    page.screenshot(path=str(path), full_page=True)
+
+
+def headline_price(page, symbol: str) -> str:
+    metric = page.locator('[data-testid="stMetric"]', has_text=f"{symbol} price").first
+    return metric.locator('[data-testid="stMetricValue"]').inner_text().strip()
+
+
+def money(text: str) -> float:
+    return float(re.sub(r"[^0-9.]", "", text))
+
+
+def test_browser_shows_charts_and_converts_currency(served, loader):
+    from playwright.sync_api import expect, sync_playwright
+
+    chromium_path = require_chromium()
+
+    url, data = served
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1440, "height": 900})
+            page.goto(url, wait_until="domcontentloaded")
+            charts = page.locator('[data-testid="stPlotlyChart"] .js-plotly-plot')
+            expect(charts).to_have_count(PLOTLY_CHARTS, timeout=60_000)
+            page.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=30_000)
+
+            body = page.locator("body").inner_text()
+            assert not page.locator('[data-testid="stException"]').count()
+            for marker in ERROR_TEXT:
+                assert marker not in body, f"{marker!r} on the page:\n{body[:2000]}"
+            assert "SIMULATED DATA" in body
+            usd = headline_price(page, "BTC")
+            assert usd == "$60,000.00"
+
+            page.get_by_role("radiogroup", name="Currency").get_by_role(
+                "radio", name="EUR", exact=True
+            ).click()
+            expect(
+                page.locator('[data-testid="stMetric"]', has_text="BTC price").first
+            ).to_contain_text("€", timeout=30_000)
+            eur = headline_price(page, "BTC")
+            assert money(eur) == pytest.approx(money(usd) * data.rates["EUR"])
+            expect(charts).to_have_count(PLOTLY_CHARTS, timeout=30_000)
+            screenshot(page, ARTIFACTS / "dashboard.png")
+
+            # The page refreshes itself (fragment run_every = 5 s here, cache ttl the same).
+            loader.execute("update marts.latest_quotes set price = 61000 where symbol = 'BTC'")
+            expect(
+                page.locator('[data-testid="stMetric"]', has_text="BTC price").first
+            ).to_contain_text("€56,120.00", timeout=30_000)  # 61000 x 0.92
+        finally:
+            browser.close()
+    assert (ARTIFACTS / "dashboard.png").stat().st_size > 10_000

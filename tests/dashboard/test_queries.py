@@ -1,0 +1,110 @@
+"""The dashboard's cached queries against the real test Postgres, as the read-only role."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from moonwatch.errors import ConfigurationError
+from streamlit_app import queries
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "postgresql://u:p%40ss@127.0.0.1:5432/db",
+        "postgres://u:p%40ss@127.0.0.1:5432/db",
+        "postgresql+psycopg2://u:p%40ss@127.0.0.1:5432/db",
+    ],
+)
+def test_to_sqlalchemy_url_picks_psycopg3(raw):
+    url = make_url(queries.to_sqlalchemy_url(raw))
+    assert url.drivername == "postgresql+psycopg"
+    assert url.password == "p@ss"
+
+
+def test_to_sqlalchemy_url_refuses_garbage_without_echoing_it():
+    with pytest.raises(ConfigurationError, match="MOONWATCH_DASHBOARD_DB_URL") as info:
+        queries.to_sqlalchemy_url("not a url with s3cr3t")
+    assert "s3cr3t" not in str(info.value)
+    with pytest.raises(ConfigurationError, match="PostgreSQL"):
+        queries.to_sqlalchemy_url("mysql://u:p@h/db")
+
+
+def test_describe_target_hides_the_password():
+    assert (
+        queries.describe_target("postgresql://reader:s3cr3t@db.example:6543/moonwatch")
+        == "reader@db.example:6543/moonwatch"
+    )
+
+
+def test_refresh_seconds_reads_the_environment(monkeypatch):
+    monkeypatch.setenv(queries.REFRESH_ENV, "12")
+    assert queries.refresh_seconds() == 12
+    monkeypatch.setenv(queries.REFRESH_ENV, "1")
+    assert queries.refresh_seconds() == 5
+    monkeypatch.setenv(queries.REFRESH_ENV, "soon")
+    assert queries.refresh_seconds() == 30
+
+
+def test_mart_status_and_latest_quotes(small_marts, dashboard_env):
+    db = queries.database_key()
+    status = queries.mart_status(db)
+    assert status["exists"].all() and status["has_rows"].all()
+    latest = queries.latest_quotes(db)
+    assert latest["symbol"].tolist() == ["BTC", "ETH", "SOL", "DOGE"]  # by rank
+    assert latest["price"].dtype == float
+    assert latest.loc[0, "price"] == 60000.0
+    assert bool(latest["is_simulated"].all())
+
+
+def test_top_10_reads_only_the_newest_snapshot(small_marts, dashboard_env):
+    cap = queries.top_10(queries.database_key(), "cap_top_10")
+    assert cap["rank"].tolist() == list(range(1, 11))
+    assert cap["snapshot_at"].nunique() == 1
+    assert cap.loc[0, "market_cap"] == small_marts.coins["BTC"].market_cap
+
+
+def test_fx_rates_prefer_the_latest_row(small_marts, dashboard_env):
+    rates = queries.fx_rates(queries.database_key()).set_index("currency")["rate_per_usd"]
+    assert rates.to_dict() == small_marts.rates
+
+
+def test_quote_history_and_hourly_prices_cover_the_selected_coins(small_marts, dashboard_env):
+    db = queries.database_key()
+    history = queries.quote_history(db, (1, 1027), "USD")
+    assert set(history["symbol"]) == {"BTC", "ETH"}
+    assert len(history) == 12  # six quotes per coin, each in its own one-minute bucket
+    hourly = queries.price_hourly(db, (5426,), "USD")
+    assert set(hourly["symbol"]) == {"SOL"} and len(hourly) == 49
+    assert queries.quote_history(db, (), "USD").empty
+
+
+def test_pipeline_health(small_marts, dashboard_env):
+    health = queries.pipeline_health(queries.database_key())
+    assert set(health["source_name"]) == {"crypto_quotes", "crypto_listings", "fx_rates"}
+
+
+def test_the_dashboard_role_cannot_read_raw(small_marts, dashboard_env):
+    with pytest.raises(queries.MartAccessError, match="may not read"):
+        queries._read("select * from raw.crypto_quotes limit 1", table="raw.crypto_quotes")
+
+
+def test_missing_mart_is_reported_as_missing(loader, dashboard_env):
+    loader.execute("drop table if exists marts.pipeline_health")
+    with pytest.raises(queries.MartMissingError) as info:
+        queries.pipeline_health(queries.database_key())
+    assert info.value.table == "pipeline_health"
+
+
+def test_unreachable_database_names_the_setting(
+    monkeypatch, clear_streamlit_caches, unreachable_url
+):
+    monkeypatch.setenv("MOONWATCH_DASHBOARD_DB_URL", unreachable_url)
+    with pytest.raises(queries.DatabaseUnavailableError) as info:
+        queries.latest_quotes(queries.database_key())
+    message = str(info.value)
+    assert "MOONWATCH_DASHBOARD_DB_URL" in message and "make status" in message
+    assert make_url(unreachable_url).password not in message
