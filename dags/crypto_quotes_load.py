@@ -44,7 +44,13 @@ def crypto_quotes_load():
         poll_interval=1,
     )
 
-    @task(outlets=[RAW_QUOTES], execution_timeout=timedelta(minutes=15))
+    # Ahead of dbt's tasks in the executor's queue: fresh quotes must not wait behind a build.
+    @task(
+        outlets=[RAW_QUOTES],
+        execution_timeout=timedelta(minutes=15),
+        priority_weight=100,
+        weight_rule="absolute",
+    )
     def load_quotes() -> dict:
         from airflow.sdk.exceptions import AirflowSkipException
 

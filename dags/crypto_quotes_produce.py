@@ -28,7 +28,8 @@ DEFAULT_ARGS = {"owner": "moonwatch", "retries": 2, "retry_delay": timedelta(sec
     doc_md=__doc__,
 )
 def crypto_quotes_produce():
-    @task(execution_timeout=timedelta(seconds=90))
+    # Ahead of dbt's tasks in the executor's queue: fresh quotes must not wait behind a build.
+    @task(execution_timeout=timedelta(seconds=90), priority_weight=100, weight_rule="absolute")
     def produce_quotes_to_kafka() -> dict:
         from airflow.sdk import Variable
 

@@ -21,6 +21,8 @@ from moonwatch.stack.process import ManagedProcess, require_free_port, wait_unti
 
 logger = logging.getLogger(__name__)
 
+DBT_POOL = "dbt"
+DBT_POOL_SLOTS = 2
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 DAG_IDS = (
     "crypto_quotes_produce",
@@ -100,6 +102,23 @@ def migrate_metadata_db(config: StackConfig) -> None:
     )
     if result.returncode != 0:
         raise StackError(f"`airflow db migrate` failed:\n{result.stderr.strip()[-3000:]}")
+    # dbt's tasks run in their own pool so a build never takes every executor slot from the
+    # quote producer and loader.
+    result = subprocess.run(
+        [
+            str(config.venv_bin / "airflow"),
+            "pools",
+            "set",
+            DBT_POOL,
+            str(DBT_POOL_SLOTS),
+            "dbt builds (crypto_transform)",
+        ],
+        env=airflow_env(config),
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        raise StackError(f"creating the Airflow pool {DBT_POOL!r} failed:\n{result.stderr[-2000:]}")
 
 
 def component_process(config: StackConfig, component: str) -> ManagedProcess:
