@@ -74,7 +74,10 @@ class QuoteMessage(BaseModel):
     def _utc(cls, value: datetime) -> datetime:
         if value.tzinfo is None:
             raise ValueError("timestamps must carry a timezone (ISO-8601 with Z or +00:00)")
-        return value.astimezone(UTC)
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:  # 0001-01-01T00:00+01:00 has no UTC datetime
+            raise ValueError("timestamp is out of range once converted to UTC") from None
 
     @property
     def key(self) -> bytes:
@@ -104,19 +107,27 @@ def parse_quote_message(value: bytes | None) -> QuoteMessage:
         raise InvalidMessage(f"not UTF-8: {e.reason} at byte {e.start}") from None
     try:
         payload = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as e:
+    except (ValueError, RecursionError) as e:  # ValueError: JSONDecodeError, ints > 4300 digits
         raise InvalidMessage(f"not JSON: {e}"[:500]) from None
     if not isinstance(payload, dict):
         raise InvalidMessage(f"not a JSON object but a {type(payload).__name__}")
     version = payload.get("schema_version")
     if version != SCHEMA_VERSION:
         raise InvalidMessage(
-            f"unknown schema_version {version!r}; this loader understands {SCHEMA_VERSION}"
+            f"unknown schema_version {_brief(version)}; this loader understands {SCHEMA_VERSION}"
         )
     try:
         return QuoteMessage.model_validate_json(text)
     except ValidationError as e:
         raise InvalidMessage(_describe(e)) from None
+
+
+def _brief(value: Any) -> str:
+    # Bounded and never recursive: the value is hostile input headed for a log and a table.
+    if isinstance(value, dict | list):
+        return f"<a JSON {'object' if isinstance(value, dict) else 'array'}>"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _describe(error: ValidationError) -> str:
@@ -139,7 +150,8 @@ def build_quote_message(
     Raises ``InvalidMessage`` when the coin cannot make a valid quote (no price, say), so the
     producer can skip it with a warning instead of publishing garbage.
     """
-    quote = (coin.get("quote") or {}).get(quote_currency)
+    quotes = coin.get("quote")
+    quote = quotes.get(quote_currency) if isinstance(quotes, dict) else None
     if not isinstance(quote, dict):
         raise InvalidMessage(f"coin {coin.get('id')} has no quote in {quote_currency}")
     payload = {

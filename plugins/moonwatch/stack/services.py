@@ -26,58 +26,50 @@ def simulator_process(config: StackConfig) -> ManagedProcess:
     return ManagedProcess("simulator", config.run_dir, config.log_dir)
 
 
-def start_simulator(config: StackConfig, timeout: float = 30.0) -> None:
-    process = simulator_process(config)
-    if process.is_running():
-        return
-    require_free_port(config.sim_port, "the market simulator", "MOONWATCH_SIM_PORT")
-    process.start(
-        [
-            sys.executable,
-            "-m",
-            "moonwatch.sources.simulator",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(config.sim_port),
-            "--seed",
-            config.env.get("MOONWATCH_SIM_SEED", "42"),
-        ],
-        env=_plugins_env(config),
-    )
-    wait_until(lambda: http_ok(f"{config.simulator_url}/health"), "the simulator", timeout, process)
-
-
 def dashboard_process(config: StackConfig) -> ManagedProcess:
     return ManagedProcess("dashboard", config.run_dir, config.log_dir)
 
 
-def start_dashboard(config: StackConfig, timeout: float = 60.0) -> None:
-    process = dashboard_process(config)
+def _start_http_service(
+    config: StackConfig,
+    process: ManagedProcess,
+    argv: list[str],
+    port: tuple[int, str],
+    health_url: str,
+    timeout: float,
+) -> None:
+    """Start ``argv`` unless running, then wait until ``health_url`` answers 200."""
     if process.is_running():
         return
-    require_free_port(config.dashboard_port, "the dashboard", "MOONWATCH_DASHBOARD_PORT")
-    process.start(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            str(PROJECT_ROOT / "streamlit_app" / "app.py"),
-            "--server.address",
-            "127.0.0.1",
-            "--server.port",
-            str(config.dashboard_port),
-            "--server.headless",
-            "true",
-            "--browser.gatherUsageStats",
-            "false",
-        ],
-        env=_plugins_env(config),
-        cwd=PROJECT_ROOT,
+    require_free_port(port[0], f"the {process.name}", port[1])
+    process.start(argv, env=_plugins_env(config), cwd=PROJECT_ROOT)
+    wait_until(lambda: http_ok(health_url), f"the {process.name}", timeout, process)
+
+
+def start_simulator(config: StackConfig, timeout: float = 30.0) -> None:
+    argv = [sys.executable, "-m", "moonwatch.sources.simulator", "--host", "127.0.0.1"]
+    argv += ["--port", str(config.sim_port), "--seed", config.env.get("MOONWATCH_SIM_SEED", "42")]
+    _start_http_service(
+        config,
+        simulator_process(config),
+        argv,
+        (config.sim_port, "MOONWATCH_SIM_PORT"),
+        f"{config.simulator_url}/health",
+        timeout,
     )
-    wait_until(
-        lambda: http_ok(f"{config.dashboard_url}/_stcore/health"), "the dashboard", timeout, process
+
+
+def start_dashboard(config: StackConfig, timeout: float = 60.0) -> None:
+    argv = [sys.executable, "-m", "streamlit", "run", str(PROJECT_ROOT / "streamlit_app/app.py")]
+    argv += ["--server.address", "127.0.0.1", "--server.port", str(config.dashboard_port)]
+    argv += ["--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    _start_http_service(
+        config,
+        dashboard_process(config),
+        argv,
+        (config.dashboard_port, "MOONWATCH_DASHBOARD_PORT"),
+        f"{config.dashboard_url}/_stcore/health",
+        timeout,
     )
 
 
