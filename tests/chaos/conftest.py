@@ -42,7 +42,7 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    if not _OUTCOMES or os.environ.get("MOONWATCH_CHAOS_REPORT", "1") == "0":
+    if not _OUTCOMES or os.environ.get("CHAOS_REPORT", "1") == "0":
         return
     doc = (__import__("tests.chaos.test_attacks", fromlist=["ATTACKS"])).ATTACKS
     lines = [

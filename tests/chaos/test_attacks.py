@@ -1,7 +1,7 @@
 """Attacks on a running stack. After each, every acknowledged message is in raw exactly once.
 
 Run with `make chaos` (not part of `make test`: it takes tens of minutes). Repetitions come from
-MOONWATCH_CHAOS_REPEAT (default 3); the soak's length from MOONWATCH_SOAK_MINUTES (default 60).
+CHAOS_REPEAT (default 3); the soak's length from CHAOS_SOAK_MINUTES (default 60).
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from tests.chaos import harness as h
 
 pytestmark = [pytest.mark.chaos, pytest.mark.integration, pytest.mark.slow]
 
-REPEAT = int(os.environ.get("MOONWATCH_CHAOS_REPEAT", "3"))
-SOAK_MINUTES = float(os.environ.get("MOONWATCH_SOAK_MINUTES", "60"))
+REPEAT = int(os.environ.get("CHAOS_REPEAT", "3"))
+SOAK_MINUTES = float(os.environ.get("CHAOS_SOAK_MINUTES", "60"))
 BURST = 60_000  # large enough that a load takes seconds, so an attack lands mid-batch
 
 ATTACKS = {
