@@ -16,7 +16,8 @@ import pytest
 import requests
 
 from moonwatch.errors import BrokerError
-from moonwatch.stack import broker, postgres
+from moonwatch.stack import broker, postgres, supervisor
+from moonwatch.stack.cli import SERVICES
 from moonwatch.stack.config import StackConfig
 from tests.chaos import harness as h
 
@@ -110,10 +111,13 @@ def test_chaos_broker_down_during_produce(chaos_stack: StackConfig, round_: int)
     since = datetime.now(UTC)
     # Stop just before a minute boundary so the producer's next run meets a dead broker.
     time.sleep((58 - datetime.now(UTC).second) % 60)
+    # The supervisor would restart the broker within seconds; hold it off for a real outage.
+    supervisor.supervisor_process(chaos_stack).stop()
     broker.stop_broker(chaos_stack)
     time.sleep(75)
     broker.start_broker(chaos_stack)
     broker.ensure_topic(chaos_stack.kafka_bootstrap, "crypto")
+    supervisor.start_supervisor(chaos_stack, SERVICES)
     time.sleep(150)  # two more producer runs on the recovered broker, and their loads
     h.wait_for(
         lambda: not _produce_minutes_in_raw(chaos_stack, since)[1], "loads to settle", 240, 10

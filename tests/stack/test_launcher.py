@@ -70,10 +70,11 @@ def test_launcher_up_status_env_down_leaves_nothing_behind(tmp_path: Path) -> No
             ).fetchone()
         assert tables[0] >= 4
         pids = [int(p.read_text().split()[0]) for p in (tmp_path / "run").glob("*.pid")]
-        assert len(pids) == 2
+        assert len(pids) == 3  # postgres, broker and the supervisor that restarts them
     finally:
         down = _stack(env, "down")
     assert down.returncode == 0, down.stderr
+    assert "supervisor" in down.stdout
     assert "postgres" in down.stdout and "broker" in down.stdout
     for pid in pids:
         assert not Path(f"/proc/{pid}").exists() or _is_zombie(pid), f"process {pid} survived"
@@ -172,3 +173,28 @@ def test_dashboard_role_reads_marts_only_and_writes_nothing(pg: StackConfig) -> 
     with psycopg.connect(pg.warehouse_url, autocommit=True) as loader:
         assert loader.execute("select count(*) from marts.role_probe").fetchone() == (1,)
         loader.execute("drop table marts.role_probe")
+
+
+def test_supervisor_restarts_a_killed_service(tmp_path: Path) -> None:
+    env = _launcher_env(tmp_path)
+    config = StackConfig.from_env(env)
+    try:
+        assert _stack(env, "up", "--only", "postgres,broker").returncode == 0
+        from moonwatch.stack.broker import broker_healthy, broker_process
+
+        old = broker_process(config).pid()
+        os.kill(old, signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            new = broker_process(config).pid()
+            if new and new != old and broker_healthy(config.kafka_bootstrap):
+                break
+            time.sleep(0.5)
+        else:
+            raise AssertionError("the supervisor did not bring the broker back within 60 s")
+        assert (
+            "broker is not running: starting it again"
+            in (tmp_path / "logs" / "supervisor.log").read_text()
+        )
+    finally:
+        _stack(env, "down")

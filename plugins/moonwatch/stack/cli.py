@@ -12,7 +12,7 @@ from collections.abc import Callable
 import psycopg
 
 from moonwatch.errors import MoonwatchError
-from moonwatch.stack import airflow, broker, postgres, services
+from moonwatch.stack import airflow, broker, postgres, services, supervisor
 from moonwatch.stack.config import AIRFLOW_ADMIN_USER, StackConfig
 
 logger = logging.getLogger("moonwatch.stack")
@@ -40,6 +40,7 @@ def up(config: StackConfig, only: tuple[str, ...] = SERVICES) -> None:
         airflow.start_airflow(config)
     if "dashboard" in only:
         services.start_dashboard(config)
+    supervisor.start_supervisor(config, only)
     print(f"Moonwatch is up ({time.monotonic() - started:.0f} s).")
     print(describe(config))
 
@@ -60,7 +61,9 @@ def describe(config: StackConfig) -> str:
 
 
 def down(config: StackConfig) -> None:
-    stopped = [f"airflow {c}" for c in airflow.stop_airflow(config)]
+    # The supervisor first, or it would start again what we stop.
+    stopped = ["supervisor"] if supervisor.supervisor_process(config).stop() else []
+    stopped += [f"airflow {c}" for c in airflow.stop_airflow(config)]
     for name, stop in (
         ("dashboard", lambda: services.dashboard_process(config).stop()),
         ("simulator", lambda: services.simulator_process(config).stop()),
@@ -124,7 +127,7 @@ def env_lines(config: StackConfig) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m moonwatch.stack")
-    parser.add_argument("command", choices=("up", "down", "status", "env"))
+    parser.add_argument("command", choices=("up", "down", "status", "env", "supervise"))
     parser.add_argument(
         "--only", default=",".join(SERVICES), help=f"comma-separated subset of {','.join(SERVICES)}"
     )
@@ -132,12 +135,14 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         config = StackConfig.from_env()
+        only = tuple(s.strip() for s in args.only.split(",") if s.strip())
+        unknown = set(only) - set(SERVICES)
+        if unknown:
+            parser.error(f"unknown service(s) {sorted(unknown)}; choose from {SERVICES}")
         if args.command == "up":
-            only = tuple(s.strip() for s in args.only.split(",") if s.strip())
-            unknown = set(only) - set(SERVICES)
-            if unknown:
-                parser.error(f"unknown service(s) {sorted(unknown)}; choose from {SERVICES}")
             up(config, only)
+        elif args.command == "supervise":
+            supervisor.supervise(config, only)
         elif args.command == "down":
             down(config)
         elif args.command == "status":

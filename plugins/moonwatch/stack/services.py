@@ -12,7 +12,7 @@ from moonwatch.stack.config import StackConfig
 from moonwatch.stack.process import ManagedProcess, require_free_port, wait_until
 
 
-def _plugins_env(config: StackConfig) -> dict[str, str]:
+def plugins_env(config: StackConfig) -> dict[str, str]:
     return {
         **os.environ,
         **config.settings_env(),
@@ -42,7 +42,7 @@ def _start_http_service(
     if process.is_running():
         return
     require_free_port(port[0], f"the {process.name}", port[1])
-    process.start(argv, env=_plugins_env(config), cwd=PROJECT_ROOT)
+    process.start(argv, env=plugins_env(config), cwd=PROJECT_ROOT)
     wait_until(lambda: http_ok(health_url), f"the {process.name}", timeout, process)
 
 
