@@ -54,3 +54,10 @@ def test_quotes_load_dag_is_woken_by_kafka_and_feeds_the_raw_quotes_asset(dag_ba
     load = dag.get_task("load_quotes")
     assert [o.uri for o in load.outlets] == ["moonwatch://warehouse/raw/crypto_quotes"]
     assert dag.max_active_runs == 1
+
+
+def test_quote_tasks_run_ahead_of_dbt_in_the_executor_queue(dag_bag) -> None:
+    produce = dag_bag.dags["crypto_quotes_produce"].get_task("produce_quotes_to_kafka")
+    load = dag_bag.dags["crypto_quotes_load"].get_task("load_quotes")
+    for task in (produce, load):
+        assert task.priority_weight == 100 and task.weight_rule == "absolute"
