@@ -64,6 +64,9 @@ def airflow_env(config: StackConfig) -> dict[str, str]:
         "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(config.log_dir / "airflow"),
         "AIRFLOW__CORE__LAZY_LOAD_PLUGINS": "True",
+        # No usage tracking calls from Cosmos: this machine may have no way out, and no need.
+        "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
+        "DO_NOT_TRACK": "1",
         # Connections and Variables the DAGs use, derived from the settings (never stored in code).
         "AIRFLOW_CONN_MOONWATCH_WAREHOUSE": config.warehouse_url,
         "AIRFLOW_CONN_MOONWATCH_KAFKA": json.dumps(

@@ -1,0 +1,338 @@
+"""dbt for Moonwatch: the connection environment, dbt as a subprocess, and Cosmos configs.
+
+The warehouse connection contract is one variable, ``MOONWATCH_WAREHOUSE_URL``. dbt's
+``dbt_project/profiles.yml`` reads ``MOONWATCH_DBT_HOST|PORT|USER|PASSWORD|DBNAME``, falling
+back to parsing the URL itself; :func:`dbt_env` derives the five variables (URL-decoded) so
+any password works. Nothing secret is written to a file or passed on a command line.
+
+Usage by hand (after ``eval "$(make -s env)"``)::
+
+    python -m moonwatch.transform build            # dbt build
+    python -m moonwatch.transform freshness        # dbt source freshness
+    python -m moonwatch.transform dbt run -s quotes_coins   # any dbt command
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit
+
+from moonwatch.errors import ConfigurationError, PermanentError
+from moonwatch.settings import PROJECT_ROOT, get_settings
+
+if TYPE_CHECKING:
+    from cosmos import ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
+
+logger = logging.getLogger(__name__)
+
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+DBT_PROFILE = "moonwatch"
+DBT_TARGET = "warehouse"
+# Where the DAG's manifest lives: its own folder, so by-hand runs (target/) never race it.
+MANIFEST_DIR = DBT_PROJECT_DIR / "target" / "airflow"
+_PROJECT_INPUTS = ("dbt_project.yml", "profiles.yml", "models", "macros", "tests")
+
+
+class DbtError(PermanentError):
+    """dbt exited non-zero: a model failed, a data test failed, or a source is stale."""
+
+    def __init__(self, message: str, result: DbtResult | None = None) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+@dataclass(frozen=True)
+class DbtResult:
+    """What a dbt subprocess did."""
+
+    args: tuple[str, ...]
+    returncode: int
+    output: str
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+def dbt_env(warehouse_url: str) -> dict[str, str]:
+    """The MOONWATCH_DBT_* variables profiles.yml reads, from a postgresql:// URL."""
+    try:
+        parts = urlsplit(warehouse_url)
+        port = parts.port
+    except ValueError as e:
+        raise ConfigurationError(
+            "MOONWATCH_WAREHOUSE_URL is not a valid URL; write it as "
+            "postgresql://user:password@host:port/database"
+        ) from e
+    scheme = parts.scheme.split("+", 1)[0]
+    database = parts.path.lstrip("/")
+    if scheme not in ("postgresql", "postgres") or not parts.hostname or not database:
+        raise ConfigurationError(
+            "MOONWATCH_WAREHOUSE_URL must look like postgresql://user:password@host:port/database "
+            f"(got scheme {parts.scheme!r}, host {parts.hostname!r}, database {database!r})"
+        )
+    return {
+        "MOONWATCH_DBT_HOST": parts.hostname,
+        "MOONWATCH_DBT_PORT": str(port or 5432),
+        "MOONWATCH_DBT_USER": unquote(parts.username or ""),
+        "MOONWATCH_DBT_PASSWORD": unquote(parts.password or ""),
+        "MOONWATCH_DBT_DBNAME": unquote(database),
+    }
+
+
+def dbt_executable() -> str:
+    """The dbt next to this Python (the project's venv), else the one on PATH."""
+    beside = Path(sys.executable).parent / "dbt"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("dbt")
+    if not found:
+        raise ConfigurationError("dbt is not installed; run `make install` to create .venv")
+    return found
+
+
+def run_dbt(
+    args: Sequence[str],
+    *,
+    warehouse_url: str | None = None,
+    target_path: Path | str | None = None,
+    log_path: Path | str | None = None,
+    extra_env: Mapping[str, str] | None = None,
+    check: bool = False,
+    timeout: float = 900.0,
+) -> DbtResult:
+    """Run ``dbt <args>`` on the project in a subprocess and return its exit code and output.
+
+    ``warehouse_url`` defaults to MOONWATCH_WAREHOUSE_URL. Give ``target_path``/``log_path``
+    (e.g. temporary folders) so concurrent runs do not share ``target/``. With ``check`` a
+    non-zero exit raises :class:`DbtError`.
+    """
+    url = warehouse_url or get_settings().require_warehouse_url()
+    env = {**os.environ, **dbt_env(url), **(extra_env or {})}
+    env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    command = [dbt_executable(), *args]
+    flags = ["--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
+    if target_path is not None:
+        flags += ["--target-path", str(target_path)]
+    if log_path is not None:
+        flags += ["--log-path", str(log_path)]
+    command += flags
+    logger.info("running %s", " ".join(["dbt", *args]))
+    started = time.monotonic()
+    try:
+        completed = subprocess.run(
+            command,
+            cwd=DBT_PROJECT_DIR,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as e:
+        raise DbtError(f"dbt {' '.join(args)} did not finish within {timeout:.0f} s") from e
+    result = DbtResult(
+        args=tuple(args),
+        returncode=completed.returncode,
+        output=completed.stdout + completed.stderr,
+        seconds=time.monotonic() - started,
+    )
+    logger.info("dbt %s exited %s after %.1f s", " ".join(args), result.returncode, result.seconds)
+    if check and not result.ok:
+        raise DbtError(
+            f"dbt {' '.join(args)} failed (exit {result.returncode}); its output names the "
+            f"failing model or test:\n{_tail(result.output)}",
+            result,
+        )
+    return result
+
+
+def dbt_build(*extra_args: str, **kwargs: Any) -> DbtResult:
+    """``dbt build`` (models, then their data and unit tests, in DAG order)."""
+    return run_dbt(["build", *extra_args], **kwargs)
+
+
+def source_freshness(**kwargs: Any) -> DbtResult:
+    """``dbt source freshness``: exit 0 when every source is fresh or only past warn_after.
+
+    A source past error_after makes dbt exit 1; with ``check=True`` that raises DbtError.
+    """
+    return run_dbt(["source", "freshness"], **kwargs)
+
+
+def check_source_freshness() -> str:
+    """The DAG's freshness task: log dbt's verdict, fail only on an error-level staleness."""
+    with tempfile.TemporaryDirectory(prefix="moonwatch-dbt-") as tmp:
+        result = source_freshness(
+            target_path=Path(tmp) / "target", log_path=Path(tmp) / "logs", check=False
+        )
+    for line in result.output.splitlines():
+        logger.info("%s", line)
+    if not result.ok:
+        raise DbtError(
+            "A raw source is past its error_after freshness threshold (see the WARN/ERROR "
+            "lines above): check that its loader DAG runs.",
+            result,
+        )
+    if "WARN" in result.output:
+        logger.warning("some raw sources are past warn_after; see the WARN lines above")
+    return "fresh"
+
+
+def _tail(text: str, lines: int = 40) -> str:
+    return "\n".join(text.splitlines()[-lines:])
+
+
+# -- Cosmos ---------------------------------------------------------------------------------
+
+
+def _newest_input_mtime() -> float:
+    newest = 0.0
+    for name in _PROJECT_INPUTS:
+        path = DBT_PROJECT_DIR / name
+        candidates = [path] if path.is_file() else path.rglob("*")
+        for item in candidates:
+            if item.is_file():
+                newest = max(newest, item.stat().st_mtime)
+    return newest
+
+
+def ensure_manifest() -> Path:
+    """``dbt_project/target/airflow/manifest.json``, re-parsed when a project file changed.
+
+    ``dbt parse`` needs no database (just the profile's shape), so this works at DAG parse
+    time anywhere; it only runs when the manifest is missing or older than the project.
+    """
+    manifest = MANIFEST_DIR / "manifest.json"
+    if manifest.exists() and manifest.stat().st_mtime >= _newest_input_mtime():
+        return manifest
+    MANIFEST_DIR.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="parse-", dir=MANIFEST_DIR) as tmp:
+        env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+        command = [
+            dbt_executable(),
+            "parse",
+            "--project-dir",
+            str(DBT_PROJECT_DIR),
+            "--profiles-dir",
+            str(DBT_PROJECT_DIR),
+            "--target-path",
+            tmp,
+            "--log-path",
+            tmp,
+        ]
+        completed = subprocess.run(
+            command, cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True, check=False
+        )
+        if completed.returncode != 0:
+            raise DbtError(
+                "dbt parse failed, so the DAG cannot list the models; fix the project:\n"
+                + _tail(completed.stdout + completed.stderr)
+            )
+        # Atomic replace: a concurrent reader sees the old or the new manifest, never half.
+        os.replace(Path(tmp) / "manifest.json", manifest)
+    return manifest
+
+
+def project_config() -> ProjectConfig:
+    """Cosmos ProjectConfig: the project folder plus its parsed manifest."""
+    from cosmos import ProjectConfig
+
+    return ProjectConfig(
+        dbt_project_path=DBT_PROJECT_DIR,
+        manifest_path=ensure_manifest(),
+        project_name=DBT_PROFILE,
+        install_dbt_deps=False,
+    )
+
+
+def profile_config() -> ProfileConfig:
+    """Cosmos ProfileConfig: the project's own env-driven profiles.yml.
+
+    The workers get MOONWATCH_WAREHOUSE_URL from the launcher; profiles.yml parses it at run
+    time, so no credential is serialised into the DAG.
+    """
+    from cosmos import ProfileConfig
+
+    return ProfileConfig(
+        profile_name=DBT_PROFILE,
+        target_name=DBT_TARGET,
+        profiles_yml_filepath=DBT_PROJECT_DIR / "profiles.yml",
+    )
+
+
+def execution_config() -> ExecutionConfig:
+    """Cosmos ExecutionConfig: dbt runs in the worker, in-process (dbtRunner).
+
+    Cautious test selection: a model's test task runs only the tests whose parents are all
+    built by then; tests spanning several models (relationships, the singular tests) get
+    their own tasks after all their parents (see render_config).
+    """
+    from cosmos import ExecutionConfig
+    from cosmos.constants import ExecutionMode, InvocationMode, TestIndirectSelection
+
+    return ExecutionConfig(
+        execution_mode=ExecutionMode.LOCAL,
+        invocation_mode=InvocationMode.DBT_RUNNER,
+        test_indirect_selection=TestIndirectSelection.CAUTIOUS,
+    )
+
+
+def render_config() -> RenderConfig:
+    """Cosmos RenderConfig: from the manifest (fast, no DB at parse time), a test after each
+    model, no per-model datasets (the DAG emits the MARTS asset itself)."""
+    from cosmos import RenderConfig
+    from cosmos.constants import LoadMode, TestBehavior
+
+    return RenderConfig(
+        load_method=LoadMode.DBT_MANIFEST,
+        test_behavior=TestBehavior.AFTER_EACH,
+        emit_datasets=False,
+        should_detach_multiple_parents_tests=True,
+    )
+
+
+def operator_args() -> dict[str, Any]:
+    """Arguments every Cosmos dbt task gets: the `dbt` pool keeps builds from taking every
+    executor slot from the quote producer and loader."""
+    return {"install_deps": False, "pool": "dbt"}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m moonwatch.transform build|freshness|parse|dbt <args>``."""
+    logging.basicConfig(level=logging.WARNING)
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help"):
+        print(__doc__)
+        return 0
+    verb, rest = args[0], args[1:]
+    commands = {"build": ["build"], "freshness": ["source", "freshness"], "parse": ["parse"]}
+    if verb == "dbt":
+        dbt_args = rest
+    elif verb in commands:
+        dbt_args = commands[verb] + rest
+    else:
+        print(f"unknown command {verb!r}; use build, freshness, parse or dbt <args>")
+        return 2
+    try:
+        result = run_dbt(dbt_args)
+    except ConfigurationError as e:
+        print(e, file=sys.stderr)
+        return 2
+    print(result.output, end="")
+    return result.returncode
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

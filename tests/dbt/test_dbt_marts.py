@@ -1,0 +1,242 @@
+"""The dbt project on the real warehouse: raw rows in, `dbt build`, marts checked row by row."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from datetime import UTC, date, datetime, timedelta
+
+import psycopg
+import pytest
+
+from moonwatch import transform
+from tests.dbt.support import T0, run_results
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def minute(m: int) -> datetime:
+    return T0 + timedelta(minutes=m)
+
+
+def quote_key(coin_id: int, currency: str, last_updated: datetime) -> str:
+    text = f"{coin_id}|{currency}|{last_updated.strftime('%Y-%m-%dT%H:%M:%S.%fZ')}"
+    return hashlib.md5(text.encode()).hexdigest()
+
+
+def test_quotes_marts_build_incrementally_and_equal_a_full_refresh(
+    dbt, insert_quote, query, dbt_workdir
+) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    long_ago, watermark = now - timedelta(minutes=90), now - timedelta(minutes=60)
+
+    # Batch 1: BTC/USD three quotes in the 10:00 hour, ETH/USD one, BTC/EUR one.
+    insert_quote(1, 100.0, minute(5), loaded_at=long_ago)
+    insert_quote(1, 105.0, minute(30), loaded_at=long_ago)
+    insert_quote(1, 96.0, minute(40), loaded_at=long_ago)
+    insert_quote(1027, 3000.0, minute(10), loaded_at=long_ago)
+    insert_quote(1, 90.0, minute(5), loaded_at=watermark, quote_currency="EUR")
+    dbt("build", "--full-refresh")
+
+    rows = query(
+        "select * from marts.quotes_coins order by coin_id, quote_currency, last_updated_at"
+    )
+    assert len(rows) == 5
+    btc = rows[1]  # (1, EUR) sorts first
+    assert (btc["coin_id"], btc["quote_currency"], btc["price"]) == (1, "USD", 100.0)
+    assert btc["quote_key"] == quote_key(1, "USD", minute(5))
+    assert (btc["symbol"], btc["name"], btc["slug"], btc["source"]) == (
+        "BTC",
+        "Bitcoin",
+        "bitcoin",
+        "simulator",
+    )
+    assert btc["is_simulated"] is True
+    assert btc["market_cap"] == 100_000.0 and btc["volume_24h"] == 1000.0
+    assert btc["last_updated_at"] == minute(5) and btc["loaded_at"] == long_ago
+    hourly = query(
+        "select * from marts.coin_price_hourly where coin_id = 1 and quote_currency = 'USD'"
+    )
+    assert [
+        (h["hour_at"], h["open_price"], h["high_price"], h["low_price"], h["close_price"])
+        for h in hourly
+    ] == [(T0, 100.0, 105.0, 96.0, 96.0)]
+    assert hourly[0]["samples"] == 3 and math.isclose(hourly[0]["avg_price"], 301 / 3)
+
+    # Batch 2: two new quotes (one closes the 10:00 hour, one opens 11:00), a quote whose
+    # commit came late (loaded_at before the watermark, inside the lookback) and a
+    # re-delivered message (the raw key drops it).
+    insert_quote(1, 103.0, minute(55), loaded_at=now)
+    insert_quote(1, 110.0, minute(60), loaded_at=now)
+    insert_quote(1, 101.0, minute(20), loaded_at=watermark - timedelta(minutes=5))
+    insert_quote(1, 999.0, minute(5), loaded_at=now)
+    dbt("build")
+
+    # The incremental run read only raw rows loaded since the watermark minus the lookback:
+    # the three new ones plus BTC/EUR (loaded at the watermark), re-read and upserted.
+    assert run_results(dbt_workdir)["quotes_coins"]["adapter_response"]["rows_affected"] == 4
+    rows = query("select quote_key, price from marts.quotes_coins")
+    assert len(rows) == 8 and len({r["quote_key"] for r in rows}) == 8
+    assert 999.0 not in {r["price"] for r in rows}
+    hourly = query(
+        "select * from marts.coin_price_hourly where coin_id = 1 and quote_currency = 'USD'"
+        " order by hour_at"
+    )
+    assert [
+        (
+            h["hour_at"],
+            h["open_price"],
+            h["high_price"],
+            h["low_price"],
+            h["close_price"],
+            h["avg_price"],
+            h["samples"],
+        )
+        for h in hourly
+    ] == [
+        (T0, 100.0, 105.0, 96.0, 103.0, 101.0, 5),
+        (T0 + timedelta(hours=1), 110.0, 110.0, 110.0, 110.0, 110.0, 1),
+    ]
+    assert hourly[0]["symbol"] == "BTC" and hourly[0]["name"] == "Bitcoin"
+    latest = query(
+        "select coin_id, quote_currency, price, last_updated_at from marts.latest_quotes"
+        " order by coin_id, quote_currency"
+    )
+    assert [(r["coin_id"], r["quote_currency"], r["price"]) for r in latest] == [
+        (1, "EUR", 90.0),
+        (1, "USD", 110.0),
+        (1027, "USD", 3000.0),
+    ]
+
+    # Batch 3: one more quote; then the incremental marts must equal a full refresh.
+    insert_quote(1027, 3100.0, minute(65), loaded_at=now + timedelta(minutes=1))
+    dbt("build")
+    assert run_results(dbt_workdir)["quotes_coins"]["adapter_response"]["rows_affected"] == 3
+    snapshot_sql = {
+        "quotes_coins": "select * from marts.quotes_coins order by quote_key",
+        "coin_price_hourly": "select * from marts.coin_price_hourly"
+        " order by coin_id, quote_currency, hour_at",
+        "latest_quotes": "select * from marts.latest_quotes order by quote_key",
+    }
+    incremental = {name: query(sql) for name, sql in snapshot_sql.items()}
+    assert len(incremental["quotes_coins"]) == 9
+    assert len(incremental["coin_price_hourly"]) == 5
+    dbt("build", "--full-refresh", "--select", "quotes_coins+")
+    assert {name: query(sql) for name, sql in snapshot_sql.items()} == incremental
+
+
+def test_top_10_marts_rank_the_latest_snapshot(dbt, insert_listings, query) -> None:
+    older, latest = T0, T0 + timedelta(minutes=15)
+    insert_listings(older, [(99, 1e12, 1e12)])  # bigger than all, but not in the latest snapshot
+    caps = {1: 500.0, 2: 300.0, 3: 300.0, 4: 200.0, 5: 150.0, 6: 120.0, 7: 100.0, 8: 80.0}
+    caps |= {9: 60.0, 10: 40.0, 11: 30.0, 12: None}
+    vols = {i: float(i * 10) for i in caps}
+    vols[5] = None
+    insert_listings(latest, [(i, caps[i], vols[i]) for i in caps])
+    dbt("build", "--select", "+cap_top_10", "+vol_top_10")
+
+    for mart, values in (("cap_top_10", caps), ("vol_top_10", vols)):
+        rows = query(f"select * from marts.{mart} order by rank")
+        expected = sorted(
+            ((value, coin) for coin, value in values.items() if value is not None),
+            key=lambda pair: (-pair[0], pair[1]),
+        )[:10]
+        total = sum(value for value, _ in expected)
+        assert [(r["rank"], r["coin_id"]) for r in rows] == [
+            (rank, coin) for rank, (_, coin) in enumerate(expected, 1)
+        ], mart
+        for row, (value, _) in zip(rows, expected, strict=True):
+            assert math.isclose(row["share_of_top_10"], value / total), mart
+            assert row["snapshot_at"] == latest
+            assert (row["quote_currency"], row["source"], row["is_simulated"]) == (
+                "USD",
+                "coinmarketcap",
+                False,
+            )
+            assert row["symbol"] == f"C{row['coin_id']}" and row["price"] == 2.5
+        assert math.isclose(sum(r["share_of_top_10"] for r in rows), 1.0)
+    # Ties on market cap (coins 2 and 3) go to the lower coin_id.
+    cap = query("select coin_id from marts.cap_top_10 where rank in (2, 3) order by rank")
+    assert [r["coin_id"] for r in cap] == [2, 3]
+
+    # A newer snapshot with only three coins: three rows, shares still sum to 1.
+    insert_listings(
+        latest + timedelta(minutes=15), [(1, 10.0, 1.0), (2, 30.0, 3.0), (3, 60.0, 6.0)]
+    )
+    dbt("build", "--select", "cap_top_10", "vol_top_10")
+    rows = query("select coin_id, share_of_top_10 from marts.cap_top_10 order by rank")
+    assert [(r["coin_id"], round(r["share_of_top_10"], 9)) for r in rows] == [
+        (3, 0.6),
+        (2, 0.3),
+        (1, 0.1),
+    ]
+
+
+def test_fx_rates_daily_adds_usd_and_flags_the_latest_date(dbt, insert_fx, query) -> None:
+    insert_fx(date(2025, 1, 1), "EUR", 0.9)
+    insert_fx(date(2025, 1, 2), "EUR", 0.95)
+    insert_fx(date(2025, 1, 1), "SEK", 11.0)
+    dbt("build", "--select", "+fx_rates_daily")
+    rows = query("select * from marts.fx_rates_daily order by currency, as_of_date")
+    assert [(r["as_of_date"], r["currency"], r["rate_per_usd"], r["is_latest"]) for r in rows] == [
+        (date(2025, 1, 1), "EUR", 0.9, False),
+        (date(2025, 1, 2), "EUR", 0.95, True),
+        (date(2025, 1, 1), "SEK", 11.0, True),
+        (date(2025, 1, 1), "USD", 1.0, False),
+        (date(2025, 1, 2), "USD", 1.0, True),
+    ]
+
+
+def test_pipeline_health_is_current_and_readable_by_the_dashboard(
+    dbt, insert_quote, insert_listings, warehouse, query, pg
+) -> None:
+    now = datetime.now(UTC)
+    insert_quote(1, 100.0, minute(0), loaded_at=now - timedelta(hours=2))
+    dbt("build", "--select", "pipeline_health")
+    # A view: rows loaded after the build still show.
+    insert_quote(1, 101.0, minute(1), loaded_at=now - timedelta(minutes=1))
+    insert_quote(1027, 3000.0, minute(1), loaded_at=now)
+    insert_listings(T0, [(1, 10.0, 1.0), (2, 5.0, 1.0)])
+    warehouse.execute(
+        "insert into raw.crypto_quotes_rejected (kafka_topic, kafka_partition, kafka_offset,"
+        " reason) values ('crypto', 0, 7, 'not JSON')"
+    )
+    with psycopg.connect(pg.dashboard_db_url, autocommit=True) as dashboard:
+        rows = dashboard.execute(
+            "select source_name, last_loaded_at, rows_last_hour, rejected_last_hour"
+            " from marts.pipeline_health order by source_name"
+        ).fetchall()
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            dashboard.execute("select 1 from raw.crypto_quotes")
+    by_name = {r[0]: r[1:] for r in rows}
+    assert by_name["crypto_quotes"] == (now, 2, 1)
+    assert by_name["crypto_listings"][1:] == (2, 0)
+    assert by_name["fx_rates"] == (None, 0, 0)
+
+
+def test_dbt_build_exits_non_zero_when_a_data_test_fails(dbt, insert_quote) -> None:
+    insert_quote(1, -5.0, minute(0), loaded_at=datetime.now(UTC))
+    result = dbt("build", "--select", "stg_crypto_quotes+", check=False)
+    assert result.returncode != 0
+    assert "positive_stg_crypto_quotes_price" in result.output
+    with pytest.raises(transform.DbtError, match="failed"):
+        dbt("build", "--select", "stg_crypto_quotes")
+
+
+def test_source_freshness_warns_then_errors(
+    dbt, insert_quote, insert_listings, insert_fx, warehouse
+) -> None:
+    now = datetime.now(UTC)
+    insert_listings(T0, [(1, 10.0, 1.0)], loaded_at=now)
+    insert_fx(date(2025, 1, 1), "EUR", 0.9, loaded_at=now)
+    insert_quote(1, 100.0, minute(0), loaded_at=now - timedelta(minutes=10))  # past warn (5 min)
+    result = dbt("source", "freshness", check=False)
+    assert result.returncode == 0, result.output
+    assert "WARN" in result.output
+    assert transform.check_source_freshness() == "fresh"
+
+    warehouse.execute("update raw.crypto_quotes set loaded_at = %s", (now - timedelta(hours=1),))
+    result = dbt("source", "freshness", check=False)
+    assert result.returncode != 0
+    with pytest.raises(transform.DbtError, match="error_after"):
+        transform.check_source_freshness()
