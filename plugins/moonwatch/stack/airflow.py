@@ -22,7 +22,7 @@ from moonwatch.stack.process import ManagedProcess, require_free_port, wait_unti
 logger = logging.getLogger(__name__)
 
 DBT_POOL = "dbt"
-DBT_POOL_SLOTS = 2
+DBT_POOL_SLOTS = 3
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 DAG_IDS = (
     "crypto_quotes_produce",
@@ -49,7 +49,8 @@ def airflow_env(config: StackConfig) -> dict[str, str]:
         ),
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__PARALLELISM": "4",
+        # Small, for memory (~200 MB a worker): 3 slots for dbt's pool, the rest for quotes.
+        "AIRFLOW__CORE__PARALLELISM": "6",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": config.airflow_db_url,
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{config.airflow_url}/execution/",
