@@ -102,6 +102,12 @@ def parse_quote_message(value: bytes | None) -> QuoteMessage:
     if value is None or len(value) == 0:
         raise InvalidMessage("empty message (null or zero-length value)")
     try:
+        # Fast path: nearly every message is valid, and one pass over the bytes decides that.
+        # Only a failure pays for the slower steps below, which say exactly what is wrong.
+        return QuoteMessage.model_validate_json(value)
+    except (ValidationError, ValueError, RecursionError):
+        pass
+    try:
         text = value.decode("utf-8")
     except UnicodeDecodeError as e:
         raise InvalidMessage(f"not UTF-8: {e.reason} at byte {e.start}") from None
