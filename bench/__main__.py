@@ -1,0 +1,189 @@
+"""`python -m bench [--quick] [--only ingest,dbt,dashboard,stack]`: run, write RESULTS.md."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import threading
+import time
+import traceback
+
+from bench.common import BENCH_DIR, Section, machine_info
+
+ALL = ("ingest", "dbt", "dashboard", "stack")
+
+
+def _sizes(text: str) -> list[int]:
+    return [int(float(s)) for s in text.split(",") if s.strip()]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="the ~5 minute version")
+    parser.add_argument("--only", default=",".join(ALL), help=f"subset of {','.join(ALL)}")
+    parser.add_argument("--dbt-sizes", type=_sizes, help="raw row counts, e.g. 1e6,5e6,1e7")
+    parser.add_argument("--window-min", type=float, help="minutes of sustained load")
+    parser.add_argument(
+        "--output", default=str(BENCH_DIR / "RESULTS.md"), help="where the report goes"
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    for noisy in ("moonwatch.warehouse.migrate", "moonwatch.ingest", "moonwatch.kafka"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    only = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = set(only) - set(ALL)
+    if unknown:
+        parser.error(f"unknown measurement(s) {sorted(unknown)}; choose from {ALL}")
+
+    machine = machine_info()
+    started = time.perf_counter()
+    sections: list[Section] = []
+    write_lock = threading.Lock()
+
+    def guarded(title: str, fn) -> None:
+        t = time.perf_counter()
+        try:
+            result = fn()
+            for s in result if isinstance(result, list) else [result]:
+                s.seconds = s.seconds or time.perf_counter() - t
+                sections.append(s)
+        except Exception as e:
+            logging.getLogger("bench").exception("%s failed", title)
+            failed = Section(title, failed=f"{type(e).__name__}: {e}")
+            failed.add("```", traceback.format_exc()[-3000:], "```")
+            failed.seconds = time.perf_counter() - t
+            sections.append(failed)
+        with write_lock:
+            _write(args, machine, sections, time.perf_counter() - started, final=False)
+
+    stack_thread = None
+    if "stack" in only and args.quick:
+        # Quick mode only: the full stack's window overlaps the other measurements so the
+        # whole run fits in ~5 minutes; its figures are then a smoke test, not a benchmark.
+        from bench import stack_load
+
+        stack_thread = threading.Thread(
+            target=guarded,
+            args=(
+                "2 + 5. Freshness and sustained load",
+                lambda: _overlapped(stack_load.measure(args.quick, args.window_min)),
+            ),
+            daemon=True,
+        )
+        stack_thread.start()
+    if "ingest" in only:
+        from bench import ingest
+
+        guarded("1. Ingest throughput", lambda: ingest.measure(args.quick))
+    if "dbt" in only or "dashboard" in only:
+        from bench import dashboard, dbt_incremental
+
+        extra: list[Section] = []
+
+        def dash(config, wh, _section) -> None:
+            t = time.perf_counter()
+            try:
+                s = dashboard.measure(config, wh, args.quick)
+            except Exception as e:  # noqa: BLE001
+                s = Section("4. Dashboard", failed=f"{type(e).__name__}: {e}")
+                s.add("```", traceback.format_exc()[-3000:], "```")
+            s.seconds = time.perf_counter() - t
+            extra.append(s)
+
+        def dbt_and_dashboard() -> list[Section]:
+            section = dbt_incremental.measure(
+                args.quick, args.dbt_sizes, keep=[dash] if "dashboard" in only else None
+            )
+            section.seconds = time.perf_counter() - t0 - sum(s.seconds for s in extra)
+            return [section, *extra]
+
+        t0 = time.perf_counter()
+        guarded("3. dbt incremental cost", dbt_and_dashboard)
+        if "dashboard" in only and not any(s.title.startswith("4.") for s in sections):
+            sections.append(
+                Section("4. Dashboard", failed="not run: the dbt warehouse it needs failed")
+            )
+    if stack_thread is not None:
+        stack_thread.join()
+    elif "stack" in only:
+        from bench import stack_load
+
+        guarded(
+            "2 + 5. Freshness and sustained load",
+            lambda: stack_load.measure(args.quick, args.window_min),
+        )
+    total = time.perf_counter() - started
+    _write(args, machine, sections, total, final=True)
+    print(f"bench finished in {total / 60:.1f} min; report: {args.output}")
+    return 1 if any(s.failed for s in sections) else 0
+
+
+def _overlapped(section: Section) -> Section:
+    section.lines.insert(
+        0,
+        "**Quick mode: this window overlapped the other measurements on the same 2 cores, so "
+        "its figures only show that the measurement works; use the full mode for numbers.**\n",
+    )
+    return section
+
+
+def _write(args, machine, sections: list[Section], total: float, final: bool) -> None:
+    mode = "quick" if args.quick else "full"
+    command = "make bench" + (" BENCH_ARGS=--quick" if args.quick else "")
+    if sys.argv[1:] and sys.argv[1:] != ["--quick"]:
+        command = "python -m bench " + " ".join(sys.argv[1:])
+    out = [
+        "# Moonwatch benchmark results (issue 8)",
+        "",
+        "Written by `python -m bench` (this file is rewritten by every run"
+        + ("" if final else "; THIS RUN IS STILL IN PROGRESS or was interrupted")
+        + ").",
+        "",
+        f"- Mode: **{mode}**; command: `{command}`; total wall time {total / 60:.1f} min",
+        "- Machine: " + ", ".join(f"{k} {v}" for k, v in machine.items() if k not in ("date",)),
+        f"- Date: {machine['date']}",
+        *(
+            [
+                "- **Quick mode uses reduced sizes** (ingest 10k/50k messages, dbt 100k/300k raw "
+                "rows, dashboard at ~300k, a 1.5-minute stack window overlapping the rest): it "
+                "proves the harness works; the issue's sizes need `make bench` (full)."
+            ]
+            if args.quick
+            else []
+        ),
+        "- The machine is shared and noisy (2 cores; other test suites ran alongside), so each "
+        "figure comes with a ceiling or floor measured in the same run, and repetitions are "
+        "given as median (min, max).",
+        "",
+        "## Verdicts",
+        "",
+        "| measurement | measured | target | met? |",
+        "|---|---|---|---|",
+    ]
+    for s in sections:
+        if s.failed:
+            out.append(f"| {s.title} | FAILED: {s.failed[:200]} | | not measured |")
+        for what, measured, target, met in s.verdicts:
+            verdict = "n/a" if met is None else ("met" if met else "**NOT met**")
+            out.append(f"| {what} | {measured} | {target} | {verdict} |")
+    for s in sections:
+        out += ["", f"## {s.title}", "", f"_({s.seconds / 60:.1f} min)_", ""]
+        if s.failed:
+            out.append(f"**FAILED**: {s.failed}")
+            out.append("")
+        out += s.lines
+    if not final:
+        out += ["", "_(run in progress or interrupted)_"]
+    _write_text(args.output, "\n".join(out) + "\n")
+
+
+def _write_text(path: str, text: str) -> None:
+    with open(path, "w") as f:
+        f.write(text)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

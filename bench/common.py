@@ -1,0 +1,285 @@
+"""Shared bench helpers: throw-away services, synthetic quotes, statistics, machine facts, PSS."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import logging
+import os
+import platform
+import shutil
+import statistics
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from moonwatch.stack import broker, postgres
+from moonwatch.stack.config import StackConfig
+from moonwatch.stack.process import free_port
+
+logger = logging.getLogger("bench")
+
+BENCH_DIR = Path(__file__).resolve().parent
+PROFILE_DIR = BENCH_DIR / "profiles"
+COINS = 5000
+PORT_NAMES = (
+    "MOONWATCH_PG_PORT",
+    "MOONWATCH_KAFKA_PORT",
+    "MOONWATCH_AIRFLOW_PORT",
+    "MOONWATCH_DASHBOARD_PORT",
+    "MOONWATCH_SIM_PORT",
+)
+
+
+# -- results ---------------------------------------------------------------------------------
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    """median, min, max (and n) of repeated measurements."""
+    if not values:
+        return {"n": 0}
+    return {
+        "n": len(values),
+        "median": statistics.median(values),
+        "min": min(values),
+        "max": max(values),
+    }
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100) of a non-empty list."""
+    ordered = sorted(values)
+    rank = max(1, int(-(-q * len(ordered) // 100)))  # ceil
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+def fmt_summary(s: dict[str, float], unit: str = "", digits: int = 2) -> str:
+    if not s.get("n"):
+        return "n/a"
+    return (
+        f"{s['median']:.{digits}f}{unit} (min {s['min']:.{digits}f}, max {s['max']:.{digits}f}, "
+        f"n={s['n']})"
+    )
+
+
+@dataclass
+class Section:
+    """One measurement's part of RESULTS.md."""
+
+    title: str
+    lines: list[str] = field(default_factory=list)
+    verdicts: list[tuple[str, str, str, bool | None]] = field(default_factory=list)
+    failed: str | None = None
+    seconds: float = 0.0
+
+    def add(self, *lines: str) -> None:
+        self.lines.extend(lines)
+
+    def verdict(self, what: str, measured: str, target: str, met: bool | None) -> None:
+        self.verdicts.append((what, measured, target, met))
+
+
+def machine_info() -> dict[str, str]:
+    model = platform.processor() or "?"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    mem = "?"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                mem = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+    load = "?"
+    with contextlib.suppress(OSError):
+        load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    return {
+        "nproc": str(os.cpu_count()),
+        "memory": mem,
+        "cpu": model,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "loadavg_at_start": load,
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
+    }
+
+
+# -- throw-away services ---------------------------------------------------------------------
+
+
+def temp_stack_env(prefix: str = "moonwatch-bench-") -> dict[str, str]:
+    """Environment for a private stack: temporary MOONWATCH_HOME and free ports.
+
+    Settings exported into this shell (a developer's `eval "$(make -s env)"`) are dropped, so
+    nothing here can point at the user's running stack.
+    """
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("MOONWATCH_", "AIRFLOW_", "AIRFLOW__", "CMC_"))
+    }
+    env["MOONWATCH_HOME"] = tempfile.mkdtemp(prefix=prefix)
+    for name in PORT_NAMES:
+        env[name] = str(free_port())
+    return env
+
+
+@contextlib.contextmanager
+def services(*, pg: bool = True, kafka: bool = True) -> Iterator[StackConfig]:
+    """PostgreSQL (bootstrapped warehouse) and/or the tansu broker, stopped and deleted after."""
+    env = temp_stack_env()
+    config = StackConfig.from_env(env)
+    try:
+        if pg:
+            postgres.start_postgres(config)
+            postgres.bootstrap_warehouse(config)
+        if kafka:
+            broker.start_broker(config)
+        yield config
+    finally:
+        with contextlib.suppress(Exception):
+            broker.stop_broker(config)
+        with contextlib.suppress(Exception):
+            postgres.stop_postgres(config)
+        shutil.rmtree(config.home, ignore_errors=True)
+
+
+# -- synthetic quotes ------------------------------------------------------------------------
+
+
+class QuoteFactory:
+    """Quote message values for coin ids 1..coins, built like tests/factories.py.
+
+    One message per coin is built (and validated) through ``tests.factories.quote_message``;
+    each round then re-serialises it with a distinct ``last_updated`` (one minute per round),
+    ``fetched_at`` and a slightly moved price, so rounds never collide on the natural key.
+    """
+
+    def __init__(self, coins: int = COINS) -> None:
+        from tests.factories import quote_message
+
+        self.coins = coins
+        self.templates = [
+            quote_message(coin_id, 0, 100.0 + coin_id).model_dump(mode="json")
+            for coin_id in range(1, coins + 1)
+        ]
+        self.base = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.UTC)
+
+    def value(
+        self, index: int, rnd: int, fetched_at: dt.datetime | None = None
+    ) -> tuple[bytes, bytes]:
+        """(key, value) of coin ``index+1`` in round ``rnd``."""
+        template = self.templates[index]
+        at = self.base + dt.timedelta(minutes=rnd)
+        payload = dict(template)
+        payload["last_updated"] = at.isoformat().replace("+00:00", "Z")
+        fetched = fetched_at or at + dt.timedelta(seconds=2)
+        payload["fetched_at"] = fetched.isoformat().replace("+00:00", "Z")
+        payload["price"] = template["price"] * (1 + ((rnd * 7919 + index) % 200 - 100) / 1e4)
+        return str(template["coin_id"]).encode(), json.dumps(payload).encode()
+
+    def messages(self, total: int, first_round: int = 0) -> Iterator[tuple[bytes, bytes]]:
+        for n in range(total):
+            rnd, index = divmod(n, self.coins)
+            yield self.value(index, first_round + rnd)
+
+
+def produce_raw(
+    pairs: Iterator[tuple[bytes, bytes]], bootstrap: str, topic: str, timeout_s: float = 120.0
+) -> int:
+    """Produce pre-serialised (key, value) pairs with the same producer settings as
+    ``moonwatch.kafka.produce_quotes`` (acks=all, idempotent); raises if any is not delivered."""
+    from confluent_kafka import Producer
+
+    producer = Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "acks": "all",
+            "enable.idempotence": True,
+            "linger.ms": 5,
+            "message.timeout.ms": int(timeout_s * 1000),
+        }
+    )
+    failed: list[str] = []
+    delivered = 0
+
+    def on_delivery(err, _msg) -> None:
+        nonlocal delivered
+        if err is None:
+            delivered += 1
+        else:
+            failed.append(err.str())
+
+    sent = 0
+    for key, value in pairs:
+        while True:
+            try:
+                producer.produce(topic, key=key, value=value, on_delivery=on_delivery)
+                break
+            except BufferError:
+                producer.poll(0.2)
+        sent += 1
+        if sent % 10_000 == 0:
+            producer.poll(0)
+    producer.flush(timeout_s)
+    if delivered != sent:
+        raise RuntimeError(f"only {delivered} of {sent} messages delivered: {failed[:3]}")
+    return delivered
+
+
+# -- processes and memory --------------------------------------------------------------------
+
+
+def _children_map() -> dict[int, list[int]]:
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    return children
+
+
+def process_tree(pid: int, children: dict[int, list[int]] | None = None) -> list[int]:
+    children = children if children is not None else _children_map()
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(children.get(p, []))
+    return out
+
+
+def pss_kib(pid: int) -> int:
+    """Proportional set size of one process in KiB (0 if it is gone)."""
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    return 0
+
+
+def service_pss(run_dir: Path) -> dict[str, tuple[float, int]]:
+    """Per PID file in ``run_dir``: (PSS MiB of the process and its descendants, #processes)."""
+    children = _children_map()
+    out: dict[str, tuple[float, int]] = {}
+    for pid_file in sorted(run_dir.glob("*.pid")):
+        with contextlib.suppress(OSError, ValueError):
+            pid = int(pid_file.read_text().split()[0])
+            if not Path(f"/proc/{pid}").exists():
+                continue
+            tree = process_tree(pid, children)
+            out[pid_file.stem] = (sum(pss_kib(p) for p in tree) / 1024, len(tree))
+    return out
+
+
+class Timer:
+    def __enter__(self) -> Timer:
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = time.perf_counter() - self.start

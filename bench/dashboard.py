@@ -1,0 +1,349 @@
+"""Measurement 4: the dashboard's mart queries and a fully rendered page in headless Chromium.
+
+Runs on the warehouse measurement 3 leaves behind (its largest raw size, marts built by dbt),
+plus a 5,000-coin listings snapshot and fx rates so every mart the page reads has rows.
+
+* Queries: the exact SQL of every ``streamlit_app.queries`` function the page calls (captured
+  by calling the functions with ``_read`` swapped for a recorder), run through SQLAlchemy +
+  psycopg as the read-only dashboard role with the page's connection options; 2 warm-ups,
+  then repetitions. Ceiling for noise: ``select 1`` on the same connection.
+* Page: ``streamlit run streamlit_app/app.py`` on a free port with MOONWATCH_DASHBOARD_DB_URL;
+  headless Chromium (playwright) opens it in a fresh context per load and waits until the
+  script is idle and every Plotly chart has drawn its SVG. Warm loads (server cache warm) back
+  to back, then cold loads (the app runs with a 5 s cache TTL and each cold load waits 6 s).
+  Ceiling for noise: the same measurement on a two-line Streamlit page.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+import psycopg
+import requests
+
+from bench.common import Section, fmt_summary, percentile, summary
+from moonwatch.settings import PROJECT_ROOT
+from moonwatch.stack.process import free_port
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PAGE_COINS = (1, 2, 3)  # the page's default pick: no BTC/ETH/SOL here, so the first three
+
+
+def seed_other_marts(wh) -> None:
+    """A 5,000-coin listings snapshot and fx rates, then the marts built from them."""
+    with psycopg.connect(wh.url, autocommit=True) as conn:
+        conn.execute(
+            """
+            insert into raw.crypto_listings (snapshot_at, coin_id, quote_currency, source, coin)
+            select date_trunc('minute', now()), c, 'USD', 'simulator', jsonb_build_object(
+              'id', c, 'symbol', 'C' || c, 'name', 'Coin ' || c, 'slug', 'coin-' || c,
+              'cmc_rank', c, 'num_market_pairs', 100, 'circulating_supply', 19000000.0,
+              'total_supply', 19000000.0, 'max_supply', 21000000.0, 'infinite_supply', false,
+              'date_added', '2020-01-01T00:00:00Z', 'tags', jsonb_build_array(),
+              'last_updated', to_char(now() at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+              'quote', jsonb_build_object('USD', jsonb_build_object(
+                 'price', 100 + c, 'volume_24h', 1e9 / c, 'market_cap', (100 + c) * 1.9e7,
+                 'market_cap_dominance', 0.01, 'percent_change_1h', 0.1,
+                 'percent_change_24h', -1.2, 'percent_change_7d', 3.4,
+                 'percent_change_30d', 10.0, 'fully_diluted_market_cap', (100 + c) * 2.1e7,
+                 'volume_change_24h', 1.5,
+                 'last_updated', to_char(now() at time zone 'UTC',
+                                         'YYYY-MM-DD"T"HH24:MI:SS"Z"'))))
+            from generate_series(1, 5000) c
+            on conflict do nothing
+            """
+        )
+        conn.execute(
+            "insert into raw.fx_rates (as_of_date, currency, rate_per_usd, source)"
+            " select current_date - d, cur, rate, 'bench' from generate_series(0, 29) d,"
+            " (values ('EUR', 0.92), ('SEK', 10.5), ('NOK', 10.8), ('DKK', 6.9)) v(cur, rate)"
+            " on conflict do nothing"
+        )
+    wh.dbt("run", "-s", "cap_top_10", "vol_top_10", "fx_rates_daily", "pipeline_health")
+
+
+def captured_queries() -> list[tuple[str, str, dict]]:
+    """(name, sql, params) of every query the page runs, from streamlit_app.queries itself."""
+    from streamlit_app import queries
+
+    calls: list[tuple[str, str, dict]] = []
+    current = {"name": ""}
+
+    def recorder(sql: str, params: dict | None = None, *, table: str) -> pd.DataFrame:
+        name = current["name"] if table != "(catalog)" else "mart_status: catalog"
+        if current["name"] == "mart_status" and table != "(catalog)":
+            name = f"mart_status: {table} has rows"
+        calls.append((name, sql, dict(params or {})))
+        if table == "(catalog)":
+            return pd.DataFrame({"table_name": list(queries.MARTS)})
+        return pd.DataFrame({"has_rows": [True]})
+
+    original = queries._read
+    queries._read = recorder
+    try:
+        steps = [
+            ("mart_status", lambda db: queries.mart_status(db)),
+            ("latest_quotes", lambda db: queries.latest_quotes(db)),
+            ("fx_rates", lambda db: queries.fx_rates(db)),
+            ("top_10 cap", lambda db: queries.top_10(db, "cap_top_10")),
+            ("top_10 vol", lambda db: queries.top_10(db, "vol_top_10")),
+            ("price_hourly", lambda db: queries.price_hourly(db, PAGE_COINS, "USD")),
+            ("quote_history", lambda db: queries.quote_history(db, PAGE_COINS, "USD")),
+            ("pipeline_health", lambda db: queries.pipeline_health(db)),
+        ]
+        for name, call in steps:
+            current["name"] = name
+            call(f"bench-capture-{time.time_ns()}")  # a fresh cache key: never a cached answer
+    finally:
+        queries._read = original
+    return calls
+
+
+def time_queries(dashboard_url: str, reps: int) -> tuple[list[tuple[str, dict, int]], dict]:
+    from sqlalchemy import create_engine, text
+
+    from streamlit_app import queries
+
+    engine = create_engine(
+        queries.to_sqlalchemy_url(dashboard_url),
+        connect_args={
+            "connect_timeout": 5,
+            "options": "-c statement_timeout=15000 -c default_transaction_read_only=on",
+        },
+    )
+    out = []
+    with engine.connect() as conn:
+        floor = []
+        for i in range(reps + 2):
+            t = time.perf_counter()
+            conn.execute(text("select 1")).fetchall()
+            if i >= 2:
+                floor.append(1000 * (time.perf_counter() - t))
+        for name, sql, params in captured_queries():
+            samples, rows = [], 0
+            for i in range(reps + 2):
+                t = time.perf_counter()
+                result = conn.execute(text(sql), params)
+                fetched = result.fetchall()
+                pd.DataFrame(fetched, columns=list(result.keys()))
+                if i >= 2:
+                    samples.append(1000 * (time.perf_counter() - t))
+                rows = len(fetched)
+            out.append((name, _ms(samples), rows))
+            conn.rollback()
+    engine.dispose()
+    return out, _ms(floor)
+
+
+def _ms(samples: list[float]) -> dict:
+    return {**summary(samples), "p95": percentile(samples, 95)}
+
+
+@contextlib.contextmanager
+def streamlit_server(app: Path, env_extra: dict[str, str], log: Path):
+    port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("MOONWATCH_")},
+        **env_extra,
+        "PYTHONPATH": str(PROJECT_ROOT / "plugins"),
+    }
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                str(app),
+                "--server.address",
+                "127.0.0.1",
+                "--server.port",
+                str(port),
+                "--server.headless",
+                "true",
+                "--browser.gatherUsageStats",
+                "false",
+            ],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"streamlit exited early:\n{log.read_text()[-2000:]}")
+            with contextlib.suppress(requests.RequestException):
+                if requests.get(f"{url}/_stcore/health", timeout=2).status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise RuntimeError("streamlit did not answer within 90 s")
+            time.sleep(0.3)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+
+
+_RENDERED_JS = """(minCharts) => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  if (!app || app.getAttribute('data-test-script-state') !== 'notRunning') return false;
+  if (document.querySelector('[data-testid="stSkeleton"]')) return false;
+  const charts = document.querySelectorAll('[data-testid="stPlotlyChart"]');
+  if (charts.length < minCharts) return false;
+  for (const c of charts) { if (!c.querySelector('.main-svg')) return false; }
+  return document.querySelectorAll('[data-testid="stMarkdownContainer"]').length > 0;
+}"""
+
+
+_STATE_JS = """() => ({
+  scriptState: document.querySelector('[data-testid="stApp"]')
+    ?.getAttribute('data-test-script-state'),
+  charts: document.querySelectorAll('[data-testid="stPlotlyChart"]').length,
+  drawn: document.querySelectorAll('[data-testid="stPlotlyChart"] .main-svg').length,
+  skeletons: document.querySelectorAll('[data-testid="stSkeleton"]').length,
+  errors: Array.from(document.querySelectorAll('[data-testid="stException"],'
+    + '[data-testid="stAlert"]')).map(e => e.innerText.slice(0, 200)),
+})"""
+
+
+def page_loads(browser, url: str, min_charts: int, warm: int, cold: int) -> dict[str, list]:
+    times: dict[str, list] = {"first": [], "warm": [], "cold": []}
+
+    def one() -> float:
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        page = context.new_page()
+        try:
+            start = time.perf_counter()
+            page.goto(url, wait_until="domcontentloaded", timeout=60_000)
+            try:
+                page.wait_for_function(_RENDERED_JS, arg=min_charts, timeout=120_000, polling=50)
+            except Exception as e:
+                state = page.evaluate(_STATE_JS)
+                raise RuntimeError(f"page not fully rendered within 120 s: {state}") from e
+            return time.perf_counter() - start
+        finally:
+            context.close()
+
+    times["first"].append(one())
+    for _ in range(warm):
+        times["warm"].append(one())
+    for _ in range(cold):
+        time.sleep(6)  # past the 5 s cache TTL: every query runs again
+        times["cold"].append(one())
+    return times
+
+
+def measure_page(dashboard_db_url: str, quick: bool, section: Section) -> None:
+    from playwright.sync_api import sync_playwright
+
+    warm, cold = (3, 2) if quick else (6, 4)
+    with tempfile.TemporaryDirectory(prefix="moonwatch-bench-page-") as tmp:
+        hello = Path(tmp) / "hello.py"
+        hello.write_text('import streamlit as st\n\nst.title("Hello")\nst.write("ceiling")\n')
+        env = {
+            "MOONWATCH_DASHBOARD_DB_URL": dashboard_db_url,
+            "MOONWATCH_DASHBOARD_REFRESH_SECONDS": "5",
+        }
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(
+                executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+            )
+            try:
+                with streamlit_server(hello, {}, Path(tmp) / "hello.log") as url:
+                    ceiling = page_loads(browser, url, 0, warm, 0)
+                with streamlit_server(
+                    PROJECT_ROOT / "streamlit_app" / "app.py", env, Path(tmp) / "app.log"
+                ) as url:
+                    app = page_loads(browser, url, 7, warm, cold)
+            finally:
+                browser.close()
+    ceil = summary(ceiling["warm"])
+    section.add(
+        "",
+        "### Page render in headless Chromium",
+        "",
+        "| page | first load (server just started) s | warm loads s | cold-cache loads s "
+        "| warm / ceiling |",
+        "|---|---|---|---|---|",
+        f"| two-line Streamlit page (ceiling) | {ceiling['first'][0]:.2f} | {fmt_summary(ceil)} "
+        "| n/a | 1.00 |",
+        f"| Moonwatch dashboard (7 charts) | {app['first'][0]:.2f} | "
+        f"{fmt_summary(summary(app['warm']))} | {fmt_summary(summary(app['cold']))} | "
+        f"{summary(app['warm'])['median'] / ceil['median']:.2f} |",
+    )
+    worst = max(app["cold"] + app["warm"])
+    section.verdict(
+        "dashboard fully rendered (cold-cache loads, median / worst of all loads)",
+        f"{summary(app['cold'])['median']:.2f} s / {worst:.2f} s",
+        "< 2 s",
+        summary(app["cold"])["median"] < 2,
+    )
+
+
+def measure(config, wh, quick: bool) -> Section:
+    section = Section("4. Dashboard: mart queries and a fully rendered page")
+    seed_other_marts(wh)
+    with psycopg.connect(wh.url) as conn:
+        sizes = conn.execute(
+            "select (select count(*) from raw.crypto_quotes), "
+            "(select count(*) from marts.quotes_coins), "
+            "(select count(*) from marts.coin_price_hourly), "
+            "(select count(*) from marts.latest_quotes)"
+        ).fetchone()
+    section.add(
+        f"Warehouse: {sizes[0]:,} raw quotes; marts.quotes_coins {sizes[1]:,} rows, "
+        f"coin_price_hourly {sizes[2]:,}, latest_quotes {sizes[3]:,}; listings snapshot of "
+        f"5,000 coins; page's coins {PAGE_COINS} in USD. Read-only dashboard role.",
+        "",
+    )
+    reps = 10 if quick else 20
+    results, floor = time_queries(config.dashboard_db_url, reps)
+    section.add(
+        "| query (streamlit_app/queries.py) | rows | median ms | p95 ms | max ms | p95 / select-1 "
+        "p95 |",
+        "|---|---|---|---|---|---|",
+        f"| `select 1` (ceiling) | 1 | {floor['median']:.1f} | {floor['p95']:.1f} | "
+        f"{floor['max']:.1f} | 1.0 |",
+    )
+    for name, s, rows in results:
+        section.add(
+            f"| {name} | {rows:,} | {s['median']:.1f} | {s['p95']:.1f} | {s['max']:.1f} | "
+            f"{s['p95'] / max(floor['p95'], 0.01):.0f} |"
+        )
+    slowest = max(results, key=lambda r: r[1]["p95"])
+    section.verdict(
+        f"slowest dashboard query p95 at {sizes[0]:,} raw rows",
+        f"{slowest[1]['p95']:.1f} ms ({slowest[0]})",
+        "< 100 ms",
+        slowest[1]["p95"] < 100,
+    )
+    try:
+        measure_page(config.dashboard_db_url, quick, section)
+    except Exception as e:  # noqa: BLE001 - the query figures above still stand
+        section.add("", f"Page render measurement FAILED: {type(e).__name__}: {e}"[:1500])
+        section.verdict("dashboard fully rendered", "not measured (failed)", "< 2 s", None)
+    return section

@@ -1,0 +1,361 @@
+"""Measurement 1: ingest throughput of ``moonwatch.ingest.consume_and_load`` (no Airflow).
+
+Per size: the messages are produced once to a fresh topic; each repetition then reads them from
+the start with a fresh consumer group. Three figures per repetition, all in messages/s over the
+time AFTER the consumer group assigned its partitions (tansu's ~3 s join is reported apart):
+
+* loader   - ``consume_and_load(..., max_messages=N)`` into a truncated ``raw.crypto_quotes``
+* ceiling a - the same consumer settings reading the same messages with ``Consumer.consume``
+  in batches of 5,000 and no database work
+* ceiling b - PostgreSQL COPY of the same rows (pre-formatted) into a table shaped like
+  ``raw.crypto_quotes`` (same columns, primary key and index), one COPY + commit per 5,000 rows
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import time
+import uuid
+from collections import defaultdict
+
+import psycopg
+
+from bench.common import (
+    COINS,
+    PROFILE_DIR,
+    QuoteFactory,
+    Section,
+    fmt_summary,
+    produce_raw,
+    summary,
+)
+from moonwatch import ingest
+from moonwatch.kafka import open_consumer, wait_for_assignment
+from moonwatch.stack import broker
+
+logger = logging.getLogger("bench.ingest")
+BATCH = 5000
+
+
+class _AssignmentClock:
+    """Wraps ``wait_for_assignment`` as the loader sees it, to time the join apart."""
+
+    def __init__(self) -> None:
+        self.assigned_at: float | None = None
+        self._original = ingest.wait_for_assignment
+
+    def __enter__(self) -> _AssignmentClock:
+        def timed(consumer, *args, **kwargs):
+            result = self._original(consumer, *args, **kwargs)
+            self.assigned_at = time.perf_counter()
+            return result
+
+        ingest.wait_for_assignment = timed
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        ingest.wait_for_assignment = self._original
+
+
+def run_loader(bootstrap: str, topic: str, url: str, n: int, **kwargs) -> dict[str, float]:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("truncate raw.crypto_quotes, raw.crypto_quotes_rejected")
+    group = f"bench-load-{uuid.uuid4().hex[:8]}"
+    with _AssignmentClock() as clock:
+        start = time.perf_counter()
+        counts = ingest.consume_and_load(bootstrap, topic, group, url, max_messages=n, **kwargs)
+        end = time.perf_counter()
+    if counts["inserted"] != n:
+        raise RuntimeError(f"loader inserted {counts['inserted']} of {n} ({counts})")
+    assert clock.assigned_at is not None
+    return {
+        "rate": n / (end - clock.assigned_at),
+        "join_s": clock.assigned_at - start,
+        "wall_s": end - start,
+    }
+
+
+def run_consume_ceiling(bootstrap: str, topic: str, n: int) -> dict[str, float]:
+    consumer = open_consumer(bootstrap, f"bench-consume-{uuid.uuid4().hex[:8]}", topic)
+    try:
+        start = time.perf_counter()
+        wait_for_assignment(consumer)
+        assigned = time.perf_counter()
+        seen = 0
+        while seen < n:
+            for msg in consumer.consume(num_messages=min(BATCH, n - seen), timeout=0.5):
+                if msg.error() is None:
+                    msg.value()
+                    seen += 1
+            if time.perf_counter() - assigned > 600:
+                raise RuntimeError(f"consumed only {seen} of {n} in 600 s")
+        end = time.perf_counter()
+    finally:
+        consumer.close()
+    return {"rate": n / (end - assigned), "join_s": assigned - start, "wall_s": end - start}
+
+
+def copy_blocks(
+    factory: QuoteFactory, messages: list[tuple[bytes, bytes]], topic: str
+) -> list[bytes]:
+    """COPY text-format blocks of BATCH rows: the loader's temp-table columns, same values."""
+    blocks: list[bytes] = []
+    lines: list[bytes] = []
+    for offset, (_key, value) in enumerate(messages):
+        rnd, index = divmod(offset, factory.coins)
+        at = (factory.base + dt.timedelta(minutes=rnd)).isoformat()
+        # The JSON holds no backslash, tab or newline, so it is valid COPY text as is.
+        lines.append(
+            b"%d\tUSD\t%s\t%s\t%s\t0\t%d\n"
+            % (index + 1, at.encode(), value, topic.encode(), offset)
+        )
+        if len(lines) == BATCH:
+            blocks.append(b"".join(lines))
+            lines = []
+    if lines:
+        blocks.append(b"".join(lines))
+    return blocks
+
+
+def run_copy_ceiling(url: str, blocks: list[bytes], n: int) -> dict[str, float]:
+    with psycopg.connect(url) as conn:
+        conn.execute(
+            "create table if not exists raw.bench_copy_ceiling"
+            " (like raw.crypto_quotes including all)"
+        )
+        conn.execute("truncate raw.bench_copy_ceiling")
+        conn.commit()
+        start = time.perf_counter()
+        for block in blocks:
+            with conn.cursor().copy(
+                "copy raw.bench_copy_ceiling (coin_id, quote_currency, last_updated, message,"
+                " kafka_topic, kafka_partition, kafka_offset) from stdin"
+            ) as copy:
+                copy.write(block)
+            conn.commit()
+        end = time.perf_counter()
+        rows = conn.execute("select count(*) from raw.bench_copy_ceiling").fetchone()[0]
+        conn.execute("truncate raw.bench_copy_ceiling")
+        conn.commit()
+    if rows != n:
+        raise RuntimeError(f"COPY ceiling wrote {rows} of {n} rows")
+    return {"rate": n / (end - start)}
+
+
+# -- profile ---------------------------------------------------------------------------------
+
+
+def profile_loader(bootstrap: str, topic: str, url: str, n: int) -> tuple[str, list[str]]:
+    """A pyinstrument profile of one loader run; (full text, self-time summary lines)."""
+    from pyinstrument import Profiler
+
+    profiler = Profiler(interval=0.001)
+    profiler.start()
+    try:
+        run_loader(bootstrap, topic, url, n)
+    finally:
+        session = profiler.stop()
+    text = profiler.output_text(unicode=False, color=False, show_all=False)
+    PROFILE_DIR.mkdir(parents=True, exist_ok=True)
+    (PROFILE_DIR / "ingest.txt").write_text(text)
+
+    buckets: dict[str, float] = defaultdict(float)
+    functions: dict[str, float] = defaultdict(float)
+
+    def walk(frame) -> None:
+        own = frame.total_self_time
+        path = frame.file_path or ""
+        name = f"{frame.function} ({(path.rsplit('/', 1)[-1]) or '?'}:{frame.line_no})"
+        functions[name] += own
+        buckets[_bucket(frame)] += own
+        for child in frame.children:
+            walk(child)
+
+    root = session.root_frame()
+    if root is not None:
+        walk(root)
+    join = buckets.pop("consumer group join (tansu)", 0.0)
+    total = sum(buckets.values()) or 1.0
+    lines = [
+        f"Profiled run: {n:,} messages, {session.duration:.2f} s wall, of which {join:.1f} s "
+        "waiting for tansu's group join (left out below). Shares of the remaining sampled time:"
+    ]
+    lines.append("")
+    lines.append("| where | share of samples |")
+    lines.append("|---|---|")
+    for bucket, seconds in sorted(buckets.items(), key=lambda kv: -kv[1]):
+        if seconds / total >= 0.005:
+            lines.append(f"| {bucket} | {100 * seconds / total:.1f}% |")
+    lines.append("")
+    lines.append("Top functions by self time:")
+    lines.append("")
+    for name, seconds in sorted(functions.items(), key=lambda kv: -kv[1])[:12]:
+        if name.startswith("Consumer.poll"):
+            continue  # the group join's wait
+        lines.append(f"- {100 * seconds / total:.1f}% `{name}`")
+    return text, lines
+
+
+def _bucket(frame) -> str:
+    """Attribute a frame's self time to a stage by the nearest known ancestor."""
+    f = frame
+    while f is not None:
+        fn, path = f.function or "", f.file_path or ""
+        if fn in ("model_validate_json",):
+            return "pydantic validation (model_validate_json)"
+        if fn == "loads" and "json" in path:
+            return "json.loads (pre-check in parse_quote_message)"
+        if fn in ("model_dump_json",):
+            return "model_dump_json (re-serialising for COPY)"
+        if fn in ("write_row",):
+            return "psycopg COPY write_row (client-side formatting)"
+        if "psycopg" in path and fn in ("execute", "wait", "wait_c", "__exit__", "_wait"):
+            return "PostgreSQL round trips (INSERT ... ON CONFLICT, COPY end, commit)"
+        if fn in ("consume",) or "confluent_kafka" in path:
+            return "Kafka consume (librdkafka)"
+        if fn in ("commit_offsets",):
+            return "Kafka offset commit"
+        if fn == "wait_for_assignment":
+            return "consumer group join (tansu)"
+        if fn == "consume_batches":
+            return "consume_batches (KafkaRecord building)"
+        f = f.parent
+    return "other"
+
+
+# -- the local experiment --------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _fast_parse():
+    """Experiment: one ``model_validate_json`` per message (no json.loads pre-pass); only a
+    message that fails takes the careful path that names the reason. Monkeypatched here only,
+    to measure what the change would gain; plugins/ is not edited."""
+    from moonwatch.messages import InvalidMessage, QuoteMessage, parse_quote_message
+    from moonwatch.warehouse import quotes
+
+    original = quotes.split_valid
+
+    def split_valid(records):
+        valid, rejected = [], []
+        for record in records:
+            try:
+                quote = QuoteMessage.model_validate_json(record.value)
+            except Exception:  # noqa: BLE001 - any failure: the careful path names the reason
+                try:
+                    quote = parse_quote_message(record.value)
+                except InvalidMessage as e:
+                    rejected.append((record, e.reason))
+                    continue
+            valid.append((record, quote))
+        return valid, rejected
+
+    quotes.split_valid = split_valid
+    try:
+        yield
+    finally:
+        quotes.split_valid = original
+
+
+# -- the measurement -------------------------------------------------------------------------
+
+
+def measure(quick: bool) -> Section:
+    section = Section("1. Ingest throughput: consume_and_load vs Kafka-only and COPY-only")
+    plan = [(10_000, 2), (50_000, 2)] if quick else [(100_000, 2), (1_000_000, 1)]
+    factory = QuoteFactory(COINS)
+    section.add(
+        f"Synthetic messages built like tests/factories.py: coin ids 1..{COINS:,}, one round per "
+        "minute of `last_updated` (distinct per round), ~"
+        f"{len(factory.value(0, 0)[1])} bytes each. Throughput is counted from the moment the "
+        "consumer group assigned its partitions (tansu's join, ~3 s, is reported apart); the "
+        "loader runs with its defaults (batch 5,000) and `max_messages=N`.",
+        "",
+        "| messages | loader msg/s | ceiling a: Kafka consume msg/s | ceiling b: COPY rows/s "
+        "| loader / lower ceiling | join s | loader wall s |",
+        "|---|---|---|---|---|---|---|",
+    )
+    from bench.common import services
+
+    with services(pg=True, kafka=True) as config:
+        url = config.warehouse_url
+        bootstrap = config.kafka_bootstrap
+        worst_ratio = None
+        for n, reps in plan:
+            topic = f"bench-ingest-{n}"
+            broker.ensure_topic(bootstrap, topic)
+            t0 = time.perf_counter()
+            messages = list(factory.messages(n))
+            produce_raw(iter(messages), bootstrap, topic)
+            logger.info("built and produced %d messages in %.1f s", n, time.perf_counter() - t0)
+            blocks = copy_blocks(factory, messages, topic)
+            del messages
+            loader, kafka_c, copy_c, joins, walls = [], [], [], [], []
+            for rep in range(reps):
+                # Interleaved, so drift in the machine's load hits all three alike.
+                k = run_consume_ceiling(bootstrap, topic, n)
+                c = run_copy_ceiling(url, blocks, n)
+                r = run_loader(bootstrap, topic, url, n)
+                logger.info(
+                    "n=%d rep %d: loader %.0f/s, kafka %.0f/s, copy %.0f/s",
+                    n,
+                    rep,
+                    r["rate"],
+                    k["rate"],
+                    c["rate"],
+                )
+                loader.append(r["rate"])
+                kafka_c.append(k["rate"])
+                copy_c.append(c["rate"])
+                joins.append(r["join_s"])
+                walls.append(r["wall_s"])
+            del blocks
+            ratios = [lr / min(kr, cr) for lr, kr, cr in zip(loader, kafka_c, copy_c, strict=True)]
+            rs = summary(ratios)
+            worst_ratio = rs["median"] if worst_ratio is None else min(worst_ratio, rs["median"])
+            section.add(
+                f"| {n:,} | {fmt_summary(summary(loader), '', 0)} | "
+                f"{fmt_summary(summary(kafka_c), '', 0)} | {fmt_summary(summary(copy_c), '', 0)} "
+                f"| {fmt_summary(rs)} | {summary(joins)['median']:.1f} | "
+                f"{summary(walls)['median']:.1f} |"
+            )
+            section.verdict(
+                f"ingest {n:,} msgs: loader / lower ceiling (median of {reps})",
+                f"{rs['median']:.2f} (loader {summary(loader)['median']:,.0f} msg/s)",
+                ">= 0.50",
+                rs["median"] >= 0.5,
+            )
+
+        # Profile and the local experiment on the smaller size's topic.
+        n = plan[-1][0] if quick else plan[0][0]
+        topic = f"bench-ingest-{n}"
+        _text, prof_lines = profile_loader(bootstrap, topic, url, n)
+        section.add("", "### Where the loader's time goes (pyinstrument)", "", *prof_lines)
+        section.add(
+            "",
+            "Full text profile: `bench/profiles/ingest.txt` (rewritten by every run).",
+        )
+        base_runs, fast_runs, big_batch = [], [], []
+        for _ in range(1 if quick else 2):
+            base_runs.append(run_loader(bootstrap, topic, url, n)["rate"])
+            with _fast_parse():
+                fast_runs.append(run_loader(bootstrap, topic, url, n)["rate"])
+            big_batch.append(run_loader(bootstrap, topic, url, n, batch_size=20_000)["rate"])
+        gain = summary([f / b for f, b in zip(fast_runs, base_runs, strict=True)])
+        gain_b = summary([f / b for f, b in zip(big_batch, base_runs, strict=True)])
+        section.add(
+            "",
+            f"### Local experiment ({n:,} messages, interleaved repetitions)",
+            "",
+            "| variant | msg/s | vs baseline |",
+            "|---|---|---|",
+            f"| baseline (as shipped) | {fmt_summary(summary(base_runs), '', 0)} | 1.00 |",
+            "| validate once with `QuoteMessage.model_validate_json(bytes)` (no json.loads "
+            f"pre-pass; careful path only for failures) | {fmt_summary(summary(fast_runs), '', 0)} "
+            f"| {fmt_summary(gain)} |",
+            f"| batch_size=20,000 | {fmt_summary(summary(big_batch), '', 0)} | "
+            f"{fmt_summary(gain_b)} |",
+        )
+    return section
