@@ -12,6 +12,7 @@ import time
 
 import psycopg
 import pytest
+import requests
 
 from moonwatch.stack.ephemeral import ephemeral_stack, leftovers, live_pids
 from tests.dashboard.conftest import require_chromium
@@ -74,6 +75,26 @@ def test_full_stack_simulator_to_dashboard_then_clean_shutdown() -> None:
             "airflow-dag-processor",
             "airflow-triggerer",
         } <= set(pids)
+
+        # The Airflow API refuses anyone without a token, and a wrong password gets none.
+        api = f"{config.airflow_url}/api/v2/dags"
+        assert requests.get(api, timeout=10).status_code == 401
+        wrong = requests.post(
+            f"{config.airflow_url}/auth/token",
+            json={"username": "admin", "password": "admin"},
+            timeout=10,
+        )
+        assert wrong.status_code in (401, 403)
+        token = requests.post(
+            f"{config.airflow_url}/auth/token",
+            json={
+                "username": "admin",
+                "password": config.secrets["MOONWATCH_AIRFLOW_ADMIN_PASSWORD"],
+            },
+            timeout=10,
+        ).json()["access_token"]
+        listed = requests.get(api, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        assert listed.status_code == 200 and listed.json()["total_entries"] >= 5
 
         latest = _wait_for_two_producer_runs(config.warehouse_url)
         assert [row[0] for row in latest] == ["BTC", "ETH", "SOL"]
