@@ -53,6 +53,11 @@ def redact(text: str, secrets: Iterable[str | None]) -> str:
     for secret in secrets:
         if secret:
             text = text.replace(secret, REDACTED)
+            # A body cut short can end inside an echoed secret: scrub that prefix as well.
+            for length in range(len(secret) - 1, 5, -1):
+                if text.endswith(secret[:length]):
+                    text = text[:-length] + REDACTED
+                    break
     return text
 
 

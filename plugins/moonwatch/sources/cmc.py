@@ -225,7 +225,9 @@ class CoinMarketCapClient:
     @staticmethod
     def _credits(status: dict[str, Any], coins: int, convert: str) -> int:
         count = status.get("credit_count")
-        if isinstance(count, int) and count >= 0:
+        # Trust only a plausible count (a call costs tens of credits; never a bool): an absurd
+        # one would overflow the credit ledger's integer column and fail the task after the fetch.
+        if type(count) is int and 0 <= count <= 1_000_000:
             return count
         return credits_per_call(coins, converts=len(convert.split(",")))
 
@@ -252,7 +254,7 @@ class CoinMarketCapClient:
         code = status.get("error_code") if isinstance(status, dict) else None
         try:
             code = int(code) if code is not None else 0
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # OverflowError: Infinity
             code = -1
         if code != 0:
             message = status.get("error_message") if isinstance(status, dict) else None
@@ -263,7 +265,7 @@ class CoinMarketCapClient:
                 what, response, response.status_code, reason, self._secrets, self._clock
             )
         if body is None:
-            snippet = redact(response.text[:120], self._secrets)
+            snippet = redact(response.text, self._secrets)[:120]  # redact first: no key halves
             raise SourceResponseError(
                 f"{what} answered HTTP {response.status_code} with a body that is not JSON "
                 f"({response.headers.get('Content-Type', 'no content type')}: {snippet!r}). "
@@ -274,5 +276,6 @@ class CoinMarketCapClient:
                 f"{what} answered without a 'status' object; not the API shape."
             )
         if "data" not in body:
-            raise SourceResponseError(f"{what} answered without 'data' (status: {status}).")
+            said = redact(str(status), self._secrets)[:300]
+            raise SourceResponseError(f"{what} answered without 'data' (status: {said}).")
         return body

@@ -42,7 +42,8 @@ def normalise_coin(raw: Any) -> Coin | None:
 
 def _rank(coin: Coin) -> float:
     rank = coin.get("cmc_rank")
-    return float(rank) if isinstance(rank, int | float) and rank > 0 else float("inf")
+    # No float(): a 400-digit JSON integer would overflow it.
+    return rank if isinstance(rank, int | float) and rank > 0 else float("inf")
 
 
 def pick_coin(candidates: list[Coin], symbol: str, prefer_ids: set[int]) -> Coin | None:

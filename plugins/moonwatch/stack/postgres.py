@@ -225,7 +225,9 @@ def bootstrap_warehouse(config: StackConfig) -> None:
             conn.execute(
                 sql.SQL("revoke all on database {} from public").format(sql.Identifier(database))
             )
-        conn.execute("revoke all on database postgres from public")
+        # template1 too: PUBLIC may connect there by default, and whatever lands in it is
+        # copied into every database created later.
+        conn.execute("revoke all on database postgres, template1 from public")
         conn.execute(
             sql.SQL("grant connect on database {} to {}").format(
                 sql.Identifier(WAREHOUSE_DB), sql.Identifier(DASHBOARD_ROLE)

@@ -27,11 +27,14 @@ def load_listings_snapshot(
     source: str,
 ) -> int:
     """Insert one snapshot (one row per coin); returns rows new to the table."""
-    rows = [
-        (snapshot_at, coin["id"], quote_currency, source, json.dumps(coin))
-        for coin in coins
-        if isinstance(coin.get("id"), int)
-    ]
+    stored = [(coin["id"], _jsonb_text(coin)) for coin in coins if _storable_id(coin.get("id"))]
+    rows = [(snapshot_at, i, quote_currency, source, text) for i, text in stored if text]
+    if len(rows) < len(coins):
+        logger.warning(
+            "listings snapshot: skipped %d coin(s) PostgreSQL cannot store (id outside integer, "
+            "NaN/Infinity, NUL or broken Unicode in the source's JSON)",
+            len(coins) - len(rows),
+        )
     with conn.transaction(), conn.cursor() as cur:
         cur.executemany(
             "insert into raw.crypto_listings (snapshot_at, coin_id, quote_currency, source, coin)"
@@ -42,6 +45,20 @@ def load_listings_snapshot(
         inserted = cur.rowcount
     logger.info("listings snapshot %s: %d coins", snapshot_at.isoformat(), len(rows))
     return inserted if inserted >= 0 else len(rows)
+
+
+def _storable_id(value: Any) -> bool:
+    return type(value) is int and 0 < value < 2**31
+
+
+def _jsonb_text(coin: dict[str, Any]) -> str | None:
+    """The coin as JSON that jsonb accepts, else None: one odd coin must not fail the snapshot."""
+    try:
+        text = json.dumps(coin, allow_nan=False, ensure_ascii=False)
+        text.encode("utf-8")  # lone surrogates
+    except (ValueError, UnicodeEncodeError, RecursionError):
+        return None
+    return None if "\\u0000" in text else text
 
 
 def load_fx_rates(conn: psycopg.Connection, rates: FxRates) -> int:
