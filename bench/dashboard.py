@@ -260,7 +260,7 @@ def page_loads(browser, url: str, min_charts: int, warm: int, cold: int) -> dict
 def measure_page(dashboard_db_url: str, quick: bool, section: Section) -> None:
     from playwright.sync_api import sync_playwright
 
-    warm, cold = (3, 2) if quick else (6, 4)
+    warm, cold = (2, 1) if quick else (6, 4)
     with tempfile.TemporaryDirectory(prefix="moonwatch-bench-page-") as tmp:
         hello = Path(tmp) / "hello.py"
         hello.write_text('import streamlit as st\n\nst.title("Hello")\nst.write("ceiling")\n')

@@ -264,7 +264,7 @@ def _fast_parse():
 
 def measure(quick: bool) -> Section:
     section = Section("1. Ingest throughput: consume_and_load vs Kafka-only and COPY-only")
-    plan = [(10_000, 2), (50_000, 2)] if quick else [(100_000, 2), (1_000_000, 1)]
+    plan = [(10_000, 1), (30_000, 2)] if quick else [(100_000, 2), (1_000_000, 1)]
     factory = QuoteFactory(COINS)
     section.add(
         f"Synthetic messages built like tests/factories.py: coin ids 1..{COINS:,}, one round per "
