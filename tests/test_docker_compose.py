@@ -157,11 +157,16 @@ def airflow_config_options() -> set[str]:
     assert spec and spec.submodule_search_locations
     template = Path(spec.submodule_search_locations[0]) / "config_templates" / "config.yml"
     sections = yaml.safe_load(template.read_text())
-    return {
+    options = {
         f"AIRFLOW__{section.upper()}__{option.upper()}"
         for section, body in sections.items()
         for option in (body.get("options") or {})
     }
+    # Cosmos reads its own [cosmos] section: take the option names from its settings module.
+    cosmos = importlib.util.find_spec("cosmos.settings")
+    assert cosmos and cosmos.origin
+    found = re.findall(r'conf\.get\w*\(\s*"cosmos",\s*"(\w+)"', Path(cosmos.origin).read_text())
+    return options | {f"AIRFLOW__COSMOS__{name.upper()}" for name in found}
 
 
 @pytest.fixture(scope="module")

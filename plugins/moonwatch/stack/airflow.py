@@ -62,6 +62,10 @@ def airflow_env(config: StackConfig) -> dict[str, str]:
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{AIRFLOW_ADMIN_USER}:admin",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
+        # crypto_transform reads dbt's manifest at parse time; when a dbt file changed it
+        # re-parses the project first (~10-30 s on 2 busy cores), past the 30 s default.
+        "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "120",
+        "AIRFLOW__DAG_PROCESSOR__DAG_FILE_PROCESSOR_TIMEOUT": "180",
         "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(config.log_dir / "airflow"),
         "AIRFLOW__CORE__LAZY_LOAD_PLUGINS": "True",
@@ -131,6 +135,10 @@ def component_process(config: StackConfig, component: str) -> ManagedProcess:
 
 def start_airflow(config: StackConfig, timeout: float = 180.0) -> None:
     _write_password_file(config)
+    from moonwatch.transform import ensure_manifest
+
+    # Parse the dbt project once, here, so no DAG parse or task start has to.
+    ensure_manifest()
     api = component_process(config, "api-server")
     if not api.is_running():
         require_free_port(config.airflow_port, "the Airflow api-server", "MOONWATCH_AIRFLOW_PORT")
