@@ -1,4 +1,4 @@
-"""crypto_transform: dbt build (staging, marts, tests) when raw data lands."""
+"""crypto_transform: dbt build (staging, marts, per-build tests) when raw data lands."""
 
 from __future__ import annotations
 
@@ -27,6 +27,11 @@ def crypto_transform() -> None:
     (`quotes_coins`, `latest_quotes`, `coin_price_hourly`, `cap_top_10`, `vol_top_10`,
     `fx_rates_daily`, `pipeline_health`), each model a Cosmos task followed by its tests. A failing
     test fails its task, and the run.
+
+    It runs `dbt build --exclude tag:audit`: the tests on the big, growing tables check only
+    recently loaded rows (dbt `where`, var `recent_test_window`), so a build costs what a minute
+    of quotes costs, not what all history costs. The full-history checks (tag `audit`) run daily
+    in `crypto_marts_audit`.
 
     Runs whenever a loader updates a raw table (the `raw.*` Assets), not on a clock; one run at a
     time, so a burst of quote loads queues into a single next run. After the build it checks

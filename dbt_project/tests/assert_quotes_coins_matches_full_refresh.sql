@@ -1,7 +1,12 @@
 {#
     The incremental quotes_coins equals a full recomputation from staging: no row missing
     (e.g. a late commit outside the lookback), none extra, none stale. Returns the differences.
+
+    Scans all history twice: tagged `audit`, so it runs in the daily crypto_marts_audit DAG,
+    not in the per-minute build.
 #}
+
+{{ config(tags=['audit']) }}
 
 with
 

@@ -56,14 +56,20 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         "| attack | what must hold | repetitions | passed | failed | seconds | note |",
         "|---|---|---|---|---|---|---|",
     ]
+    rows: dict[str, str] = {}
+    existing = REPORT.read_text() if REPORT.exists() else ""
+    # Attacks not run this time keep their last recorded row.
+    for line in existing.split("## Findings", 1)[0].splitlines():
+        if line.startswith("| `test_chaos_"):
+            rows[line.split("`")[1]] = line
     for attack, counts in _OUTCOMES.items():
         total = sum(counts.values())
         what = doc.get(attack, "")
-        lines.append(
+        rows[attack] = (
             f"| `{attack}` | {what} | {total} | {counts.get('passed', 0)} | "
             f"{counts.get('failed', 0)} | {_DURATIONS[attack]:.0f} | {_NOTES.get(attack, '')} |"
         )
+    lines += [rows[a] for a in doc if a in rows]
     REPORT.parent.mkdir(exist_ok=True)
-    existing = REPORT.read_text() if REPORT.exists() else ""
     findings = existing.split("## Findings", 1)[1] if "## Findings" in existing else "\n"
     REPORT.write_text("\n".join(lines) + "\n\n## Findings" + findings)

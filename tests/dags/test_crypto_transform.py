@@ -1,4 +1,5 @@
-"""crypto_transform: the DAG imports, is asset-scheduled, and has a Cosmos task per model."""
+"""crypto_transform: the DAG imports, is asset-scheduled, has a Cosmos task per model, and
+leaves the full-history (`audit`) tests to crypto_marts_audit."""
 
 from __future__ import annotations
 
@@ -77,6 +78,43 @@ def test_crypto_transform_has_a_run_and_test_task_per_model(dag) -> None:
     assert "dbt_build.quotes_coins.test" in latest.upstream_task_ids
 
 
+def _audit_test_names() -> set[str]:
+    nodes = json.loads(transform.ensure_manifest().read_text())["nodes"]
+    return {
+        n["name"]
+        for n in nodes.values()
+        if n["resource_type"] == "test" and transform.AUDIT_TAG in n["tags"]
+    }
+
+
+def test_crypto_transform_renders_no_audit_test(dag) -> None:
+    audit_tests = _audit_test_names()
+    # The full-history checks the per-minute build must not run.
+    assert {
+        "assert_quotes_coins_matches_full_refresh",
+        "assert_coin_price_hourly_matches_full_refresh",
+        "unique_quotes_coins_quote_key",
+        "relationships_latest_quotes_quote_key__quote_key__ref_quotes_coins_",
+    } <= audit_tests
+    for task_id in dag.task_ids:
+        assert not any(name in task_id for name in audit_tests), task_id
+    # Nor does the watcher producer wait for their results under a model's test task.
+    producer = next(t for t in dag.tasks if type(t).__name__ == "DbtProducerWatcherOperator")
+    expected = {test for tests in producer.tests_per_model.values() for test in tests}
+    assert expected and not any(uid.split(".")[2] in audit_tests for uid in expected)
+    # A per-build test on a big model is still there (with its recent-rows `where`).
+    assert "dbt_build.quotes_coins.test" in dag.task_ids
+
+
+def test_crypto_transform_producer_runs_dbt_build_excluding_audit(dag) -> None:
+    """The one `dbt build` the watcher producer runs carries `--exclude tag:audit`."""
+    producer = next(t for t in dag.tasks if type(t).__name__ == "DbtProducerWatcherOperator")
+    command, _ = producer.build_cmd(context={}, cmd_flags=producer.add_cmd_flags())
+    assert "build" in command
+    assert command[command.index("--exclude") + 1] == transform.AUDIT_SELECTOR == "tag:audit"
+    assert "--select" not in command  # everything else is built
+
+
 def test_crypto_transform_checks_freshness_and_emits_marts_after_the_build(dag) -> None:
     freshness = dag.get_task("source_freshness")
     publish = dag.get_task("publish_marts")
@@ -95,55 +133,6 @@ def test_crypto_transform_parses_fast_from_the_manifest(dag) -> None:
     assert dag.parse_seconds < 30
 
 
-@pytest.mark.integration
-@pytest.mark.slow
-def test_crypto_transform_runs_end_to_end(dag, warehouse, pg) -> None:
-    """One real run through dag.test(): every Cosmos task builds and tests on the warehouse."""
-    from airflow.utils.state import DagRunState
-
-    warehouse.execute(
-        "insert into raw.fx_rates (as_of_date, currency, rate_per_usd, source)"
-        " values (current_date, 'EUR', 0.9, 'frankfurter')"
-    )
-    warehouse.execute(
-        "insert into raw.crypto_listings (snapshot_at, coin_id, quote_currency, source, coin)"
-        " values (now(), 1, 'USD', 'simulator', %s::jsonb)",
-        (
-            json.dumps(
-                {
-                    "id": 1,
-                    "symbol": "BTC",
-                    "name": "Bitcoin",
-                    "quote": {"USD": {"price": 100.0, "market_cap": 1e6, "volume_24h": 1e4}},
-                }
-            ),
-        ),
-    )
-    warehouse.execute(
-        "insert into raw.crypto_quotes (coin_id, quote_currency, last_updated, message,"
-        " kafka_topic, kafka_partition, kafka_offset) values (1, 'USD', now(), %s::jsonb,"
-        " 'crypto', 0, 1)",
-        (
-            json.dumps(
-                {
-                    "schema_version": 1,
-                    "source": "simulator",
-                    "coin_id": 1,
-                    "symbol": "BTC",
-                    "name": "Bitcoin",
-                    "slug": "bitcoin",
-                    "quote_currency": "USD",
-                    "price": 100.0,
-                    "market_cap": 1e6,
-                    "last_updated": "2025-01-01T10:00:00Z",
-                    "fetched_at": "2025-01-01T10:00:01Z",
-                }
-            ),
-        ),
-    )
-    run = dag.test()
-    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
-    assert run.state == DagRunState.SUCCESS, states
-    assert states["publish_marts"] == "success"
-    count = warehouse.execute("select count(*) from marts.latest_quotes").fetchone()[0]
-    assert count == 1
+# A real run of this DAG happens in tests/e2e/test_full_stack.py, under a real scheduler and
+# triggerer: dag.test() cannot drive Cosmos's deferrable watcher sensors (it waits on them
+# forever), so there is no dag.test() run here.

@@ -16,6 +16,11 @@ def iso(moment: datetime) -> str:
 
 
 def run_results(dbt_workdir: Path) -> dict[str, dict[str, Any]]:
-    """The last dbt command's results by node name."""
+    """The last dbt command's results by node name (a data test's name without its hash)."""
     results = json.loads((dbt_workdir / "target" / "run_results.json").read_text())["results"]
-    return {r["unique_id"].split(".")[-1]: r for r in results}
+    return {_node_name(r["unique_id"]): r for r in results}
+
+
+def _node_name(unique_id: str) -> str:
+    parts = unique_id.split(".")
+    return parts[2] if parts[0] == "test" else parts[-1]

@@ -72,9 +72,10 @@ def test_quotes_marts_build_incrementally_and_equal_a_full_refresh(
     insert_quote(1, 999.0, minute(5), loaded_at=now)
     dbt("build")
 
-    # The incremental run read only raw rows loaded since the watermark minus the lookback:
-    # the three new ones plus BTC/EUR (loaded at the watermark), re-read and upserted.
-    assert run_results(dbt_workdir)["quotes_coins"]["adapter_response"]["rows_affected"] == 4
+    # The incremental run read only raw rows loaded since the watermark minus the lookback,
+    # and of those only the ones not yet in the mart: the three new ones. BTC/EUR (loaded at
+    # the watermark, inside the lookback) is already there and is not upserted again.
+    assert run_results(dbt_workdir)["quotes_coins"]["adapter_response"]["rows_affected"] == 3
     rows = query("select quote_key, price from marts.quotes_coins")
     assert len(rows) == 8 and len({r["quote_key"] for r in rows}) == 8
     assert 999.0 not in {r["price"] for r in rows}
@@ -108,10 +109,22 @@ def test_quotes_marts_build_incrementally_and_equal_a_full_refresh(
         (1027, "USD", 3000.0),
     ]
 
-    # Batch 3: one more quote; then the incremental marts must equal a full refresh.
+    # Batch 3: one more quote, built as crypto_transform builds (no audit tests); only it is
+    # new, though batch 2 is inside the lookback. Then the incremental marts must equal a
+    # full refresh: the audit tests say so, and so does a real full refresh.
     insert_quote(1027, 3100.0, minute(65), loaded_at=now + timedelta(minutes=1))
-    dbt("build")
-    assert run_results(dbt_workdir)["quotes_coins"]["adapter_response"]["rows_affected"] == 3
+    dbt("build", "--exclude", "tag:audit")
+    results = run_results(dbt_workdir)
+    assert results["quotes_coins"]["adapter_response"]["rows_affected"] == 1
+    assert "assert_quotes_coins_matches_full_refresh" not in results
+    dbt("test", "--select", "tag:audit")
+    results = run_results(dbt_workdir)
+    for name in (
+        "assert_quotes_coins_matches_full_refresh",
+        "assert_coin_price_hourly_matches_full_refresh",
+        "assert_quotes_marts_rows_are_valid",
+    ):
+        assert results[name]["status"] == "pass", name
     snapshot_sql = {
         "quotes_coins": "select * from marts.quotes_coins order by quote_key",
         "coin_price_hourly": "select * from marts.coin_price_hourly"
@@ -221,6 +234,62 @@ def test_dbt_build_exits_non_zero_when_a_data_test_fails(dbt, insert_quote) -> N
     assert "positive_stg_crypto_quotes_price" in result.output
     with pytest.raises(transform.DbtError, match="failed"):
         dbt("build", "--select", "stg_crypto_quotes")
+
+
+def test_per_build_tests_check_recent_rows_and_the_audit_checks_all_history(
+    dbt, insert_quote, dbt_workdir
+) -> None:
+    now = datetime.now(UTC)
+    insert_quote(1, 100.0, minute(0), loaded_at=now)
+    # A bad row loaded long before the per-build window (var recent_test_window), in an hour of
+    # its own, and a newer good quote for the same coin (latest_quotes and the current hour of
+    # coin_price_hourly would otherwise show it, and rightly fail the build).
+    insert_quote(1027, -5.0, minute(-120), loaded_at=now - timedelta(hours=3))
+    insert_quote(1027, 3000.0, minute(2), loaded_at=now)
+
+    # The per-minute build's selection: its tests only look at recent rows, so it passes...
+    dbt("build", "--full-refresh", "--exclude", "tag:audit")
+    results = run_results(dbt_workdir)
+    assert results["positive_stg_crypto_quotes_price"]["status"] == "pass"
+    assert results["positive_quotes_coins_price"]["status"] == "pass"
+    assert not {name for name in results if name.startswith("assert_quotes")}
+    assert "unique_quotes_coins_quote_key" not in results
+
+    # ...and the daily audit, over all history, finds the row.
+    result = dbt("test", "--select", "tag:audit", check=False)
+    assert result.returncode == 1
+    results = run_results(dbt_workdir)
+    assert results["assert_quotes_marts_rows_are_valid"]["status"] == "fail"
+    assert results["assert_quotes_coins_matches_full_refresh"]["status"] == "pass"
+    assert results["unique_quotes_coins_quote_key"]["status"] == "pass"
+
+
+def test_marts_have_the_indexes_the_incremental_builds_rely_on(dbt, insert_quote, query) -> None:
+    insert_quote(1, 100.0, minute(0), loaded_at=datetime.now(UTC))
+    dbt("run", "--full-refresh", "--select", "+latest_quotes", "+coin_price_hourly")
+    indexes = {
+        (r["tablename"], r["indexdef"].split(" USING btree ")[1])
+        for r in query(
+            "select tablename, indexdef from pg_indexes where schemaname = 'marts'"
+            " and tablename in ('quotes_coins', 'coin_price_hourly', 'latest_quotes')"
+        )
+    }
+    unique = {
+        (r["tablename"], r["indexdef"].split(" USING btree ")[1])
+        for r in query(
+            "select tablename, indexdef from pg_indexes where schemaname = 'marts'"
+            " and indexdef like 'CREATE UNIQUE INDEX%%'"
+        )
+    }
+    # quote_key's uniqueness is enforced by the table, not only by the (audit) test.
+    assert ("quotes_coins", "(quote_key)") in unique
+    assert ("coin_price_hourly", "(coin_id, quote_currency, hour_at)") in unique
+    assert ("latest_quotes", "(coin_id, quote_currency)") in unique
+    # The incremental lookups: new rows by loaded_at, an hour's quotes by a range.
+    assert ("quotes_coins", "(loaded_at)") in indexes
+    assert ("quotes_coins", "(coin_id, quote_currency, last_updated_at)") in indexes
+    assert ("coin_price_hourly", "(last_loaded_at)") in indexes
+    assert ("latest_quotes", "(loaded_at)") in indexes
 
 
 def test_source_freshness_warns_then_errors(

@@ -1,6 +1,8 @@
 with
 
-listings as (
+-- Not materialized: referenced twice, and a materialized CTE would copy every snapshot ever
+-- loaded; inlined, max(snapshot_at) and the filter use raw.crypto_listings' primary key.
+listings as not materialized (
 
     select * from {{ ref('stg_crypto_listings') }}
 

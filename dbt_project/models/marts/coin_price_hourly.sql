@@ -11,62 +11,8 @@
     )
 }}
 
-with
-
-quotes as (
-
-    select
-        *,
-        date_trunc('hour', last_updated_at, 'UTC') as hour_at
-
-    from {{ ref('quotes_coins') }}
-
-),
-
-{% if is_incremental() %}
--- The hours that received quotes since the last run (with the lookback); only these are
--- recomputed, each from ALL of its quotes, and replace their old rows via the unique key.
-affected_hours as (
-
-    select distinct
-        coin_id,
-        quote_currency,
-        hour_at
-
-    from quotes
-    where loaded_at > (
-        select coalesce(max(last_loaded_at), '-infinity'::timestamptz)
-            - interval '{{ var("incremental_lookback") }}'
-        from {{ this }}
-    )
-
-),
-
-hour_quotes as (
-
-    select quotes.*
-
-    from quotes
-    inner join affected_hours
-        on quotes.coin_id = affected_hours.coin_id
-        and quotes.quote_currency = affected_hours.quote_currency
-        and quotes.hour_at = affected_hours.hour_at
-
-),
-{% else %}
-hour_quotes as (
-
-    select * from quotes
-
-),
-{% endif %}
-
-hourly as (
-
-    select
-        coin_id,
-        quote_currency,
-        hour_at,
+{#- One hour's statistics over its quotes; shared by the full and the incremental build. -#}
+{%- set hour_statistics -%}
         (array_agg(symbol order by last_updated_at desc))[1] as symbol,
         (array_agg(name order by last_updated_at desc))[1] as name,
         (array_agg(price order by last_updated_at asc))[1] as open_price,
@@ -77,11 +23,76 @@ hourly as (
         count(*) as samples,
         max(last_updated_at) as last_updated_at,
         max(loaded_at) as last_loaded_at
+{%- endset %}
 
-    from hour_quotes
-    group by coin_id, quote_currency, hour_at
+with
+
+-- Not materialized: referenced twice below, and a materialized CTE would copy all of
+-- quotes_coins before any filter or index could apply.
+quotes as not materialized (
+
+    select * from {{ ref('quotes_coins') }}
 
 ),
+
+{% if is_incremental() %}
+-- The hours that received quotes since the last run (with the lookback), found through the
+-- quotes_coins index on loaded_at; only these are recomputed, each from ALL of its quotes,
+-- and replace their old rows via the unique key.
+affected_hours as (
+
+    select distinct
+        coin_id,
+        quote_currency,
+        date_trunc('hour', last_updated_at, 'UTC') as hour_at
+
+    from quotes
+    where loaded_at > {{ incremental_watermark('last_loaded_at') }}
+
+),
+
+hourly as (
+
+    -- Each affected hour aggregated on its own, in a LATERAL subquery over a range of
+    -- last_updated_at: a parameterised scan of the quotes_coins index on (coin_id,
+    -- quote_currency, last_updated_at) per hour, with no big sort. An equality on
+    -- date_trunc(...) cannot use that index at all, and a plain join let the planner pick
+    -- a merge join that walked the whole index (all history).
+    select
+        affected_hours.coin_id,
+        affected_hours.quote_currency,
+        affected_hours.hour_at,
+        hour_statistics.*
+
+    from affected_hours
+    cross join lateral (
+
+        select
+        {{ hour_statistics }}
+
+        from quotes
+        where quotes.coin_id = affected_hours.coin_id
+            and quotes.quote_currency = affected_hours.quote_currency
+            and quotes.last_updated_at >= affected_hours.hour_at
+            and quotes.last_updated_at < affected_hours.hour_at + interval '1 hour'
+
+    ) as hour_statistics
+
+),
+{% else %}
+hourly as (
+
+    select
+        coin_id,
+        quote_currency,
+        date_trunc('hour', last_updated_at, 'UTC') as hour_at,
+        {{ hour_statistics }}
+
+    from quotes
+    group by coin_id, quote_currency, date_trunc('hour', last_updated_at, 'UTC')
+
+),
+{% endif %}
 
 final as (
 

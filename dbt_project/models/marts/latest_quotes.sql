@@ -1,10 +1,69 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key=['coin_id', 'quote_currency'],
+        incremental_strategy='delete+insert',
+        on_schema_change='append_new_columns',
+        indexes=[
+            {'columns': ['coin_id', 'quote_currency'], 'unique': true},
+            {'columns': ['loaded_at']},
+        ]
+    )
+}}
+
+{#
+    Incremental, so a build costs O(coins), not O(history): a full row_number() over all of
+    quotes_coins grew with every minute loaded. Each run takes the quotes_coins rows loaded
+    since this table's newest loaded_at (minus var incremental_lookback, through the
+    quotes_coins index on loaded_at), lets them compete with the current rows of the same
+    coins, and replaces those coins' rows with the winners. The current row competes too, so
+    a late quote older than it never replaces it.
+#}
+
+{%- set columns = [
+    'quote_key', 'coin_id', 'symbol', 'name', 'slug', 'quote_currency', 'source',
+    'is_simulated', 'cmc_rank', 'price', 'volume_24h', 'volume_change_24h',
+    'percent_change_1h', 'percent_change_24h', 'percent_change_7d', 'percent_change_30d',
+    'market_cap', 'market_cap_dominance', 'fully_diluted_market_cap', 'circulating_supply',
+    'total_supply', 'max_supply', 'last_updated_at', 'fetched_at', 'loaded_at',
+] %}
+
 with
 
 quotes as (
 
-    select * from {{ ref('quotes_coins') }}
+    select {{ columns | join(', ') }}
+    from {{ ref('quotes_coins') }}
+
+    {% if is_incremental() %}
+    where loaded_at > {{ incremental_watermark('loaded_at') }}
+    {% endif %}
 
 ),
+
+{% if is_incremental() %}
+current_rows as (
+
+    select {{ columns | join(', ') }}
+    from {{ this }}
+    where (coin_id, quote_currency) in (select coin_id, quote_currency from quotes)
+
+),
+
+candidates as (
+
+    select * from quotes
+    union all
+    select * from current_rows
+
+),
+{% else %}
+candidates as (
+
+    select * from quotes
+
+),
+{% endif %}
 
 ranked as (
 
@@ -15,39 +74,13 @@ ranked as (
             order by last_updated_at desc, fetched_at desc nulls last, loaded_at desc
         ) as recency_rank
 
-    from quotes
+    from candidates
 
 ),
 
 final as (
 
-    select
-        quote_key,
-        coin_id,
-        symbol,
-        name,
-        slug,
-        quote_currency,
-        source,
-        is_simulated,
-        cmc_rank,
-        price,
-        volume_24h,
-        volume_change_24h,
-        percent_change_1h,
-        percent_change_24h,
-        percent_change_7d,
-        percent_change_30d,
-        market_cap,
-        market_cap_dominance,
-        fully_diluted_market_cap,
-        circulating_supply,
-        total_supply,
-        max_supply,
-        last_updated_at,
-        fetched_at,
-        loaded_at
-
+    select {{ columns | join(', ') }}
     from ranked
     where recency_rank = 1
 

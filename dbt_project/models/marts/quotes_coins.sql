@@ -16,15 +16,24 @@ with
 
 quotes as (
 
-    select * from {{ ref('stg_crypto_quotes') }}
+    select * from {{ ref('stg_crypto_quotes') }} as staged
 
     {% if is_incremental() %}
-    -- Only raw rows loaded since the last run, minus a lookback for late commits; the
-    -- unique key makes re-reading a row harmless.
-    where loaded_at > (
-        select coalesce(max(loaded_at), '-infinity'::timestamptz)
-            - interval '{{ var("incremental_lookback") }}'
-        from {{ this }}
+    -- Only raw rows loaded since the last run, minus a lookback for late commits (an index
+    -- range on raw loaded_at)...
+    where loaded_at > {{ incremental_watermark('loaded_at') }}
+    -- ...and of those, only the ones not already here. Raw rows are never updated (the
+    -- loader inserts with ON CONFLICT DO NOTHING), so a row with the same natural key and
+    -- loaded_at is the one already upserted; skipping it (an index lookup on coin_id,
+    -- quote_currency, last_updated_at) keeps each run from deleting and re-inserting the
+    -- whole lookback window, ~50,000 rows a minute at 5,000 coins.
+    and not exists (
+        select 1
+        from {{ this }} as existing
+        where existing.coin_id = staged.coin_id
+            and existing.quote_currency = staged.quote_currency
+            and existing.last_updated_at = staged.last_updated_at
+            and existing.loaded_at = staged.loaded_at
     )
     {% endif %}
 

@@ -60,12 +60,9 @@ renamed as (
 
     from source
 
-),
-
-deduplicated as (
-
-    select distinct * from renamed
-
 )
 
-select * from deduplicated
+-- No `select distinct`: raw.crypto_listings has primary key (snapshot_at, coin_id),
+-- so its rows are already unique. A plain view lets filters and max() on it use the
+-- raw table's indexes; the DISTINCT view it replaces scanned and sorted all history.
+select * from renamed

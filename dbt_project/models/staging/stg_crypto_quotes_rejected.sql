@@ -27,12 +27,9 @@ renamed as (
 
     from source
 
-),
-
-deduplicated as (
-
-    select distinct * from renamed
-
 )
 
-select * from deduplicated
+-- No `select distinct`: raw.crypto_quotes_rejected has primary key (rejected_id),
+-- so its rows are already unique. A plain view lets filters and max() on it use the
+-- raw table's indexes; the DISTINCT view it replaces scanned and sorted all history.
+select * from renamed

@@ -27,12 +27,9 @@ renamed as (
 
     from source
 
-),
-
-deduplicated as (
-
-    select distinct * from renamed
-
 )
 
-select * from deduplicated
+-- No `select distinct`: raw.fx_rates has primary key (as_of_date, currency),
+-- so its rows are already unique. A plain view lets filters and max() on it use the
+-- raw table's indexes; the DISTINCT view it replaces scanned and sorted all history.
+select * from renamed

@@ -1,0 +1,48 @@
+"""
+### crypto_marts_audit: the full-history dbt checks, daily
+
+The per-minute `crypto_transform` build runs `dbt build --exclude tag:audit`: its data tests
+on the big, growing tables look only at recently loaded rows, so each build costs what a
+minute of quotes costs, not what all history costs. This DAG runs the rest once a day:
+`dbt test --select tag:audit` (`moonwatch.transform.run_marts_audit`), i.e. the incremental
+marts against a full recomputation (`assert_quotes_coins_matches_full_refresh`,
+`assert_coin_price_hourly_matches_full_refresh`), the relationships tests into the big marts,
+and key uniqueness over all rows (also enforced by unique indexes).
+
+A failing check fails the task at once, without retries, and its log names the failing tests;
+dbt unable to reach the warehouse is retried. It runs in the `dbt` pool, so it never takes
+the executor slots the quote producer and loader need.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from airflow.sdk import dag, task
+
+DEFAULT_ARGS = {"owner": "moonwatch", "retries": 2, "retry_delay": timedelta(minutes=10)}
+
+
+@dag(
+    schedule="@daily",
+    start_date=datetime(2026, 1, 1, tzinfo=UTC),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["moonwatch", "dbt", "audit"],
+    doc_md=__doc__,
+)
+def crypto_marts_audit():
+    @task(pool="dbt", execution_timeout=timedelta(hours=1))
+    def dbt_test_audit() -> str:
+        """`dbt test --select tag:audit` on the warehouse; a failing test fails the task."""
+        from moonwatch import transform
+        from moonwatch.airflow_glue import fail_without_retry_on_permanent_errors
+
+        with fail_without_retry_on_permanent_errors():
+            return transform.run_marts_audit()
+
+    dbt_test_audit()
+
+
+crypto_marts_audit()

@@ -1,0 +1,70 @@
+"""crypto_marts_audit: daily, one task running the `audit`-tagged dbt tests, house rules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from moonwatch import transform
+from moonwatch.errors import WarehouseError
+
+DAGS_FOLDER = Path(__file__).resolve().parents[2] / "dags"
+
+
+@pytest.fixture(scope="module")
+def dag(airflow_db):
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(DAGS_FOLDER / "crypto_marts_audit.py"))
+    assert not bag.import_errors, bag.import_errors
+    dag = bag.get_dag("crypto_marts_audit")
+    assert dag is not None
+    return dag
+
+
+def test_crypto_marts_audit_imports_with_style(dag) -> None:
+    assert {"moonwatch", "dbt", "audit"} <= set(dag.tags)
+    assert dag.catchup is False
+    assert dag.max_active_runs == 1
+    assert dag.start_date is not None and dag.start_date.tzinfo is not None
+    assert dag.doc_md and "crypto_marts_audit" in dag.doc_md and "tag:audit" in dag.doc_md
+    for task in dag.tasks:
+        assert task.owner == "moonwatch", task.task_id
+        assert task.retries >= 2, task.task_id
+
+
+def test_crypto_marts_audit_is_daily_with_one_dbt_task(dag) -> None:
+    assert dag.schedule == "@daily"
+    assert type(dag.timetable).__name__ == "CronTriggerTimetable"
+    assert dag.task_ids == ["dbt_test_audit"]
+    assert dag.get_task("dbt_test_audit").pool == "dbt"
+
+
+def test_marts_audit_selects_exactly_the_audit_tag() -> None:
+    assert transform.marts_audit_args() == ["test", "--select", "tag:audit"]
+    assert transform.AUDIT_SELECTOR == "tag:audit"
+    # The per-minute build excludes the same selection.
+    assert transform.render_config().exclude == ["tag:audit"]
+
+
+def test_run_marts_audit_fails_visibly_and_retries_only_when_dbt_cannot_run(monkeypatch) -> None:
+    calls = []
+
+    def fake_run_dbt(args, **kwargs):
+        calls.append(list(args))
+        return transform.DbtResult(tuple(args), fake_run_dbt.code, fake_run_dbt.output, 0.1)
+
+    monkeypatch.setattr(transform, "run_dbt", fake_run_dbt)
+    fake_run_dbt.code, fake_run_dbt.output = 0, "Done. PASS=16 WARN=0 ERROR=0 SKIP=0 TOTAL=16"
+    assert transform.run_marts_audit().startswith("Done. PASS=16")
+    assert calls == [["test", "--select", "tag:audit"]]
+
+    fake_run_dbt.code = 1
+    fake_run_dbt.output = "Failure in test unique_quotes_coins_quote_key (models/marts/x.yml)"
+    with pytest.raises(transform.DbtError, match="unique_quotes_coins_quote_key"):
+        transform.run_marts_audit()
+
+    fake_run_dbt.code, fake_run_dbt.output = 2, "Database Error: connection refused"
+    with pytest.raises(WarehouseError, match="could not run"):
+        transform.run_marts_audit()
