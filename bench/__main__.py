@@ -147,8 +147,8 @@ def _write(args, machine, sections: list[Section], total: float, final: bool) ->
         f"- Date: {machine['date']}",
         *(
             [
-                "- **Quick mode uses reduced sizes** (ingest 10k/50k messages, dbt 100k/300k raw "
-                "rows, dashboard at ~300k, a 1.5-minute stack window overlapping the rest): it "
+                "- **Quick mode uses reduced sizes** (ingest 10k/30k messages, dbt 50k/150k raw "
+                "rows, dashboard at ~150k, a 1.5-minute stack window overlapping the rest): it "
                 "proves the harness works; the issue's sizes need `make bench` (full)."
             ]
             if args.quick
