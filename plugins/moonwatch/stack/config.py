@@ -16,7 +16,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from moonwatch.errors import ConfigurationError
-from moonwatch.settings import PROJECT_ROOT
+from moonwatch.settings import CMC_PUBLIC_BASE_URL, PROJECT_ROOT
 
 DEFAULT_PORTS = {
     # Chosen away from 5432/9092/8080/8501 so a system Postgres, Kafka or Airflow can keep theirs.
@@ -158,7 +158,7 @@ class StackConfig:
     def cmc_base_url(self) -> str:
         if self.env.get("CMC_BASE_URL"):
             return self.env["CMC_BASE_URL"]
-        return self.simulator_url if self.simulated else "https://pro-api.coinmarketcap.com"
+        return self.simulator_url if self.simulated else CMC_PUBLIC_BASE_URL
 
     @property
     def fx_base_url(self) -> str:
