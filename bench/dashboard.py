@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -31,6 +30,7 @@ import requests
 from bench.common import Section, fmt_summary, percentile, summary
 from moonwatch.settings import PROJECT_ROOT
 from moonwatch.stack.process import free_port
+from moonwatch.stack.services import dashboard_argv
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -165,21 +165,7 @@ def streamlit_server(app: Path, env_extra: dict[str, str], log: Path):
     }
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "streamlit",
-                "run",
-                str(app),
-                "--server.address",
-                "127.0.0.1",
-                "--server.port",
-                str(port),
-                "--server.headless",
-                "true",
-                "--browser.gatherUsageStats",
-                "false",
-            ],
+            dashboard_argv(port, app),
             cwd=PROJECT_ROOT,
             env=env,
             stdout=out,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,8 +14,9 @@ import requests
 
 from moonwatch.stack.config import StackConfig
 from moonwatch.stack.process import free_port
+from moonwatch.stack.services import dashboard_argv
 from tests.dashboard import marts_data
-from tests.dashboard.conftest import APP_PATH, PROJECT_ROOT, require_chromium
+from tests.dashboard.conftest import PROJECT_ROOT, require_chromium
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -47,21 +47,7 @@ def serve_dashboard(
     }
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "streamlit",
-                "run",
-                str(APP_PATH),
-                "--server.address",
-                "127.0.0.1",
-                "--server.port",
-                str(port),
-                "--server.headless",
-                "true",
-                "--browser.gatherUsageStats",
-                "false",
-            ],
+            dashboard_argv(port),
             cwd=PROJECT_ROOT,
             env=env,
             stdout=out,

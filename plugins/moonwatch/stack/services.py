@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import requests
 
@@ -59,14 +60,24 @@ def start_simulator(config: StackConfig, timeout: float = 30.0) -> None:
     )
 
 
+DASHBOARD_APP = PROJECT_ROOT / "streamlit_app" / "app.py"
+
+
+def dashboard_argv(port: int, app: Path = DASHBOARD_APP) -> list[str]:
+    """`streamlit run` for ``app`` on 127.0.0.1:``port`` (run it with cwd = project root, where
+    .streamlit/config.toml lives). The launcher, tests and benchmarks all start it so."""
+    return [
+        *(sys.executable, "-m", "streamlit", "run", str(app)),
+        *("--server.address", "127.0.0.1", "--server.port", str(port)),
+        *("--server.headless", "true", "--browser.gatherUsageStats", "false"),
+    ]
+
+
 def start_dashboard(config: StackConfig, timeout: float = 60.0) -> None:
-    argv = [sys.executable, "-m", "streamlit", "run", str(PROJECT_ROOT / "streamlit_app/app.py")]
-    argv += ["--server.address", "127.0.0.1", "--server.port", str(config.dashboard_port)]
-    argv += ["--server.headless", "true", "--browser.gatherUsageStats", "false"]
     _start_http_service(
         config,
         dashboard_process(config),
-        argv,
+        dashboard_argv(config.dashboard_port),
         (config.dashboard_port, "MOONWATCH_DASHBOARD_PORT"),
         f"{config.dashboard_url}/_stcore/health",
         timeout,
