@@ -11,9 +11,8 @@ simulator, Airflow 3, dashboard), ``down`` at the end, always. While it runs:
   against the log end known from our delivery reports, and the PSS of every service's process
   tree (PID files in $MOONWATCH_HOME/run and their descendants), idle before the load and under
   it.
-* freshness (2): marts.quotes_coins is polled every second; the first time each
-  (coin_id, last_updated) is seen is recorded. Per quote: fetched_at -> raw loaded_at (sensor +
-  load) and raw loaded_at -> first seen in the mart (Asset trigger + dbt).
+* freshness (2): see ``bench.freshness`` (the mart poller and the per-stage breakdown from
+  Airflow's metadata database).
 """
 
 from __future__ import annotations
@@ -32,12 +31,9 @@ from pathlib import Path
 import psycopg
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from bench.common import (
-    Section,
-    percentile,
-    service_pss,
-    temp_stack_env,
-)
+from bench import freshness
+from bench.common import Section, service_pss, temp_stack_env
+from bench.freshness import MartPoller, Timeline
 from moonwatch.messages import QuoteMessage
 from moonwatch.settings import PROJECT_ROOT
 
@@ -126,50 +122,6 @@ class SyntheticProducer:
         return time.perf_counter() - start
 
 
-class MartPoller(threading.Thread):
-    """Polls marts.quotes_coins every second; first-seen time per (coin_id, last_updated_at)."""
-
-    def __init__(self, url: str) -> None:
-        super().__init__(daemon=True)
-        self.url = url
-        self.first_seen: dict[tuple[int, dt.datetime], tuple[float, dt.datetime, dt.datetime]] = {}
-        self.stop_event = threading.Event()
-        self.errors = 0
-        self.polls = 0
-
-    def run(self) -> None:
-        wm: dt.datetime | None = None
-        conn = None
-        while not self.stop_event.is_set():
-            started = time.time()
-            try:
-                if conn is None or conn.closed:
-                    conn = psycopg.connect(self.url, autocommit=True, connect_timeout=5)
-                rows = conn.execute(
-                    "select coin_id, last_updated_at, fetched_at, loaded_at"
-                    " from marts.quotes_coins where loaded_at > %s",
-                    (wm or dt.datetime(2000, 1, 1, tzinfo=dt.UTC),),
-                ).fetchall()
-                seen_at = time.time()
-                self.polls += 1
-                for coin_id, updated, fetched, loaded in rows:
-                    key = (coin_id, updated)
-                    if key not in self.first_seen:
-                        self.first_seen[key] = (seen_at, fetched, loaded)
-                if rows:
-                    newest = max(r[3] for r in rows)
-                    # 90 s slack: a late commit can land a row older than the newest seen.
-                    wm = max(wm or newest, newest - dt.timedelta(seconds=90))
-            except psycopg.Error:
-                self.errors += 1  # the mart may not exist yet, or a dbt swap holds a lock
-                with contextlib.suppress(Exception):
-                    conn.close()
-                conn = None
-            self.stop_event.wait(max(0.0, 1.0 - (time.time() - started)))
-        if conn is not None:
-            conn.close()
-
-
 def committed_offset(bootstrap: str, partitions: list[int]) -> int | None:
     consumer = Consumer(
         {"bootstrap.servers": bootstrap, "group.id": GROUP, "enable.auto.commit": False}
@@ -183,22 +135,21 @@ def committed_offset(bootstrap: str, partitions: list[int]) -> int | None:
         consumer.close()
 
 
-def _stats(values: list[float]) -> str:
-    if not values:
-        return "n/a"
-    return (
-        f"p50 {percentile(values, 50):.1f} s, p95 {percentile(values, 95):.1f} s, "
-        f"max {max(values):.1f} s (n={len(values):,})"
-    )
-
-
-def measure(quick: bool, window_min: float | None = None) -> Section:
-    window_min = window_min or (1.5 if quick else 5.0)
+def measure(
+    quick: bool, window_min: float | None = None, others_done: threading.Event | None = None
+) -> Section:
+    """Runs measurements 2 and 5. ``others_done`` is set by the caller when the measurements
+    that share the machine with this window have finished, so freshness can be split into
+    the overlapped part and the part where the stack ran alone."""
+    window_min = window_min or (1.5 if quick else 30.0)
+    rounds = max(1, round(window_min))
     section = Section("2 + 5. Freshness and sustained load in a full local stack of our own")
     env = temp_stack_env()
     home = Path(env["MOONWATCH_HOME"])
     run_dir = home / "run"
     producer: SyntheticProducer | None = None
+    poller: MartPoller | None = None
+    overlap_until: float | None = None
     try:
         t = time.perf_counter()
         up = _stack(env, "up", timeout=600)
@@ -207,80 +158,90 @@ def measure(quick: bool, window_min: float | None = None) -> Section:
             raise RuntimeError(f"`moonwatch.stack up` failed:\n{(up.stdout + up.stderr)[-3000:]}")
         section.add(
             f"`python -m moonwatch.stack up` in a temporary MOONWATCH_HOME on free ports took "
-            f"{up_s:.0f} s. Load window: {window_min:g} min of 5,000 synthetic quotes per minute "
-            "(plus the simulator's own quotes via crypto_quotes_produce), then up to 90 s "
-            "(quick) / 150 s (full) to drain."
+            f"{up_s:.0f} s. Load: {rounds} rounds of 5,000 synthetic quotes, one a minute "
+            f"({rounds} minutes at 5,000 coins a minute), on top of the simulator's own quotes "
+            "via crypto_quotes_produce; then the drain, until every synthetic quote is in the "
+            "mart (at most 150 s)."
         )
         from moonwatch.stack.config import StackConfig
 
         config = StackConfig.from_env(env)
         url, bootstrap = config.warehouse_url, config.kafka_bootstrap
-
-        # Idle: the stack with only its own simulator traffic; wait for the pipeline to
-        # prove itself (a first mart row) for up to 3 minutes, sampling memory meanwhile.
-        idle_samples: list[dict[str, tuple[float, int]]] = []
         poller = MartPoller(url)
         poller.start()
-        deadline = time.monotonic() + (15 if quick else 180)
-        while time.monotonic() < deadline:
-            idle_samples.append(service_pss(run_dir))
-            if (poller.first_seen or quick) and len(idle_samples) >= 3:
-                break
-            time.sleep(10)
-        warm = bool(poller.first_seen)
-        section.add(
-            "",
-            "Pipeline warm before the load (a simulator quote reached marts.quotes_coins): "
-            + ("yes" if warm else "NO - no mart row within the idle wait"),
-        )
+        # Idle memory: the running stack with only its simulator traffic, before our load.
+        idle_samples = [service_pss(run_dir)]
+        time.sleep(5)
+        idle_samples.append(service_pss(run_dir))
 
         producer = SyntheticProducer(bootstrap)
         samples: list[dict] = []
         produce_times: list[float] = []
-        load_start = time.time()
-        next_round = time.time()
-        next_sample = time.time()
-        rounds = max(1, round(window_min))
+        load_start = next_round = next_sample = time.time()
         done_rounds = 0
-        end = load_start + window_min * 60
-        while time.time() < end or done_rounds < rounds:
+        while done_rounds < rounds or time.time() < next_sample - 29:
             now = time.time()
+            if others_done is not None and overlap_until is None and others_done.is_set():
+                overlap_until = now
             if done_rounds < rounds and now >= next_round:
                 produce_times.append(producer.round())
                 done_rounds += 1
                 next_round += 60
             if now >= next_sample:
                 parts = sorted(producer.max_offset) or [0]
-                committed = committed_offset(bootstrap, parts)
-                log_end = sum(o + 1 for o in producer.max_offset.values())
                 samples.append(
                     {
                         "t": now - load_start,
                         "produced": producer.produced,
-                        "log_end": log_end,
-                        "committed": committed,
+                        "log_end": sum(o + 1 for o in producer.max_offset.values()),
+                        "committed": committed_offset(bootstrap, parts),
                         "pss": service_pss(run_dir),
                     }
                 )
                 next_sample += 30
             time.sleep(0.5)
         # Drain: until every synthetic quote is in the mart, at most 150 s.
-        drain_deadline = time.time() + (90 if quick else 150)
-        expected = producer.produced
+        drain_deadline = time.time() + 150
         while time.time() < drain_deadline:
-            synth = sum(1 for k in poller.first_seen if k[0] >= SYNTH_FIRST_ID)
-            if synth >= expected:
+            if sum(1 for k in poller.first_seen if k[0] >= SYNTH_FIRST_ID) >= producer.produced:
                 break
-            time.sleep(2)
-        parts = sorted(producer.max_offset) or [0]
-        final_committed = committed_offset(bootstrap, parts)
+            time.sleep(1)
+        if others_done is not None and overlap_until is None and others_done.is_set():
+            overlap_until = time.time()
+        final_committed = committed_offset(bootstrap, sorted(producer.max_offset) or [0])
         final_pss = service_pss(run_dir)
         poller.stop_event.set()
         poller.join(10)
-
-        _report_freshness(section, poller, producer, load_start, produce_times)
+        try:
+            timeline = Timeline.read(config.airflow_db_url)
+        except psycopg.Error as e:
+            logger.warning("cannot read Airflow's timeline: %s", e)
+            timeline = None
+        if others_done is not None:
+            section.add(
+                "",
+                "The other measurements of this run shared the machine with this window for its "
+                + (
+                    f"first {(overlap_until - load_start) / 60:.1f} min"
+                    if overlap_until
+                    else "whole length"
+                )
+                + "; freshness is given for the whole window and for each part.",
+            )
+        freshness.report(
+            section,
+            poller,
+            timeline,
+            synthetic_from=SYNTH_FIRST_ID,
+            produced=producer.produced,
+            load_start=load_start,
+            overlap_until=overlap_until,
+            produce_stats=freshness.stats(produce_times),
+        )
         _report_load(section, samples, idle_samples, final_pss, final_committed, producer)
     finally:
+        if poller is not None:
+            poller.stop_event.set()
         if producer is not None:
             producer.close()
         t = time.perf_counter()
@@ -291,48 +252,6 @@ def measure(quick: bool, window_min: float | None = None) -> Section:
         if not os.environ.get("MOONWATCH_KEEP_BENCH_HOME"):
             shutil.rmtree(home, ignore_errors=True)
     return section
-
-
-def _report_freshness(section, poller, producer, load_start, produce_times) -> None:
-    synth = {k: v for k, v in poller.first_seen.items() if k[0] >= SYNTH_FIRST_ID}
-    sim = {
-        k: v
-        for k, v in poller.first_seen.items()
-        if k[0] < SYNTH_FIRST_ID and v[2] is not None and v[2].timestamp() >= load_start - 300
-    }
-    section.add(
-        "",
-        "### Freshness (measurement 2)",
-        "",
-        f"Mart polls: {poller.polls:,} (1 s apart; failed polls {poller.errors}). Synthetic "
-        f"quotes produced {producer.produced:,}, seen in the mart {len(synth):,}"
-        + (f", delivery errors {len(producer.errors)}" if producer.errors else "")
-        + f". Producing one round of 5,000 took {_stats(produce_times)}.",
-        "",
-        "| quotes | fetched_at -> mart (total) | fetched_at -> raw loaded_at (sensor + load) "
-        "| raw loaded_at -> mart first seen (Asset + dbt) |",
-        "|---|---|---|---|",
-    )
-    totals = []
-    for label, rows in (("synthetic 5,000/min", synth), ("simulator (DAG producer)", sim)):
-        total = [seen - f.timestamp() for seen, f, _l in rows.values() if f is not None]
-        load = [lo.timestamp() - f.timestamp() for _s, f, lo in rows.values() if f is not None]
-        mart = [seen - lo.timestamp() for seen, _f, lo in rows.values()]
-        section.add(f"| {label} | {_stats(total)} | {_stats(load)} | {_stats(mart)} |")
-        if label.startswith("synthetic"):
-            totals = total
-    if totals:
-        p95 = percentile(totals, 95)
-        missing = producer.produced - len(synth)
-        section.verdict(
-            "freshness p95, fetched_at -> marts.quotes_coins (synthetic)",
-            f"{p95:.1f} s (p50 {percentile(totals, 50):.1f} s)"
-            + (f"; {missing:,} quotes never reached the mart in the window" if missing else ""),
-            "< 30 s",
-            p95 < 30 and missing == 0,
-        )
-    else:
-        section.verdict("freshness p95", "no synthetic quote reached the mart", "< 30 s", False)
 
 
 def _report_load(section, samples, idle_samples, final_pss, final_committed, producer) -> None:

@@ -33,7 +33,7 @@ from moonwatch.errors import ConfigurationError, PermanentError, WarehouseError
 from moonwatch.settings import PROJECT_ROOT, get_settings
 
 if TYPE_CHECKING:
-    from cosmos import ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
+    from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +48,17 @@ _PROJECT_INPUTS = ("dbt_project.yml", "profiles.yml", "models", "macros", "tests
 # crypto_transform build leaves them out; the daily crypto_marts_audit DAG runs only them.
 AUDIT_TAG = "audit"
 AUDIT_SELECTOR = f"tag:{AUDIT_TAG}"
+# What each transform DAG builds (dbt graph selectors). Quotes land every minute and only the
+# models downstream of them need rebuilding that often; listings (every 15 minutes) and FX
+# rates (daily) rebuild their own marts. Keeping the per-minute build small is what keeps
+# quotes fresh: one dbt run at a time, so a long build makes the next minute's quotes wait.
+QUOTES_SELECTION = (
+    "stg_crypto_quotes+",
+    "stg_crypto_quotes_rejected+",
+    "raw_loads_per_minute+",
+    "pipeline_health",
+)
+REFERENCE_SELECTION = ("stg_crypto_listings+", "stg_fx_rates+")
 
 
 class DbtError(PermanentError):
@@ -385,11 +396,12 @@ def execution_config() -> ExecutionConfig:
     )
 
 
-def render_config() -> RenderConfig:
-    """Cosmos RenderConfig: from the manifest (fast, no DB at parse time), a test after each
-    model, no per-model datasets (the DAG emits the MARTS asset itself), and no `audit`
-    tests: the watcher producer runs ``dbt build --exclude tag:audit`` (see
-    ensure_build_manifest for why the manifest leaves them out too)."""
+def render_config(select: Sequence[str]) -> RenderConfig:
+    """Cosmos RenderConfig for the nodes ``select`` picks: from the manifest (fast, no DB at
+    parse time), a test after each model, no per-model datasets (the DAG emits the MARTS asset
+    itself), and no `audit` tests: the watcher producer runs
+    ``dbt build --select <select> --exclude tag:audit`` (see ensure_build_manifest for why the
+    manifest leaves them out too)."""
     from cosmos import RenderConfig
     from cosmos.constants import LoadMode, TestBehavior
 
@@ -398,7 +410,23 @@ def render_config() -> RenderConfig:
         test_behavior=TestBehavior.AFTER_EACH,
         emit_datasets=False,
         should_detach_multiple_parents_tests=True,
+        select=list(select),
         exclude=[AUDIT_SELECTOR],
+    )
+
+
+def dbt_build_group(select: Sequence[str]) -> DbtTaskGroup:
+    """The `dbt_build` Cosmos task group of a transform DAG: one watcher producer running
+    ``dbt build`` of ``select`` and a task per model and test. Call inside a DAG."""
+    from cosmos import DbtTaskGroup
+
+    return DbtTaskGroup(
+        group_id="dbt_build",
+        project_config=project_config(),
+        profile_config=profile_config(),
+        execution_config=execution_config(),
+        render_config=render_config(select),
+        operator_args=operator_args(),
     )
 
 

@@ -44,8 +44,9 @@ def test_crypto_marts_audit_is_daily_with_one_dbt_task(dag) -> None:
 def test_marts_audit_selects_exactly_the_audit_tag() -> None:
     assert transform.marts_audit_args() == ["test", "--select", "tag:audit"]
     assert transform.AUDIT_SELECTOR == "tag:audit"
-    # The per-minute build excludes the same selection.
-    assert transform.render_config().exclude == ["tag:audit"]
+    # The transform builds exclude the same selection.
+    for selection in (transform.QUOTES_SELECTION, transform.REFERENCE_SELECTION):
+        assert transform.render_config(selection).exclude == ["tag:audit"]
 
 
 def test_run_marts_audit_fails_visibly_and_retries_only_when_dbt_cannot_run(monkeypatch) -> None:

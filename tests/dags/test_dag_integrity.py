@@ -13,6 +13,7 @@ EXPECTED = {
     "crypto_listings_load",
     "crypto_fx_load",
     "crypto_transform",
+    "crypto_transform_reference",
     "crypto_marts_audit",
 }
 

@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
@@ -30,6 +31,7 @@ DAG_IDS = (
     "crypto_listings_load",
     "crypto_fx_load",
     "crypto_transform",
+    "crypto_transform_reference",
 )
 
 
@@ -119,7 +121,7 @@ def migrate_metadata_db(config: StackConfig) -> None:
             "set",
             DBT_POOL,
             str(DBT_POOL_SLOTS),
-            "dbt builds (crypto_transform)",
+            "dbt builds (crypto_transform, crypto_transform_reference)",
         ],
         env=airflow_env(config),
         capture_output=True,
@@ -180,8 +182,9 @@ def airflow_healthy(url: str, metadb_only: bool = False) -> bool:
 
 
 def stop_airflow(config: StackConfig) -> list[str]:
-    stopped = []
-    for component in reversed(COMPONENTS):
-        if component_process(config, component).stop(timeout=30):
-            stopped.append(component)
-    return stopped
+    """Stop the four components at once (each waits up to 30 s for its own graceful exit)."""
+    with ThreadPoolExecutor(max_workers=len(COMPONENTS)) as pool:
+        results = pool.map(
+            lambda c: component_process(config, c).stop(timeout=30), reversed(COMPONENTS)
+        )
+        return [c for c, stopped in zip(reversed(COMPONENTS), results, strict=True) if stopped]

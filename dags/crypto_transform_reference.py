@@ -1,0 +1,48 @@
+"""crypto_transform_reference: dbt build of the listings and FX marts, and source freshness."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from airflow.sdk import dag, task
+
+from moonwatch import transform
+from moonwatch.assets import MARTS, RAW_FX_RATES, RAW_LISTINGS
+
+
+@dag(
+    schedule=(RAW_LISTINGS | RAW_FX_RATES),
+    start_date=datetime(2025, 1, 1, tzinfo=UTC),
+    catchup=False,
+    max_active_runs=1,
+    tags=["moonwatch", "dbt", "transform"],
+    default_args={"owner": "moonwatch", "retries": 2, "retry_delay": timedelta(seconds=30)},
+)
+def crypto_transform_reference() -> None:
+    """
+    ### crypto_transform_reference
+
+    Builds what hangs off the listings and the FX rates (`dbt_project/`): `stg_crypto_listings`
+    and `stg_fx_rates`, then `cap_top_10`, `vol_top_10` and `fx_rates_daily`, each model a
+    Cosmos task followed by its tests (`dbt build --select <those> --exclude tag:audit`).
+
+    Runs when a listings snapshot (every 15 minutes) or the day's FX rates land. Then it checks
+    `dbt source freshness` for every raw source, quotes included: a check that runs on other
+    data's arrival can notice that quotes stopped, which a check triggered by quotes cannot
+    (past warn_after only logs; past error_after fails). Emits the `marts` Asset.
+    """
+    dbt_build = transform.dbt_build_group(transform.REFERENCE_SELECTION)
+
+    @task
+    def source_freshness() -> str:
+        """`dbt source freshness`: warn logs, error fails."""
+        return transform.check_source_freshness()
+
+    @task(outlets=[MARTS])
+    def publish_marts() -> None:
+        """Every model and test passed: tell the marts' readers."""
+
+    dbt_build >> [source_freshness(), publish_marts()]
+
+
+crypto_transform_reference()
