@@ -71,17 +71,19 @@ def _escape(text: str) -> str:
 # -- header --------------------------------------------------------------------------------
 
 
-def header(latest: pd.DataFrame | None) -> None:
+def header(fresh: pd.DataFrame | None) -> None:
+    """``fresh`` is :func:`queries.freshness`: the newest quote and load, simulated or not."""
     logo, title, status = st.columns([1, 5, 4], vertical_alignment="center")
     logo.image(str(LOGO), width=76)
     with title:
         st.markdown("# Moonwatch")
         st.caption("Crypto market data · CoinMarketCap → Kafka → PostgreSQL → dbt → here")
-    if latest is None:
+    if fresh is None:
         return
+    simulated = bool(fresh["is_simulated"].fillna(False).any())
     with status:
-        newest = latest["last_updated_at"].max()
-        loaded = latest["loaded_at"].max()
+        newest = fresh["last_updated_at"].max()
+        loaded = fresh["loaded_at"].max()
         age = tf.age_seconds(newest)
         color = "green" if age is not None and age < 180 else "orange"
         if age is None or age > 3600:
@@ -89,7 +91,7 @@ def header(latest: pd.DataFrame | None) -> None:
         badges = st.container(horizontal=True, gap="small")
         with badges:
             st.badge(f"updated {tf.format_age(newest)}", icon=":material/schedule:", color=color)
-            if bool(latest["is_simulated"].fillna(False).any()):
+            if simulated:
                 st.badge("SIMULATED DATA", icon=":material/science:", color="orange")
             else:
                 st.badge("live · CoinMarketCap", icon=":material/bolt:", color="blue")
@@ -98,7 +100,7 @@ def header(latest: pd.DataFrame | None) -> None:
             f"Newest quote {stamp:%Y-%m-%d %H:%M:%S} UTC · loaded {tf.format_age(loaded)} · "
             f"refreshes every {queries.REFRESH_SECONDS} s"
         )
-        if bool(latest["is_simulated"].fillna(False).any()):
+        if simulated:
             st.caption(
                 ":orange[Prices come from Moonwatch's offline market simulator (no "
                 "`CMC_API_KEY` set), not from CoinMarketCap.]"
@@ -124,16 +126,21 @@ def empty_state(status: pd.DataFrame) -> None:
 # -- sections ------------------------------------------------------------------------------
 
 
-def pickers(latest: pd.DataFrame) -> tuple[list[int], str]:
-    coins = latest.drop_duplicates("coin_id").set_index("coin_id")
-    options = list(coins.index)
-    default = [c for c in options if coins.loc[c, "symbol"] in DEFAULT_COINS] or options[:3]
+def pickers(coins: pd.DataFrame) -> tuple[list[int], str]:
+    """``coins`` is :func:`queries.coins` in one quote currency, by rank."""
+    coins = coins.drop_duplicates("coin_id")
+    options = [int(c) for c in coins["coin_id"]]
+    # Plain dicts: the picker formats every one of thousands of options on every run.
+    names = coins["symbol"].astype(str) + " · " + coins["name"].astype(str)
+    labels = dict(zip(options, names, strict=True))
+    wanted = set(coins.loc[coins["symbol"].isin(DEFAULT_COINS), "coin_id"].astype(int))
+    default = [c for c in options if c in wanted] or options[:3]
     left, right = st.columns([3, 2], vertical_alignment="bottom")
     chosen = left.multiselect(
         "Coins",
         options,
         default=default,
-        format_func=lambda c: f"{coins.loc[c, 'symbol']} · {coins.loc[c, 'name']}",
+        format_func=labels.__getitem__,
         key="coins",
         placeholder="Pick coins to follow",
     )
@@ -146,25 +153,24 @@ def pickers(latest: pd.DataFrame) -> tuple[list[int], str]:
 def headline(selected: pd.DataFrame, hourly: pd.DataFrame | None, cur: str, colors) -> None:
     for row in selected.itertuples(index=False):
         sym = str(row.symbol)
+        color = colors.get(sym, charts.FALLBACK_COLORS[0])
         with st.container(border=True):
             rank = f" · rank #{int(row.cmc_rank)}" if pd.notna(row.cmc_rank) else ""
-            st.markdown(
-                f'<span style="color:{colors.get(sym)};font-size:1.3em">●</span> '
-                f"**{sym}** {row.name}{rank}",
-                unsafe_allow_html=True,
-            )
-            spark = None
+            spark = ""
             if hourly is not None and not hourly.empty:
                 closes = hourly[hourly["coin_id"] == row.coin_id].sort_values("hour_at")
-                spark = closes["close_price"].tail(24).round(6).tolist() or None
-            cols = st.columns([1.3, 1, 1, 1, 1, 0.8, 1.1])
-            cols[0].metric(
-                f"{sym} price",
-                tf.format_money(row.price, cur),
-                chart_data=spark,
-                chart_type="area",
-                help="Sparkline: the last 24 hourly closes" if spark else None,
+                spark = charts.sparkline_svg(
+                    closes["close_price"].tail(24).tolist(),
+                    color,
+                    title=f"{sym}: the last 24 hourly closes ({cur})",
+                )
+            st.markdown(
+                f'<span style="color:{color};font-size:1.3em">●</span> '
+                f"**{sym}** {row.name}{rank}{spark}",
+                unsafe_allow_html=True,
             )
+            cols = st.columns([1.3, 1, 1, 1, 1, 0.8, 1.1])
+            cols[0].metric(f"{sym} price", tf.format_money(row.price, cur))
             for col, label, pct in (
                 (cols[1], "1h", row.percent_change_1h),
                 (cols[2], "24h", row.percent_change_24h),
@@ -283,7 +289,7 @@ def dashboard() -> None:
     try:
         db = queries.database_key()
         status = queries.mart_status(db)
-        latest = _load("latest_quotes", lambda: queries.latest_quotes(db))
+        coins = _load("latest_quotes", lambda: queries.coins(db))
     except ConfigurationError as e:
         header(None)
         st.error(f"**The dashboard has no database to read.** {e}", icon=":material/settings:")
@@ -300,7 +306,7 @@ def dashboard() -> None:
         return
 
     try:
-        render(db, status, latest)
+        render(db, status, coins)
     except queries.DatabaseUnavailableError as e:
         st.error(
             f"**Lost the warehouse while drawing the page.** {_escape(str(e))}",
@@ -308,16 +314,16 @@ def dashboard() -> None:
         )
 
 
-def render(db: str, status: pd.DataFrame, latest: pd.DataFrame | Missing) -> None:
-    if isinstance(latest, Missing):
+def render(db: str, status: pd.DataFrame, coins: pd.DataFrame | Missing) -> None:
+    if isinstance(coins, Missing):
         header(None)
         empty_state(status)
         return
-    header(latest)
-    base = "USD" if (latest["quote_currency"] == "USD").any() else latest["quote_currency"].iloc[0]
-    latest = latest[latest["quote_currency"] == base]
+    header(queries.freshness(db))
+    base = "USD" if (coins["quote_currency"] == "USD").any() else coins["quote_currency"].iloc[0]
+    coins = coins[coins["quote_currency"] == base]
 
-    coin_ids, requested = pickers(latest)
+    coin_ids, requested = pickers(coins)
     rates = _load("fx_rates_daily", lambda: queries.fx_rates(db))
     fx = tf.resolve_fx(None if isinstance(rates, Missing) else rates, base, requested)
     cur = fx.currency
@@ -329,6 +335,12 @@ def render(db: str, status: pd.DataFrame, latest: pd.DataFrame | Missing) -> Non
 
     cap = _load("cap_top_10", lambda: queries.top_10(db, "cap_top_10"))
     vol = _load("vol_top_10", lambda: queries.top_10(db, "vol_top_10"))
+    ids = tuple(sorted(coin_ids))
+    # The full quotes of the picked coins only (the picker's list has just id, symbol, name).
+    latest = _load("latest_quotes", lambda: queries.latest_quotes(db, ids, base))
+    if isinstance(latest, Missing):  # the picked coins left the mart since the picker's read
+        latest = pd.DataFrame(columns=["coin_id", "symbol"])
+    # Colours for the coins the page shows (picked and top 10), so every chart agrees.
     symbols = set(latest["symbol"])
     for frame in (cap, vol):
         if not isinstance(frame, Missing):
@@ -338,11 +350,12 @@ def render(db: str, status: pd.DataFrame, latest: pd.DataFrame | Missing) -> Non
     if not coin_ids:
         st.info("Pick at least one coin above to see its numbers and charts.")
     else:
-        ids = tuple(sorted(coin_ids))
         hourly = _load("coin_price_hourly", lambda: queries.price_hourly(db, ids, base))
         if not isinstance(hourly, Missing):
             hourly = tf.convert(hourly, tf.HOURLY_MONEY_COLUMNS, fx.factor)
-        selected = latest.set_index("coin_id").loc[coin_ids].reset_index()
+        present = set(latest["coin_id"])
+        picked = [c for c in coin_ids if c in present]
+        selected = latest.set_index("coin_id").loc[picked].reset_index()
         selected = tf.convert(selected, tf.QUOTE_MONEY_COLUMNS, fx.factor)
         headline(selected, None if isinstance(hourly, Missing) else hourly, cur, colors)
         price_section(hourly, colors, cur)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 
 import numpy as np
 import pytest
@@ -155,3 +156,15 @@ def test_app_without_coins_asks_for_one(small_marts, dashboard_env):
     assert not at.exception
     assert any("Pick at least one coin" in i.value for i in at.info)
     assert len(at.get("plotly_chart")) == 2  # the top-10 charts stay
+
+
+def test_app_draws_a_sparkline_of_the_last_24_hourly_closes_per_coin(small_marts, dashboard_env):
+    at = run_app()
+    at.segmented_control(key="currency").set_value("EUR").run()
+
+    headlines = [m.value for m in at.markdown if "<svg" in m.value]
+    assert [h.split("**")[1] for h in headlines] == ["BTC", "ETH", "SOL"]
+    btc = headlines[0]
+    assert "the last 24 hourly closes (EUR)" in btc
+    points = re.search(r'<polyline points="([^"]+)"', btc).group(1).split()
+    assert len(points) == 24  # of the 49 hourly rows, the newest 24

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
@@ -95,3 +96,25 @@ def test_top_10_charts_colour_by_coin_and_keep_rank_order():
     assert list(bars.data[0].x) == ["BTC", "ETH"]
     assert list(bars.data[0].marker.color) == [colors["BTC"], colors["ETH"]]
     assert bars.data[0].text[0] == "€30.00 B"
+
+
+def _polyline(svg: str) -> list[tuple[float, float]]:
+    points = re.search(r'<polyline points="([^"]+)"', svg).group(1)
+    return [tuple(float(v) for v in pair.split(",")) for pair in points.split()]
+
+
+def test_sparkline_draws_every_value_oldest_left_highest_on_top():
+    svg = charts.sparkline_svg(
+        [10.0, None, 30.0, float("nan"), 20.0], "#F7931A", title="BTC closes", width=100, height=20
+    )
+    assert svg.startswith("<svg") and "<title>BTC closes</title>" in svg
+    assert 'stroke="#F7931A"' in svg
+    # Unusable values are skipped; x runs left to right across the width.
+    assert _polyline(svg) == [(0.0, 19.0), (50.0, 1.0), (100.0, 10.0)]
+
+
+def test_sparkline_needs_two_values_and_draws_a_flat_line_flat():
+    assert charts.sparkline_svg([5.0], "#000000", title="t") == ""
+    assert charts.sparkline_svg([], "#000000", title="t") == ""
+    flat = _polyline(charts.sparkline_svg([7.0, 7.0, 7.0], "#000000", title="t", height=20))
+    assert len({y for _x, y in flat}) == 1

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 from sqlalchemy.engine import make_url
 
 from moonwatch.errors import ConfigurationError
 from streamlit_app import queries
+from tests.dashboard import marts_data
 
 pytestmark = pytest.mark.integration
 
@@ -53,11 +55,23 @@ def test_mart_status_and_latest_quotes(small_marts, dashboard_env):
     db = queries.database_key()
     status = queries.mart_status(db)
     assert status["exists"].all() and status["has_rows"].all()
-    latest = queries.latest_quotes(db)
-    assert latest["symbol"].tolist() == ["BTC", "ETH", "SOL", "DOGE"]  # by rank
+    # The picker's list: every coin, narrow, by rank.
+    coins = queries.coins(db)
+    assert list(coins.columns) == ["coin_id", "symbol", "name", "quote_currency"]
+    assert coins["symbol"].tolist() == ["BTC", "ETH", "SOL", "DOGE"]
+    assert coins["coin_id"].tolist() == [1, 1027, 5426, 74]
+    # The header's figures, over all coins.
+    fresh = queries.freshness(db)
+    assert len(fresh) == 1
+    assert fresh.at[0, "last_updated_at"] == small_marts.newest_update
+    assert bool(fresh.at[0, "is_simulated"])
+    # Full quotes of the picked coins only, by rank.
+    latest = queries.latest_quotes(db, (5426, 1), "USD")
+    assert latest["symbol"].tolist() == ["BTC", "SOL"]
     assert latest["price"].dtype == float
     assert latest.loc[0, "price"] == 60000.0
-    assert bool(latest["is_simulated"].all())
+    assert queries.latest_quotes(db, (1,), "EUR").empty
+    assert queries.latest_quotes(db, (), "USD").empty
 
 
 def test_top_10_reads_only_the_newest_snapshot(small_marts, dashboard_env):
@@ -104,7 +118,18 @@ def test_unreachable_database_names_the_setting(
 ):
     monkeypatch.setenv("MOONWATCH_DASHBOARD_DB_URL", unreachable_url)
     with pytest.raises(queries.DatabaseUnavailableError) as info:
-        queries.latest_quotes(queries.database_key())
+        queries.coins(queries.database_key())
     message = str(info.value)
     assert "MOONWATCH_DASHBOARD_DB_URL" in message and "make status" in message
     assert make_url(unreachable_url).password not in message
+
+
+def test_coins_and_freshness_of_an_empty_mart(loader, dashboard_env):
+    marts_data.create_marts(loader, ("latest_quotes",))
+    db = queries.database_key()
+    assert queries.coins(db).empty
+    assert list(queries.coins(db).columns) == ["coin_id", "symbol", "name", "quote_currency"]
+    fresh = queries.freshness(db)
+    assert fresh.at[0, "last_updated_at"] is None or pd.isna(fresh.at[0, "last_updated_at"])
+    assert not bool(fresh.at[0, "is_simulated"])
+    marts_data.drop_marts(loader)

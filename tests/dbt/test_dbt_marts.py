@@ -204,27 +204,59 @@ def test_pipeline_health_is_current_and_readable_by_the_dashboard(
     dbt, insert_quote, insert_listings, warehouse, query, pg
 ) -> None:
     now = datetime.now(UTC)
-    insert_quote(1, 100.0, minute(0), loaded_at=now - timedelta(hours=2))
-    dbt("build", "--select", "pipeline_health")
-    # A view: rows loaded after the build still show.
-    insert_quote(1, 101.0, minute(1), loaded_at=now - timedelta(minutes=1))
-    insert_quote(1027, 3000.0, minute(1), loaded_at=now)
+    insert_quote(1, 100.0, minute(0), loaded_at=now - timedelta(hours=2))  # too old
+    insert_quote(1, 100.5, minute(1), loaded_at=now - timedelta(minutes=40))
+    insert_quote(1, 100.7, minute(2), loaded_at=now - timedelta(minutes=5))
+    # Full refresh: raw was emptied for this test, the counts of earlier tests' rows go too.
+    dbt("build", "--full-refresh", "--select", "+pipeline_health")
+    # What the build counted per minute (pipeline_health sums these)...
+    counted = query(
+        "select minute_at, rows_loaded from marts.raw_loads_per_minute"
+        " where source_name = 'crypto_quotes' order by minute_at"
+    )
+    assert [r["rows_loaded"] for r in counted] == [1, 1, 1]
+    assert counted[0]["minute_at"] == (now - timedelta(hours=2)).replace(second=0, microsecond=0)
+    # ...and a view: rows loaded after the build still show.
+    insert_quote(1, 101.0, minute(3), loaded_at=now - timedelta(minutes=1))
+    insert_quote(1027, 3000.0, minute(3), loaded_at=now)
     insert_listings(T0, [(1, 10.0, 1.0), (2, 5.0, 1.0)])
     warehouse.execute(
         "insert into raw.crypto_quotes_rejected (kafka_topic, kafka_partition, kafka_offset,"
         " reason) values ('crypto', 0, 7, 'not JSON')"
     )
-    with psycopg.connect(pg.dashboard_db_url, autocommit=True) as dashboard:
-        rows = dashboard.execute(
-            "select source_name, last_loaded_at, rows_last_hour, rejected_last_hour"
-            " from marts.pipeline_health order by source_name"
-        ).fetchall()
-        with pytest.raises(psycopg.errors.InsufficientPrivilege):
-            dashboard.execute("select 1 from raw.crypto_quotes")
-    by_name = {r[0]: r[1:] for r in rows}
-    assert by_name["crypto_quotes"] == (now, 2, 1)
+
+    def health() -> dict:
+        with psycopg.connect(pg.dashboard_db_url, autocommit=True) as dashboard:
+            rows = dashboard.execute(
+                "select source_name, last_loaded_at, rows_last_hour, rejected_last_hour"
+                " from marts.pipeline_health order by source_name"
+            ).fetchall()
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                dashboard.execute("select 1 from raw.crypto_quotes")
+        return {r[0]: r[1:] for r in rows}
+
+    by_name = health()
+    assert by_name["crypto_quotes"] == (now, 4, 1)
     assert by_name["crypto_listings"][1:] == (2, 0)
     assert by_name["fx_rates"] == (None, 0, 0)
+
+    # A row that commits late into a minute the build already counted shows after the next
+    # build, which recounts its newest minutes (var incremental_lookback).
+    insert_quote(5426, 150.0, minute(4), loaded_at=now - timedelta(minutes=8))
+    dbt("build", "--select", "+pipeline_health")
+    by_name = health()
+    assert by_name["crypto_quotes"] == (now, 5, 1)
+    assert by_name["crypto_listings"][1:] == (2, 0)
+    assert (
+        sum(
+            r["rows_loaded"]
+            for r in query(
+                "select rows_loaded from marts.raw_loads_per_minute"
+                " where source_name = 'crypto_quotes'"
+            )
+        )
+        == 6
+    )
 
 
 def test_dbt_build_exits_non_zero_when_a_data_test_fails(dbt, insert_quote) -> None:
@@ -266,12 +298,20 @@ def test_per_build_tests_check_recent_rows_and_the_audit_checks_all_history(
 
 def test_marts_have_the_indexes_the_incremental_builds_rely_on(dbt, insert_quote, query) -> None:
     insert_quote(1, 100.0, minute(0), loaded_at=datetime.now(UTC))
-    dbt("run", "--full-refresh", "--select", "+latest_quotes", "+coin_price_hourly")
+    dbt(
+        "run",
+        "--full-refresh",
+        "--select",
+        "+latest_quotes",
+        "+coin_price_hourly",
+        "raw_loads_per_minute",
+    )
     indexes = {
         (r["tablename"], r["indexdef"].split(" USING btree ")[1])
         for r in query(
             "select tablename, indexdef from pg_indexes where schemaname = 'marts'"
-            " and tablename in ('quotes_coins', 'coin_price_hourly', 'latest_quotes')"
+            " and tablename in ('quotes_coins', 'coin_price_hourly', 'latest_quotes',"
+            " 'raw_loads_per_minute')"
         )
     }
     unique = {
@@ -285,6 +325,8 @@ def test_marts_have_the_indexes_the_incremental_builds_rely_on(dbt, insert_quote
     assert ("quotes_coins", "(quote_key)") in unique
     assert ("coin_price_hourly", "(coin_id, quote_currency, hour_at)") in unique
     assert ("latest_quotes", "(coin_id, quote_currency)") in unique
+    # pipeline_health's per-source minute ranges, and the incremental's replace key.
+    assert ("raw_loads_per_minute", "(source_name, minute_at)") in unique
     # The incremental lookups: new rows by loaded_at, an hour's quotes by a range.
     assert ("quotes_coins", "(loaded_at)") in indexes
     assert ("quotes_coins", "(coin_id, quote_currency, last_updated_at)") in indexes
