@@ -207,10 +207,14 @@ def _bucket(frame) -> str:
             return "pydantic validation (model_validate_json)"
         if fn == "loads" and "json" in path:
             return "json.loads (pre-check in parse_quote_message)"
-        if fn in ("model_dump_json",):
-            return "model_dump_json (re-serialising for COPY)"
-        if fn in ("write_row",):
-            return "psycopg COPY write_row (client-side formatting)"
+        if fn in ("model_dump_json", "to_json"):
+            return "model JSON for the message column (re-serialising for COPY)"
+        if fn in ("write_row", "prepare_batch", "_copy_text"):
+            return "COPY text formatting (prepare_batch)"
+        if fn in ("submit", "join") and path.endswith("worker.py"):
+            # pyinstrument samples the main thread only: the writer thread's Postgres work
+            # shows up as this wait, once it is longer than the main thread's own work.
+            return "main thread waiting for the Postgres writer thread"
         if "psycopg" in path and fn in ("execute", "wait", "wait_c", "__exit__", "_wait"):
             return "PostgreSQL round trips (INSERT ... ON CONFLICT, COPY end, commit)"
         if fn in ("consume",) or "confluent_kafka" in path:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import time
 import uuid
 from collections.abc import Callable
 
@@ -10,10 +11,23 @@ import psycopg
 import pytest
 from confluent_kafka import Producer
 
+from moonwatch import ingest
 from moonwatch.errors import BrokerError, WarehouseError
 from moonwatch.ingest import consume_and_load
-from moonwatch.kafka import consume_batches, open_consumer, produce_quotes, wait_for_assignment
-from moonwatch.warehouse.quotes import load_quotes_batch
+from moonwatch.kafka import (
+    KafkaRecord,
+    commit_offsets,
+    consume_batches,
+    open_consumer,
+    produce_quotes,
+    wait_for_assignment,
+)
+from moonwatch.warehouse.quotes import (
+    LoadResult,
+    PreparedBatch,
+    load_quotes_batch,
+    write_prepared_batch,
+)
 from tests.factories import quote_message
 
 pytestmark = pytest.mark.integration
@@ -159,3 +173,74 @@ def test_produce_to_a_down_broker_fails_instead_of_reporting_success() -> None:
         produce_quotes(
             [quote_message()], f"127.0.0.1:{free_port()}", "crypto", delivery_timeout_s=3
         )
+
+
+class _Spy:
+    """Wraps the loader's Postgres write and Kafka commit to see their order from outside."""
+
+    def __init__(self, warehouse: psycopg.Connection, fail_on_call: int | None = None) -> None:
+        self.warehouse = warehouse
+        self.fail_on_call = fail_on_call
+        self.writes = 0
+        self.failed_from: int | None = None  # first offset of the batch that failed
+        self.commits: list[tuple[int, int, int]] = []  # (first, last offset, rows visible)
+
+    def write(self, conn: psycopg.Connection, batch: PreparedBatch) -> LoadResult:
+        self.writes += 1
+        if self.writes == self.fail_on_call:
+            self.failed_from = min(r.offset for r in batch.records)
+            raise psycopg.OperationalError("server closed the connection unexpectedly")
+        time.sleep(0.05)  # a slow writer: an offset commit that does not wait for it shows
+        return write_prepared_batch(conn, batch)
+
+    def commit(self, consumer: object, records: list[KafkaRecord]) -> None:
+        last = max(r.offset for r in records)
+        (visible,) = self.warehouse.execute(
+            "select count(*) from raw.crypto_quotes where kafka_offset <= %s", (last,)
+        ).fetchone()
+        self.commits.append((min(r.offset for r in records), last, visible))
+        commit_offsets(consumer, records)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def spy(warehouse: psycopg.Connection, monkeypatch: pytest.MonkeyPatch) -> _Spy:
+    installed = _Spy(warehouse)
+    monkeypatch.setattr(ingest, "write_prepared_batch", installed.write)
+    monkeypatch.setattr(ingest, "commit_offsets", installed.commit)
+    return installed
+
+
+def test_ingest_commits_each_batch_offsets_after_its_postgres_commit_and_in_order(
+    kafka: str, make_topic: Callable[[], str], warehouse_url: str, spy: _Spy
+) -> None:
+    topic = make_topic()
+    produce_quotes([quote_message(coin_id=1, minute=m) for m in range(40)], kafka, topic)
+
+    counts = consume_and_load(kafka, topic, _group(), warehouse_url, batch_size=7, idle_s=2)
+
+    assert counts["inserted"] == 40 and counts["batches"] == len(spy.commits) >= 2
+    expected_first = 0
+    for first, last, visible in spy.commits:
+        assert first == expected_first  # in order, none skipped
+        assert visible == last + 1  # every row up to this offset was already committed
+        expected_first = last + 1
+    assert expected_first == 40
+
+
+def test_ingest_writer_failure_stops_the_load_and_commits_no_later_offset(
+    kafka: str, make_topic: Callable[[], str], warehouse_url: str, spy: _Spy
+) -> None:
+    topic, group = make_topic(), _group()
+    produce_quotes([quote_message(coin_id=1027, minute=m) for m in range(40)], kafka, topic)
+    spy.fail_on_call = 3
+    with pytest.raises(WarehouseError, match="failed mid-load"):
+        consume_and_load(kafka, topic, group, warehouse_url, batch_size=7, idle_s=2)
+
+    assert spy.failed_from is not None and spy.writes == 3  # nothing written after the failure
+    assert all(last < spy.failed_from for _first, last, _visible in spy.commits)
+    assert spy.warehouse.execute(
+        "select count(*) from raw.crypto_quotes where kafka_offset >= %s", (spy.failed_from,)
+    ).fetchone() == (0,)
+    again = consume_and_load(kafka, topic, group, warehouse_url, idle_s=2)
+    assert again["inserted"] == 40 - spy.failed_from
+    assert spy.warehouse.execute("select count(*) from raw.crypto_quotes").fetchone() == (40,)

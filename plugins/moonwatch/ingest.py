@@ -4,6 +4,11 @@ Order per batch: consume → validate → write valid and rejected rows → COMM
 Kafka offsets. A crash before the Postgres commit leaves nothing half-written and the offsets
 untouched (the batch is re-read); a crash between the two commits re-reads a batch that is
 already stored, and the natural-key upsert turns it into zero new rows.
+
+Two stages overlap: the main thread consumes, validates and formats batch k+1 while one worker
+thread writes and commits batch k in Postgres. The worker hands batches back in order and the
+main thread commits each one's offsets only then, so the order above holds for every batch.
+The first failure in either stage stops both; batches not yet offset-committed are re-read.
 """
 
 from __future__ import annotations
@@ -13,10 +18,17 @@ import time
 from dataclasses import asdict
 
 import psycopg
+from confluent_kafka import Consumer
 
 from moonwatch.errors import WarehouseError
 from moonwatch.kafka import commit_offsets, consume_batches, open_consumer, wait_for_assignment
-from moonwatch.warehouse.quotes import LoadResult, load_quotes_batch
+from moonwatch.warehouse.quotes import (
+    LoadResult,
+    PreparedBatch,
+    prepare_batch,
+    write_prepared_batch,
+)
+from moonwatch.worker import OrderedWorker
 
 logger = logging.getLogger(__name__)
 
@@ -45,20 +57,17 @@ def consume_and_load(
             "check PostgreSQL with `make status` — the next run loads everything waiting."
         ) from None
     consumer = open_consumer(bootstrap, group_id, topic, **(consumer_overrides or {}))
+    writer: OrderedWorker[PreparedBatch, LoadResult] = OrderedWorker(
+        lambda batch: _write(conn, batch), depth=1, name="moonwatch-loader-writer"
+    )
     try:
         wait_for_assignment(consumer)
         for batch in consume_batches(consumer, batch_size, idle_s, max_messages):
-            try:
-                with conn.transaction():
-                    total += load_quotes_batch(conn, batch)
-            except psycopg.OperationalError as e:
-                raise WarehouseError(
-                    f"the warehouse failed mid-load ({_brief(e)}); the batch was rolled back and "
-                    "no Kafka offset was committed, so the next run loads it again"
-                ) from None
-            commit_offsets(consumer, batch)
-            batches += 1
+            writer.submit(prepare_batch(batch))  # raises the writer's error, if any
+            batches += _commit_in_order(consumer, writer.completed(), total)
+        batches += _commit_in_order(consumer, writer.join(), total)
     finally:
+        writer.cancel()  # before closing the connection it writes on
         consumer.close()
         conn.close()
     counts = {**asdict(total), "batches": batches}
@@ -69,6 +78,28 @@ def consume_and_load(
         extra={"elapsed_s": round(time.monotonic() - started, 3)},
     )
     return counts
+
+
+def _commit_in_order(
+    consumer: Consumer, finished: list[tuple[PreparedBatch, LoadResult]], total: LoadResult
+) -> int:
+    """Commit the offsets of batches already committed in Postgres, oldest first; count them."""
+    for batch, result in finished:
+        commit_offsets(consumer, batch.records)
+        total += result
+    return len(finished)
+
+
+def _write(conn: psycopg.Connection, batch: PreparedBatch) -> LoadResult:
+    """The writer thread's step: one batch, one Postgres transaction."""
+    try:
+        with conn.transaction():
+            return write_prepared_batch(conn, batch)
+    except psycopg.OperationalError as e:
+        raise WarehouseError(
+            f"the warehouse failed mid-load ({_brief(e)}); the batch was rolled back and "
+            "no Kafka offset was committed for it, so the next run loads it again"
+        ) from None
 
 
 def _brief(error: Exception) -> str:

@@ -4,6 +4,11 @@ Set-based: valid rows are COPYed into a temporary table, then inserted with
 ``ON CONFLICT DO NOTHING`` on the natural key, so loading the same message twice (a redelivery
 after a crash, a duplicate produce) never makes two rows. The caller owns the transaction and
 commits Kafka offsets only after it.
+
+Two steps, so the loader can run them on different threads: ``prepare_batch`` (pure Python:
+validate, drop in-batch repeats, format COPY text bytes) and ``write_prepared_batch``
+(Postgres only). The message column holds the validated model's JSON, exactly as
+``model_dump_json`` writes it; Postgres reads the key columns back out of it.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import base64
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 import psycopg
 
@@ -50,43 +56,71 @@ def split_valid(
     return valid, rejected
 
 
+@dataclass
+class PreparedBatch:
+    """One batch after the Python-side work: what ``write_prepared_batch`` sends to Postgres."""
+
+    records: Sequence[KafkaRecord]
+    copy_data: bytes  # COPY text rows (message, topic, partition, offset), one per natural key
+    valid: int
+    rejected: list[tuple[KafkaRecord, str]]
+
+
+def prepare_batch(records: Sequence[KafkaRecord]) -> PreparedBatch:
+    """Validate ``records`` and pre-format the valid ones as COPY text (no database needed)."""
+    valid, rejected = split_valid(records)
+    # One row per natural key (the lowest offset wins), so the INSERT needs no sort to dedupe.
+    unique: dict[tuple[int, str, datetime], tuple[KafkaRecord, QuoteMessage]] = {}
+    for pair in valid:
+        record, quote = pair
+        key = (quote.coin_id, quote.quote_currency, quote.last_updated)
+        kept = unique.get(key)
+        if kept is None or record.offset < kept[0].offset:
+            unique[key] = pair
+    topics: dict[str, bytes] = {}
+    lines = []
+    for record, quote in unique.values():
+        topic = topics.get(record.topic)
+        if topic is None:
+            topic = topics[record.topic] = _copy_text(record.topic.encode())
+        lines.append(
+            b"%s\t%s\t%d\t%d\n"
+            % (_copy_text(_to_json(quote)), topic, record.partition, record.offset)
+        )
+    return PreparedBatch(records, b"".join(lines), len(valid), rejected)
+
+
 def load_quotes_batch(conn: psycopg.Connection, records: Sequence[KafkaRecord]) -> LoadResult:
     """Validate and write one batch inside the caller's transaction."""
-    valid, rejected = split_valid(records)
+    return write_prepared_batch(conn, prepare_batch(records))
+
+
+def write_prepared_batch(conn: psycopg.Connection, batch: PreparedBatch) -> LoadResult:
+    """Write one prepared batch inside the caller's transaction."""
+    rejected = batch.rejected
     result = LoadResult(rejected=len(rejected))
-    if valid:
+    if batch.valid:
         conn.execute(
             "create temporary table if not exists quotes_incoming ("
-            " coin_id integer, quote_currency text, last_updated timestamptz, message jsonb,"
-            " kafka_topic text, kafka_partition integer, kafka_offset bigint"
+            " message jsonb, kafka_topic text, kafka_partition integer, kafka_offset bigint"
             ") on commit delete rows"
         )
-        with conn.cursor().copy(
-            "copy quotes_incoming (coin_id, quote_currency, last_updated, message,"
-            " kafka_topic, kafka_partition, kafka_offset) from stdin"
-        ) as copy:
-            for record, quote in valid:
-                copy.write_row(
-                    (
-                        quote.coin_id,
-                        quote.quote_currency,
-                        quote.last_updated,
-                        quote.model_dump_json(),
-                        record.topic,
-                        record.partition,
-                        record.offset,
-                    )
-                )
-        # `distinct on` keeps one row per natural key when a batch holds the same quote twice.
+        with conn.cursor().copy("copy quotes_incoming from stdin") as copy:
+            # The rows are UTF-8; any other client encoding gets them re-encoded by psycopg.
+            utf8 = conn.info.encoding == "utf-8"
+            copy.write(batch.copy_data if utf8 else batch.copy_data.decode())
+        # Postgres reads the key columns from the message itself (Python formatting them cost
+        # more); prepare_batch left one row per key, the conflict clause skips stored ones.
         inserted = conn.execute(
             "insert into raw.crypto_quotes (coin_id, quote_currency, last_updated, message,"
             " kafka_topic, kafka_partition, kafka_offset)"
-            " select distinct on (coin_id, quote_currency, last_updated) *"
-            " from quotes_incoming order by coin_id, quote_currency, last_updated, kafka_offset"
+            " select (message->>'coin_id')::integer, message->>'quote_currency',"
+            " (message->>'last_updated')::timestamptz, message,"
+            " kafka_topic, kafka_partition, kafka_offset from quotes_incoming"
             " on conflict (coin_id, quote_currency, last_updated) do nothing"
         ).rowcount
         result.inserted = inserted
-        result.duplicates = len(valid) - inserted
+        result.duplicates = batch.valid - inserted
     if rejected:
         with conn.cursor() as cur:
             cur.executemany(
@@ -117,3 +151,19 @@ def _printable_key(key: bytes | None) -> str | None:
     if key is None:
         return None
     return key.decode("utf-8", "backslashreplace").replace("\x00", "\\x00")[:1000]
+
+
+_to_json = QuoteMessage.__pydantic_serializer__.to_json  # = model_dump_json(), as UTF-8 bytes
+
+
+def _copy_text(value: bytes) -> bytes:
+    """Escape one value for COPY's text format: backslash, tab, newline and carriage return.
+
+    JSON never holds a raw tab, newline or carriage return (strings escape them as ``\\t``
+    and so on), so for the message only the backslash is ever doubled.
+    """
+    if b"\\" in value:
+        value = value.replace(b"\\", b"\\\\")
+    if b"\t" in value or b"\n" in value or b"\r" in value:
+        value = value.replace(b"\t", b"\\t").replace(b"\n", b"\\n").replace(b"\r", b"\\r")
+    return value
