@@ -207,7 +207,7 @@ def _bucket(frame) -> str:
             return "pydantic validation (model_validate_json)"
         if fn == "loads" and "json" in path:
             return "json.loads (pre-check in parse_quote_message)"
-        if fn in ("model_dump_json", "to_json"):
+        if fn == "model_dump_json" or fn.endswith("to_json"):  # SchemaSerializer.to_json
             return "model JSON for the message column (re-serialising for COPY)"
         if fn in ("write_row", "prepare_batch", "_copy_text"):
             return "COPY text formatting (prepare_batch)"
