@@ -91,16 +91,18 @@ class Timeline:
     def read(cls, airflow_db_url: str) -> Timeline:
         url = airflow_db_url.replace("postgresql+psycopg2://", "postgresql://", 1)
         with psycopg.connect(url, connect_timeout=10) as conn:
+            # A run still going when the window closed counts as ending now.
             loads = conn.execute(
-                "select extract(epoch from start_date), extract(epoch from end_date)"
+                "select extract(epoch from start_date),"
+                " extract(epoch from coalesce(end_date, now()))"
                 " from task_instance where dag_id = 'crypto_quotes_load'"
-                " and task_id = 'load_quotes' and start_date is not null"
-                " and end_date is not null order by start_date"
+                " and task_id = 'load_quotes' and start_date is not null order by start_date"
             ).fetchall()
             transforms = conn.execute(
-                "select extract(epoch from start_date), extract(epoch from end_date)"
+                "select extract(epoch from start_date),"
+                " extract(epoch from coalesce(end_date, now()))"
                 " from dag_run where dag_id = 'crypto_transform' and start_date is not null"
-                " and end_date is not null order by start_date"
+                " order by start_date"
             ).fetchall()
         return cls(
             [(float(a), float(b)) for a, b in loads],
