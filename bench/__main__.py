@@ -9,7 +9,7 @@ import threading
 import time
 import traceback
 
-from bench.common import BENCH_DIR, Section, machine_info
+from bench.common import BENCH_DIR, Milestone, Section, machine_info
 
 ALL = ("ingest", "dbt", "dashboard", "stack")
 
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # The stack's window (30 minutes in full mode) is most of the run, so the other
     # measurements share the machine with its first part; the report says for how long.
-    others_done = threading.Event()
+    others_done = Milestone()
     stack_thread = None
     if "stack" in only:
         from bench import stack_load
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
             sections.append(
                 Section("4. Dashboard", failed="not run: the dbt warehouse it needs failed")
             )
-    others_done.set()
+    others_done.mark()
     if stack_thread is not None:
         stack_thread.join()
     total = time.perf_counter() - started

@@ -276,6 +276,16 @@ def service_pss(run_dir: Path) -> dict[str, tuple[float, int]]:
     return out
 
 
+class Milestone:
+    """A moment one thread marks and another reads later: when it happened, or None."""
+
+    def __init__(self) -> None:
+        self.at: float | None = None
+
+    def mark(self) -> None:
+        self.at = self.at or time.time()
+
+
 class Timer:
     def __enter__(self) -> Timer:
         self.start = time.perf_counter()

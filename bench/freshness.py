@@ -35,6 +35,8 @@ import psycopg
 from bench.common import Section, percentile
 
 STAGES = ("sensor wake-up", "load", "Asset trigger", "dbt")
+WHOLE = "synthetic 5,000/min, whole window"
+ALONE = "synthetic, the stack alone"
 
 
 class MartPoller(threading.Thread):
@@ -171,7 +173,7 @@ def report(
         "| raw loaded_at -> mart first seen |",
         "|---|---|---|---|",
     )
-    groups: list[tuple[str, dict]] = [("synthetic 5,000/min, whole window", synth)]
+    groups: list[tuple[str, dict]] = [(WHOLE, synth)]
     if overlap_until is not None:
         groups += [
             (
@@ -179,16 +181,17 @@ def report(
                 {k: v for k, v in synth.items() if v[1].timestamp() < overlap_until},
             ),
             (
-                "synthetic, the stack alone",
+                ALONE,
                 {k: v for k, v in synth.items() if v[1].timestamp() >= overlap_until},
             ),
         ]
     groups.append(("simulator (crypto_quotes_produce DAG)", sim))
+    totals: dict[str, list[float]] = {}
     for label, rows in groups:
-        total = [seen - f.timestamp() for seen, f, _lo in rows.values()]
+        totals[label] = [seen - f.timestamp() for seen, f, _lo in rows.values()]
         load = [lo.timestamp() - f.timestamp() for _s, f, lo in rows.values()]
         mart = [seen - lo.timestamp() for seen, _f, lo in rows.values()]
-        section.add(f"| {label} | {stats(total)} | {stats(load)} | {stats(mart)} |")
+        section.add(f"| {label} | {stats(totals[label])} | {stats(load)} | {stats(mart)} |")
 
     if timeline is not None:
         placed = [
@@ -214,20 +217,16 @@ def report(
         for i, (name, what) in enumerate(zip(STAGES, covers, strict=True)):
             section.add(f"| {name} | {what} | {stats([p[i] for p in placed])} |")
 
-    totals = [seen - f.timestamp() for seen, f, _lo in synth.values()]
+    whole = totals[WHOLE]
     missing = produced - len(synth)
-    if not totals:
+    if not whole:
         section.verdict("freshness p95", "no synthetic quote reached the mart", "< 30 s", False)
         return
-    p95 = percentile(totals, 95)
-    alone = [
-        seen - f.timestamp()
-        for seen, f, _lo in synth.values()
-        if overlap_until is not None and f.timestamp() >= overlap_until
-    ]
+    p95 = percentile(whole, 95)
+    alone = totals.get(ALONE)
     section.verdict(
         "freshness p95, fetched_at -> marts.quotes_coins (synthetic, whole window)",
-        f"{p95:.1f} s (p50 {percentile(totals, 50):.1f} s"
+        f"{p95:.1f} s (p50 {percentile(whole, 50):.1f} s"
         + (f"; stack alone p95 {percentile(alone, 95):.1f} s" if alone else "")
         + ")"
         + (f"; {missing:,} quotes never reached the mart" if missing else ""),

@@ -25,7 +25,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -33,7 +32,7 @@ import psycopg
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from bench import freshness
-from bench.common import Section, service_pss, temp_stack_env
+from bench.common import Milestone, Section, service_pss, temp_stack_env
 from bench.freshness import MartPoller, Timeline
 from moonwatch.messages import QuoteMessage
 from moonwatch.settings import PROJECT_ROOT
@@ -137,9 +136,9 @@ def committed_offset(bootstrap: str, partitions: list[int]) -> int | None:
 
 
 def measure(
-    quick: bool, window_min: float | None = None, others_done: threading.Event | None = None
+    quick: bool, window_min: float | None = None, others_done: Milestone | None = None
 ) -> Section:
-    """Runs measurements 2 and 5. ``others_done`` is set by the caller when the measurements
+    """Runs measurements 2 and 5. ``others_done`` is marked by the caller when the measurements
     that share the machine with this window have finished, so freshness can be split into
     the overlapped part and the part where the stack ran alone."""
     window_min = window_min or (1.5 if quick else 30.0)
@@ -150,7 +149,6 @@ def measure(
     run_dir = home / "run"
     producer: SyntheticProducer | None = None
     poller: MartPoller | None = None
-    overlap_until: float | None = None
     try:
         t = time.perf_counter()
         up = _stack(env, "up", timeout=600)
@@ -182,8 +180,6 @@ def measure(
         done_rounds = 0
         while done_rounds < rounds or time.time() < next_sample - 29:
             now = time.time()
-            if others_done is not None and overlap_until is None and others_done.is_set():
-                overlap_until = now
             if done_rounds < rounds and now >= next_round:
                 produce_times.append(producer.round())
                 done_rounds += 1
@@ -207,8 +203,7 @@ def measure(
             if sum(1 for k in poller.first_seen if k[0] >= SYNTH_FIRST_ID) >= producer.produced:
                 break
             time.sleep(1)
-        if others_done is not None and overlap_until is None and others_done.is_set():
-            overlap_until = time.time()
+        window_end = time.time()
         final_committed = committed_offset(bootstrap, sorted(producer.max_offset) or [0])
         final_pss = service_pss(run_dir)
         poller.stop_event.set()
@@ -218,7 +213,9 @@ def measure(
         except psycopg.Error as e:
             logger.warning("cannot read Airflow's timeline: %s", e)
             timeline = None
-        if others_done is not None:
+        others_at = others_done.at if others_done is not None else None
+        overlap_until = others_at if others_at and load_start < others_at < window_end else None
+        if others_done is not None and (others_at is None or others_at > load_start):
             section.add(
                 "",
                 "The other measurements of this run shared the machine with this window for its "
