@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import psycopg
 import pytest
@@ -12,7 +13,12 @@ from pydantic import SecretStr
 from moonwatch.errors import CreditBudgetExceededError
 from moonwatch.kafka import consume_batches, open_consumer, wait_for_assignment
 from moonwatch.messages import parse_quote_message
-from moonwatch.pipeline import fetch_and_produce_quotes, load_fx, load_listings
+from moonwatch.pipeline import (
+    fetch_and_produce_quotes,
+    fetch_quote_messages,
+    load_fx,
+    load_listings,
+)
 from moonwatch.settings import load_settings
 from moonwatch.sources.credits import InMemoryLedgerStore, month_key
 from moonwatch.sources.simulator import SimulatorServer
@@ -52,6 +58,28 @@ def test_producer_puts_one_valid_message_per_coin_on_the_topic(
     assert raw["schema_version"] == 1
 
 
+def test_fetched_at_is_stamped_after_the_source_answered(
+    simulator_env: SimulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A stamp taken before the call precedes the source's last_updated whenever the call
+    # crosses a minute boundary; recording when the simulator built its answer makes that
+    # ordering checkable on every run, not once a minute.
+    answered: list[datetime] = []
+    real_clock = simulator_env.market.clock
+
+    def recording_clock() -> datetime:
+        now = real_clock()
+        answered.append(now)
+        return now
+
+    monkeypatch.setattr(simulator_env.market, "clock", recording_clock)
+    settings = _settings(monkeypatch, MOONWATCH_SYMBOLS="BTC,ETH")
+    messages = fetch_quote_messages(settings, ledger_store=InMemoryLedgerStore())
+    assert answered, "the simulator's clock was never read; the test no longer sees the call"
+    assert {m.symbol for m in messages} == {"BTC", "ETH"}
+    assert all(m.fetched_at >= max(answered) for m in messages)
+
+
 def test_producer_refuses_to_call_when_the_month_budget_is_spent(
     simulator_env: SimulatorServer, kafka: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -60,8 +88,6 @@ def test_producer_refuses_to_call_when_the_month_budget_is_spent(
     )
     assert settings.cmc_api_key == SecretStr("marker-key-0123456789")
     store = InMemoryLedgerStore()
-    from datetime import UTC, datetime
-
     store.add(month_key(datetime.now(UTC)), 100)
     with simulator_env.lock:
         before = sum(simulator_env.requests.values())

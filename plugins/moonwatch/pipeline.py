@@ -80,9 +80,11 @@ def fetch_quote_messages(
     ledger = _ledger(settings, ledger_store)
     calls = (1 if ids else 0) + (1 if tickers else 0)
     ledger.ensure_available(calls * credits_per_call(max(len(ids), len(tickers))))
-    fetched_at = datetime.now(UTC)
     with CoinMarketCapClient.from_settings(settings) as client:
         result = client.quotes_latest(ids=ids, symbols=tickers, convert=settings.quote_currency)
+    # Stamped once the answer is in hand: a stamp taken before the call can precede the
+    # source's own last_updated when the call crosses a minute boundary.
+    fetched_at = datetime.now(UTC)
     ledger.record(result.credit_count)
     messages: list[QuoteMessage] = []
     for coin in result.coins:
