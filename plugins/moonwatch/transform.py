@@ -25,6 +25,7 @@ import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
@@ -430,10 +431,39 @@ def dbt_build_group(select: Sequence[str]) -> DbtTaskGroup:
     )
 
 
+# dbt unit tests check model logic on fixed inputs, so they belong in development and CI
+# (tests/dbt runs them in every `dbt build`), not in the scheduled builds: there they repeat the
+# same answer every minute and sit on the path of the marts they test. dbt reads this variable
+# for build, test and list only; a sensor retry's `dbt run` ignores it.
+SCHEDULED_BUILD_ENV = {"DBT_EXCLUDE_RESOURCE_TYPES": "unit_test"}
+
+
+# Airflow 3.3's scheduler can fail a deferred sensor whose trigger fires before the scheduler has
+# handled the worker's exit from defer(): it sees "success" for a task instance already back in
+# `queued` and marks it up for retry (apache/airflow#67287; only the `scheduled` variant is fixed
+# in 3.3.2). A watcher sensor whose node finishes within a second or two of deferring hits it in
+# about one run in four here. The retry is harmless (the node is re-run or its result re-read), so
+# the dbt tasks retry after seconds, not the DAG's 30 s: that wait held the whole run, and every
+# load queued behind it.
+DBT_TASK_RETRY_DELAY = timedelta(seconds=3)
+# How often a deferred watcher sensor's trigger reads the producer's results. Cosmos's 10 s
+# default let a node that finished just after its sensor deferred wait up to 10 s, and the
+# sensors after it in line waited too. Only the first sensors of a build defer (the later ones
+# find their node done on their first look), so a 2 s poll costs a few reads a second.
+WATCHER_POKE_INTERVAL_S = 2
+
+
 def operator_args() -> dict[str, Any]:
     """Arguments every Cosmos dbt task gets: the `dbt` pool keeps builds from taking every
-    executor slot from the quote producer and loader."""
-    return {"install_deps": False, "pool": "dbt"}
+    executor slot from the quote producer and loader, scheduled builds skip unit tests, a
+    failed try is retried soon (see DBT_TASK_RETRY_DELAY) and deferred sensors look often."""
+    return {
+        "install_deps": False,
+        "pool": "dbt",
+        "env": dict(SCHEDULED_BUILD_ENV),
+        "retry_delay": DBT_TASK_RETRY_DELAY,
+        "poke_interval": WATCHER_POKE_INTERVAL_S,  # sensors only; the producer ignores it
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -78,6 +78,12 @@ def test_transform_dags_import_with_style(dag, reference_dag) -> None:
         for task in d.tasks:
             assert task.owner == "moonwatch", task.task_id
             assert task.retries >= 2, task.task_id
+        dbt_tasks = [t for t in d.tasks if type(t).__module__.startswith("cosmos.operators")]
+        sensors = [t for t in dbt_tasks if hasattr(t, "model_unique_id")]
+        assert len(sensors) >= 10 and _producer(d) in dbt_tasks
+        # Airflow's defer/trigger race fails fast sensors now and then; see transform.
+        assert {t.retry_delay for t in dbt_tasks} == {transform.DBT_TASK_RETRY_DELAY}
+        assert {t.poke_interval for t in sensors} == {transform.WATCHER_POKE_INTERVAL_S}
 
 
 def test_each_transform_dag_is_scheduled_on_its_own_raw_assets(dag, reference_dag) -> None:
@@ -154,6 +160,32 @@ def test_each_producer_runs_one_dbt_build_of_its_selection_excluding_audit(
         assert "build" in command
         assert command[command.index("--exclude") + 1] == transform.AUDIT_SELECTOR == "tag:audit"
         assert command[command.index("--select") + 1].split() == list(selection)
+
+
+def test_scheduled_builds_leave_unit_tests_to_ci(
+    dag, reference_dag, warehouse_url: str, tmp_path: Path
+) -> None:
+    """Unit tests run in tests/dbt's builds; the scheduled producers' dbt skips them."""
+    envs = [_producer(d).get_env(context={}) for d in (dag, reference_dag)]
+    for env in envs:
+        assert env["DBT_EXCLUDE_RESOURCE_TYPES"] == "unit_test"
+
+    def listed(extra_env: dict) -> list[str]:
+        result = transform.run_dbt(
+            ["ls", "--select", *transform.QUOTES_SELECTION, "--output", "name"],
+            warehouse_url=warehouse_url,
+            target_path=tmp_path / "target",
+            log_path=tmp_path / "logs",
+            extra_env=extra_env,
+            check=True,
+        )
+        return result.output.split()
+
+    every_node = listed({})
+    scheduled = listed({k: str(v) for k, v in envs[0].items() if k.startswith("DBT_")})
+    assert "test_latest_quotes_newest_per_coin_currency" in every_node
+    assert "test_latest_quotes_newest_per_coin_currency" not in scheduled
+    assert "quotes_coins" in scheduled and "not_null_quotes_coins_price" in scheduled
 
 
 def test_reference_checks_freshness_and_both_emit_marts_after_the_build(dag, reference_dag) -> None:
