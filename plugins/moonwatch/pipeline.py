@@ -34,10 +34,12 @@ from moonwatch.warehouse.snapshots import (
 logger = logging.getLogger(__name__)
 
 QUOTES_EVERY_MINUTES = 1
+RECONCILE_EVERY_MINUTES = 60  # dags/crypto_reconcile.py runs hourly
 FX_CURRENCIES = (*DASHBOARD_CURRENCIES, "CHF", "JPY", "CAD", "AUD")
 
 
-def _source(settings: Settings) -> str:
+def source_name(settings: Settings) -> str:
+    """The ``source`` every row from this configuration carries."""
     return "simulator" if settings.is_simulated else "coinmarketcap"
 
 
@@ -46,6 +48,7 @@ def credit_schedules(settings: Settings, coins: int) -> list[Schedule]:
     return [
         Schedule("quotes", QUOTES_EVERY_MINUTES, coins),
         Schedule("listings", settings.listings_every_minutes, settings.listings_limit),
+        Schedule("reconciliation", RECONCILE_EVERY_MINUTES, coins),
     ]
 
 
@@ -65,12 +68,12 @@ def _connect(settings: Settings) -> psycopg.Connection:
         ) from None
 
 
-def fetch_quote_messages(
+def charge_and_fetch_quotes(
     settings: Settings,
     symbols: str | None = None,
     ledger_store: LedgerStore | None = None,
-) -> list[QuoteMessage]:
-    """Fetch the configured coins in one call and turn each into a contract message."""
+) -> list[dict[str, Any]]:
+    """One ``quotes/latest`` call for the tracked coins, checked against the credit ledger."""
     ids, tickers = parse_symbols(symbols or settings.symbols)
     budget = check_schedule(
         credit_schedules(settings, len(ids) + len(tickers)), settings.monthly_credit_budget
@@ -82,15 +85,27 @@ def fetch_quote_messages(
     ledger.ensure_available(calls * credits_per_call(max(len(ids), len(tickers))))
     with CoinMarketCapClient.from_settings(settings) as client:
         result = client.quotes_latest(ids=ids, symbols=tickers, convert=settings.quote_currency)
+    ledger.record(result.credit_count)
+    return result.coins
+
+
+def fetch_quote_messages(
+    settings: Settings,
+    symbols: str | None = None,
+    ledger_store: LedgerStore | None = None,
+) -> list[QuoteMessage]:
+    """Fetch the configured coins in one call and turn each into a contract message."""
+    coins = charge_and_fetch_quotes(settings, symbols, ledger_store)
     # Stamped once the answer is in hand: a stamp taken before the call can precede the
     # source's own last_updated when the call crosses a minute boundary.
     fetched_at = datetime.now(UTC)
-    ledger.record(result.credit_count)
     messages: list[QuoteMessage] = []
-    for coin in result.coins:
+    for coin in coins:
         try:
             messages.append(
-                build_quote_message(coin, settings.quote_currency, _source(settings), fetched_at)
+                build_quote_message(
+                    coin, settings.quote_currency, source_name(settings), fetched_at
+                )
             )
         except InvalidMessage as e:
             logger.warning(
@@ -111,7 +126,7 @@ def fetch_and_produce_quotes(
     messages = fetch_quote_messages(settings, symbols, ledger_store)
     delivered = produce_quotes(messages, settings.kafka_bootstrap, settings.topic)
     return {
-        "source": _source(settings),
+        "source": source_name(settings),
         "topic": settings.topic,
         "delivered": delivered,
         "coins": sorted(m.symbol for m in messages),
@@ -130,7 +145,7 @@ def load_listings(settings: Settings, ledger_store: LedgerStore | None = None) -
     ledger.record(result.credit_count)
     with _connect(settings) as conn:
         inserted = load_listings_snapshot(
-            conn, result.coins, snapshot_at, settings.quote_currency, _source(settings)
+            conn, result.coins, snapshot_at, settings.quote_currency, source_name(settings)
         )
     return {
         "snapshot_at": snapshot_at.isoformat(),

@@ -15,6 +15,7 @@ EXPECTED = {
     "crypto_transform",
     "crypto_transform_reference",
     "crypto_marts_audit",
+    "crypto_reconcile",
 }
 
 

@@ -1,0 +1,71 @@
+"""
+### Reconciliation: does the dashboard hold what the source says?
+
+Hourly, asks the source (CoinMarketCap, or the offline simulator) once more for the tracked
+coins (inside the monthly credit budget) and stores what it said in `raw.reconciliation`. Then
+waits (at most 5 minutes, freeing its worker slot between checks) until the pipeline has carried
+the same coin-minute into `marts.quotes_coins`, and compares price, market cap and volume.
+Each sample ends `matched`, `mismatched` (with the fields that differ), `superseded` (the
+producer never saw that version) or `not_loaded`. A mismatch or a lost quote fails the run, in
+red; the counts show in the dashboard's pipeline health.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from airflow.sdk import dag, task
+
+DEFAULT_ARGS = {"owner": "moonwatch", "retries": 2, "retry_delay": timedelta(seconds=30)}
+
+
+@dag(
+    schedule="@hourly",
+    start_date=datetime(2026, 1, 1, tzinfo=UTC),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["moonwatch", "quality", "quotes"],
+    doc_md=__doc__,
+)
+def crypto_reconcile():
+    @task(execution_timeout=timedelta(minutes=2))
+    def sample_source(**context) -> dict:
+        from airflow.sdk import Variable
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from moonwatch.errors import CreditBudgetExceededError
+        from moonwatch.reconcile import sample_task
+        from moonwatch.settings import load_settings
+
+        settings = load_settings()
+        symbols = Variable.get("moonwatch_symbols", default=settings.symbols)
+        try:
+            return sample_task(settings, context["run_id"], symbols)
+        except CreditBudgetExceededError as e:
+            raise AirflowSkipException(f"no reconciliation this hour: {e}") from e
+
+    @task.sensor(poke_interval=20, timeout=300, mode="reschedule", soft_fail=True)
+    def wait_for_marts(**context):
+        from airflow.sdk.bases.sensor import PokeReturnValue
+
+        from moonwatch.reconcile import poll_task
+        from moonwatch.settings import load_settings
+
+        done, counts = poll_task(load_settings(), context["run_id"])
+        return PokeReturnValue(is_done=done, xcom_value=counts)
+
+    # Runs after a timed-out (skipped) wait too: whatever is still missing is reported lost.
+    @task(trigger_rule="none_failed")
+    def compare_with_marts(**context) -> dict:
+        from moonwatch.airflow_glue import fail_without_retry_on_permanent_errors
+        from moonwatch.reconcile import report_task
+        from moonwatch.settings import load_settings
+
+        with fail_without_retry_on_permanent_errors():
+            return report_task(load_settings(), context["run_id"])
+
+    sample_source() >> wait_for_marts() >> compare_with_marts()
+
+
+crypto_reconcile()
