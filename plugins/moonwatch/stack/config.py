@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 from moonwatch.errors import ConfigurationError
 from moonwatch.settings import CMC_PUBLIC_BASE_URL, PROJECT_ROOT
+from moonwatch.stack.files import ensure_private, write_private
 
 DEFAULT_PORTS = {
     # Chosen away from 5432/9092/8080/8501 so a system Postgres, Kafka or Airflow can keep theirs.
@@ -151,6 +152,14 @@ class StackConfig:
         return self.env.get("MOONWATCH_KAFKA_BOOTSTRAP") or f"127.0.0.1:{self.kafka_port}"
 
     @property
+    def topic(self) -> str:
+        return self.env.get("MOONWATCH_TOPIC", "crypto")
+
+    @property
+    def consumer_group(self) -> str:
+        return self.env.get("MOONWATCH_CONSUMER_GROUP", "moonwatch-quotes-loader")
+
+    @property
     def simulator_url(self) -> str:
         return f"http://127.0.0.1:{self.sim_port}"
 
@@ -178,7 +187,7 @@ class StackConfig:
         """The DESIGN.md settings as environment variables, for every service and `make env`."""
         values = {
             "CMC_BASE_URL": self.cmc_base_url,
-            "MOONWATCH_TOPIC": self.env.get("MOONWATCH_TOPIC", "crypto"),
+            "MOONWATCH_TOPIC": self.topic,
             "MOONWATCH_KAFKA_BOOTSTRAP": self.kafka_bootstrap,
             "MOONWATCH_WAREHOUSE_URL": self.warehouse_url,
             "MOONWATCH_DASHBOARD_DB_URL": self.dashboard_db_url,
@@ -200,6 +209,7 @@ class StackConfig:
 
     def _load_or_create_secrets(self) -> dict[str, str]:
         stored: dict[str, str] = {}
+        ensure_private(self.secrets_file, "the stack's passwords")
         if self.secrets_file.exists():
             for line in self.secrets_file.read_text().splitlines():
                 name, sep, value = line.partition("=")
@@ -209,8 +219,6 @@ class StackConfig:
         if missing:
             for name in missing:
                 stored[name] = self.env.get(name) or secrets.token_urlsafe(18)
-            self.home.mkdir(parents=True, exist_ok=True)
-            self.secrets_file.touch(mode=0o600, exist_ok=True)
-            self.secrets_file.chmod(0o600)
-            self.secrets_file.write_text("".join(f"{k}={v}\n" for k, v in stored.items()))
+            self.home.mkdir(mode=0o700, parents=True, exist_ok=True)
+            write_private(self.secrets_file, "".join(f"{k}={v}\n" for k, v in stored.items()))
         return stored

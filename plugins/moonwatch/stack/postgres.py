@@ -20,6 +20,7 @@ import psycopg
 from psycopg import sql
 
 from moonwatch.errors import StackError
+from moonwatch.stack import environment
 from moonwatch.stack.config import (
     AIRFLOW_DB,
     AIRFLOW_DB_ROLE,
@@ -29,6 +30,7 @@ from moonwatch.stack.config import (
     WAREHOUSE_DB,
     StackConfig,
 )
+from moonwatch.stack.files import write_private
 from moonwatch.stack.process import ManagedProcess, require_free_port, wait_until
 from moonwatch.warehouse.migrate import apply_migrations
 
@@ -128,7 +130,7 @@ def init_cluster(config: StackConfig) -> None:
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
     pwfile = scratch.parent / "initdb.pw"
-    pwfile.write_text(config.secrets["MOONWATCH_PG_ADMIN_PASSWORD"] + "\n")
+    write_private(pwfile, config.secrets["MOONWATCH_PG_ADMIN_PASSWORD"] + "\n")
     _chown_for_server(scratch.parent)
     try:
         result = subprocess.run(
@@ -147,6 +149,7 @@ def init_cluster(config: StackConfig) -> None:
             ],
             capture_output=True,
             text=True,
+            env=environment.postgres_env(config),
         )
     finally:
         pwfile.unlink(missing_ok=True)
@@ -184,7 +187,7 @@ def start_postgres(config: StackConfig, timeout: float = 60.0) -> None:
             "-c",
             "fsync=on",
         ],
-        env={**os.environ, "LC_ALL": "C"},
+        env=environment.postgres_env(config),
     )
     wait_until(
         lambda: _can_login(config.admin_url), "PostgreSQL to accept logins", timeout, process

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from moonwatch.errors import StackError
+from moonwatch.stack.files import ensure_private
 
 logger = logging.getLogger(__name__)
 
@@ -61,9 +62,12 @@ class ManagedProcess:
         existing = self.pid()
         if existing is not None:
             return existing
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.log_file, "ab") as log:
+        self.run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # Logs can quote connection errors: private from the first byte, whatever the umask.
+        ensure_private(self.log_file, f"the {self.name} log")
+        fd = os.open(self.log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "ab") as log:
             try:
                 proc = subprocess.Popen(
                     argv,

@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 import requests
 
 from moonwatch.settings import PROJECT_ROOT
+from moonwatch.stack import environment
 from moonwatch.stack.config import StackConfig
 from moonwatch.stack.process import ManagedProcess, require_free_port, wait_until
-
-
-def plugins_env(config: StackConfig) -> dict[str, str]:
-    return {
-        **os.environ,
-        **config.settings_env(),
-        "PYTHONPATH": os.pathsep.join(
-            p for p in (str(PROJECT_ROOT / "plugins"), os.environ.get("PYTHONPATH", "")) if p
-        ),
-    }
 
 
 def simulator_process(config: StackConfig) -> ManagedProcess:
@@ -38,12 +28,13 @@ def _start_http_service(
     port: tuple[int, str],
     health_url: str,
     timeout: float,
+    env: dict[str, str],
 ) -> None:
     """Start ``argv`` unless running, then wait until ``health_url`` answers 200."""
     if process.is_running():
         return
     require_free_port(port[0], f"the {process.name}", port[1])
-    process.start(argv, env=plugins_env(config), cwd=PROJECT_ROOT)
+    process.start(argv, env=env, cwd=PROJECT_ROOT)
     wait_until(lambda: http_ok(health_url), f"the {process.name}", timeout, process)
 
 
@@ -57,6 +48,7 @@ def start_simulator(config: StackConfig, timeout: float = 30.0) -> None:
         (config.sim_port, "MOONWATCH_SIM_PORT"),
         f"{config.simulator_url}/health",
         timeout,
+        environment.simulator_env(config),
     )
 
 
@@ -81,6 +73,7 @@ def start_dashboard(config: StackConfig, timeout: float = 60.0) -> None:
         (config.dashboard_port, "MOONWATCH_DASHBOARD_PORT"),
         f"{config.dashboard_url}/_stcore/health",
         timeout,
+        environment.dashboard_env(config),
     )
 
 

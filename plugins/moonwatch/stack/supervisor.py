@@ -12,8 +12,10 @@ import logging
 import sys
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
 
-from moonwatch.stack import airflow, broker, postgres, services
+from moonwatch.stack import airflow, broker, environment, postgres, services
 from moonwatch.stack.config import StackConfig
 from moonwatch.stack.process import ManagedProcess
 
@@ -27,8 +29,58 @@ def supervisor_process(config: StackConfig) -> ManagedProcess:
 
 
 def _restart_broker(config: StackConfig) -> None:
+    lost = _last_lag(config)
     broker.start_broker(config)
-    broker.ensure_topic(config.kafka_bootstrap, config.settings_env()["MOONWATCH_TOPIC"])
+    broker.ensure_topic(config.kafka_bootstrap, config.topic)
+    # Loud: the broker keeps messages in memory only, so a restart is data loss, not a blip.
+    what = (
+        "an unknown number of"
+        if lost is None
+        else f"{lost[0]} (counted {time.time() - lost[1]:.0f} s before it died)"
+    )
+    message = (
+        f"BROKER RESTARTED: the local broker keeps messages in memory only; {what} "
+        "acknowledged message(s) not yet loaded are LOST, and the loader's committed offsets "
+        "with them (the topic starts again at offset 0)"
+    )
+    logger.error(message)
+    with _restart_file(config).open("a") as record:
+        record.write(f"{datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC {message}\n")
+
+
+def _lag_file(config: StackConfig) -> Path:
+    return config.run_dir / "broker.lag"
+
+
+def _restart_file(config: StackConfig) -> Path:
+    return config.log_dir / "broker-restarts.log"
+
+
+def record_lag(config: StackConfig) -> None:
+    """Remember what the live broker holds unloaded, so a crash can say what it lost."""
+    try:
+        lag = broker.unloaded_messages(config.kafka_bootstrap, config.topic, config.consumer_group)
+    except Exception:  # counting is best effort; supervising must go on
+        logger.debug("could not count the broker's unloaded messages", exc_info=True)
+        return
+    if lag is not None:
+        _lag_file(config).write_text(f"{lag} {time.time():.0f}")
+
+
+def _last_lag(config: StackConfig) -> tuple[int, float] | None:
+    try:
+        count, at = _lag_file(config).read_text().split()
+        return int(count), float(at)
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def last_broker_restart(config: StackConfig) -> str | None:
+    try:
+        lines = _restart_file(config).read_text().splitlines()
+    except FileNotFoundError:
+        return None
+    return lines[-1] if lines else None
 
 
 def watched(config: StackConfig, only: tuple[str, ...]) -> list[tuple[str, Callable, Callable]]:
@@ -82,6 +134,8 @@ def supervise(config: StackConfig, only: tuple[str, ...]) -> None:
     while True:
         for name, is_running, start in checks:
             if is_running():
+                if name == "broker":
+                    record_lag(config)
                 continue
             logger.warning("%s is not running: starting it again", name)
             try:
@@ -97,5 +151,5 @@ def supervise(config: StackConfig, only: tuple[str, ...]) -> None:
 def start_supervisor(config: StackConfig, only: tuple[str, ...]) -> None:
     supervisor_process(config).start(
         [sys.executable, "-m", "moonwatch.stack", "supervise", "--only", ",".join(only)],
-        env=services.plugins_env(config),
+        env=environment.supervisor_env(config),
     )
