@@ -1,17 +1,34 @@
-"""A session-wide offline simulator on loopback, for tests outside tests/sources."""
+"""A session-wide offline simulator on loopback, for tests outside tests/sources, and the way
+every test talks to a simulator's fault control (``/_sim/*``, token required)."""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+import requests
 
 from moonwatch.sources.simulator import SimulatorServer, serve_in_thread
+from moonwatch.sources.simulator.control import TOKEN_HEADER
+
+# One random token per test session: fault control is on for the tests' simulators only.
+SIM_TOKEN = secrets.token_urlsafe(24)
+
+
+def sim_control(
+    url: str, method: str, path: str, body: dict[str, Any] | None = None, token: str = SIM_TOKEN
+) -> requests.Response:
+    """``method path`` on the simulator at ``url`` with the control token (JSON body if any)."""
+    return requests.request(
+        method, url + path, json=body, headers={TOKEN_HEADER: token}, timeout=10
+    )
 
 
 @pytest.fixture(scope="session")
 def market_simulator() -> Iterator[SimulatorServer]:
-    server = serve_in_thread(seed=7)
+    server = serve_in_thread(seed=7, control_token=SIM_TOKEN)
     yield server
     server.stop()
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import platform
+import secrets
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -26,7 +27,12 @@ _DURATIONS: dict[str, float] = defaultdict(float)
 
 @pytest.fixture(scope="session")
 def chaos_stack() -> Iterator[StackConfig]:
-    with ephemeral_stack(MOONWATCH_SYMBOLS="BTC,ETH,SOL") as (config, _env):
+    # The chaos run asks for the simulator's fault control; `make up` never turns it on.
+    token = secrets.token_urlsafe(24)
+    with ephemeral_stack(MOONWATCH_SYMBOLS="BTC,ETH,SOL", MOONWATCH_SIM_CONTROL_TOKEN=token) as (
+        config,
+        _env,
+    ):
         yield config
 
 

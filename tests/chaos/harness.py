@@ -16,6 +16,7 @@ from moonwatch.kafka import produce_quotes
 from moonwatch.messages import QuoteMessage, build_quote_message
 from moonwatch.stack.config import StackConfig
 from tests.factories import coin_object
+from tests.simulator import sim_control
 
 # Synthetic coins far above CoinMarketCap's real ids, so attacks never collide with the
 # simulator's own quotes flowing through the same stack.
@@ -31,6 +32,14 @@ def synthetic_quotes(first_coin: int, coins: int, at: datetime) -> list[QuoteMes
         coin["last_updated"] = coin["quote"]["USD"]["last_updated"] = stamp
         messages.append(build_quote_message(coin, "USD", "simulator", datetime.now(UTC)))
     return messages
+
+
+def simulator_control(
+    config: StackConfig, method: str, path: str, body: dict | None = None
+) -> requests.Response:
+    """``/_sim/*`` on the stack's simulator, with the token the chaos run started it with."""
+    token = config.env["MOONWATCH_SIM_CONTROL_TOKEN"]
+    return sim_control(config.simulator_url, method, path, body, token=token)
 
 
 def produce(config: StackConfig, messages: list[QuoteMessage]) -> int:

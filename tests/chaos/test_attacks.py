@@ -135,16 +135,15 @@ def test_chaos_broker_down_during_produce(chaos_stack: StackConfig, round_: int)
 
 @pytest.mark.parametrize("round_", range(REPEAT))
 def test_chaos_source_rate_limited_and_failing(chaos_stack: StackConfig, round_: int) -> None:
-    sim = chaos_stack.simulator_url
     since = datetime.now(UTC)
     before = _raw_source_minutes(chaos_stack)
     for fault in (
         {"status": 429, "error_code": 1008, "count": None},
         {"status": 500, "count": None},
     ):
-        requests.post(f"{sim}/_sim/faults", json=fault, timeout=5).raise_for_status()
+        h.simulator_control(chaos_stack, "POST", "/_sim/faults", fault).raise_for_status()
         time.sleep(75)
-        requests.delete(f"{sim}/_sim/faults", timeout=5).raise_for_status()
+        h.simulator_control(chaos_stack, "DELETE", "/_sim/faults").raise_for_status()
     h.wait_for(
         lambda: _raw_source_minutes(chaos_stack) > before + 1, "quotes to flow again", 300, 10
     )

@@ -13,6 +13,7 @@ from pydantic import SecretStr
 
 from moonwatch.sources.cmc import CoinMarketCapClient
 from moonwatch.sources.simulator import SimulatorServer, serve_in_thread
+from tests.simulator import SIM_TOKEN
 
 from .support import MARKER_KEY, Canned, ReplayServer, Sleeps, fixed_clock
 
@@ -34,7 +35,7 @@ def replay() -> Iterator[Callable[..., ReplayServer]]:
 
 @pytest.fixture(scope="session")
 def simulator_session() -> Iterator[SimulatorServer]:
-    server = serve_in_thread(seed=42, clock=fixed_clock)
+    server = serve_in_thread(seed=42, clock=fixed_clock, control_token=SIM_TOKEN)
     yield server
     server.stop()
 

@@ -6,9 +6,9 @@ import logging
 import socket
 
 import pytest
-import requests
 
 from moonwatch.errors import SourceRejectedError, SourceResponseError, SourceUnavailableError
+from tests.simulator import sim_control
 
 from .support import MARKER_KEY, Canned, cmc_body
 
@@ -69,7 +69,7 @@ def test_client_1008_gives_up_after_max_attempts(replay, make_client):
 
 
 def test_client_5xx_then_success(simulator, make_client, sleeps):
-    requests.post(f"{simulator.url}/_sim/faults", json={"status": 500, "count": 2}, timeout=5)
+    sim_control(simulator.url, "POST", "/_sim/faults", {"status": 500, "count": 2})
     result = make_client(simulator.url).quotes_latest(ids=[1])
     assert result.coins[0]["id"] == 1
     assert simulator.requests["/v1/cryptocurrency/quotes/latest"] == 3
@@ -78,7 +78,7 @@ def test_client_5xx_then_success(simulator, make_client, sleeps):
 
 def test_client_simulator_1008_fault_then_success(simulator, make_client, sleeps):
     fault = {"status": 429, "error_code": 1008, "count": 1, "retry_after": 3}
-    requests.post(f"{simulator.url}/_sim/faults", json=fault, timeout=5)
+    sim_control(simulator.url, "POST", "/_sim/faults", fault).raise_for_status()
     make_client(simulator.url).quotes_latest(ids=[1])
     assert simulator.requests["/v1/cryptocurrency/quotes/latest"] == 2 and sleeps.waits == [3.0]
 

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
+
+import pytest
 import requests
 
+from moonwatch.settings import PROJECT_ROOT
 from moonwatch.sources.simulator import serve_in_thread
+from moonwatch.sources.simulator.control import MAX_FAULTS, TOKEN_ENV, TOKEN_HEADER
+from moonwatch.stack.process import free_port
+from tests.simulator import SIM_TOKEN, sim_control
 
 from .support import fixed_clock
 
@@ -88,7 +98,7 @@ def test_simulator_listings_sort_and_pages(simulator):
 
 
 def test_simulator_requires_key_when_configured(simulator):
-    requests.post(simulator.url + "/_sim/config", json={"require_key": True}, timeout=5)
+    sim_control(simulator.url, "POST", "/_sim/config", {"require_key": True}).raise_for_status()
     missing = get(simulator, QUOTES, id="1")
     assert missing.status_code == 401 and missing.json()["status"]["error_code"] == 1002
     keyed = requests.get(
@@ -99,17 +109,17 @@ def test_simulator_requires_key_when_configured(simulator):
 
 def test_simulator_faults_are_injected_then_cleared(simulator):
     fault = {"status": 429, "error_code": 1008, "count": 2, "retry_after": 5}
-    assert requests.post(simulator.url + "/_sim/faults", json=fault, timeout=5).status_code == 201
+    assert sim_control(simulator.url, "POST", "/_sim/faults", fault).status_code == 201
     first = get(simulator, QUOTES, id="1")
     assert first.status_code == 429 and first.headers["Retry-After"] == "5"
     assert first.json()["status"]["error_code"] == 1008
     assert get(simulator, QUOTES, id="1").status_code == 429
     assert get(simulator, QUOTES, id="1").status_code == 200
-    requests.post(simulator.url + "/_sim/faults", json={"status": 500, "count": None}, timeout=5)
+    sim_control(simulator.url, "POST", "/_sim/faults", {"status": 500, "count": None})
     assert get(simulator, QUOTES, id="1").status_code == 500
-    requests.delete(simulator.url + "/_sim/faults", timeout=5)
+    sim_control(simulator.url, "DELETE", "/_sim/faults").raise_for_status()
     assert get(simulator, QUOTES, id="1").status_code == 200
-    seen = requests.get(simulator.url + "/_sim/requests", timeout=5).json()["requests"]
+    seen = sim_control(simulator.url, "GET", "/_sim/requests").json()["requests"]
     assert seen[QUOTES] == 5
 
 
@@ -118,3 +128,125 @@ def test_simulator_frankfurter_shape(simulator):
     assert body["base"] == "USD" and body["amount"] == 1.0 and body["date"] == "2025-05-07"
     assert set(body["rates"]) == {"EUR", "SEK", "JPY"}
     assert get(simulator, "/frankfurter/latest", symbols="XXX").status_code == 404
+
+
+# -- fault control: off unless asked for, token and JSON required, every parameter bounded --------
+
+
+def test_simulator_control_routes_are_404_without_a_token():
+    server = serve_in_thread(seed=42, clock=fixed_clock)  # as `make up` starts it
+    try:
+        for method, path in [
+            ("POST", "/_sim/faults"),
+            ("POST", "/_sim/config"),
+            ("GET", "/_sim/faults"),
+            ("GET", "/_sim/requests"),
+            ("DELETE", "/_sim/faults"),
+        ]:
+            # Even with a token in hand: control that was not asked for does not exist.
+            answer = sim_control(server.url, method, path, {"delay_seconds": 1})
+            assert answer.status_code == 404, (method, path)
+        assert server.faults == [] and server.require_key is False
+        assert get(server, "/health").status_code == 200
+    finally:
+        server.stop()
+
+
+def test_simulator_control_refuses_a_cross_site_text_plain_post(simulator):
+    # What a web page can send without a CORS preflight: text/plain, no custom header.
+    forged = requests.post(
+        simulator.url + "/_sim/faults",
+        data='{"delay_seconds": 3}',
+        headers={"Content-Type": "text/plain"},
+        timeout=5,
+    )
+    assert forged.status_code == 401 and "X-Moonwatch-Sim-Token" in forged.json()["error"]
+    # The token alone is not enough either: a control POST must say it is JSON.
+    typed = requests.post(
+        simulator.url + "/_sim/faults",
+        data='{"delay_seconds": 3}',
+        headers={"Content-Type": "text/plain", TOKEN_HEADER: SIM_TOKEN},
+        timeout=5,
+    )
+    assert typed.status_code == 415 and "application/json" in typed.json()["error"]
+    assert simulator.faults == []
+
+
+def test_simulator_control_refuses_a_wrong_token(simulator):
+    for method, path, body in [
+        ("POST", "/_sim/faults", {"status": 500}),
+        ("POST", "/_sim/config", {"require_key": True}),
+        ("GET", "/_sim/requests", None),
+        ("DELETE", "/_sim/faults", None),
+    ]:
+        answer = sim_control(simulator.url, method, path, body, token="not-the-token")
+        assert answer.status_code == 403, (method, path)
+    assert simulator.faults == [] and simulator.require_key is False
+
+
+@pytest.mark.parametrize(
+    ("fault", "bound"),
+    [
+        ({"delay_seconds": 86_400}, "from 0 to 30"),
+        ({"delay_seconds": -1}, "from 0 to 30"),
+        ({"delay_seconds": "3"}, "delay_seconds"),
+        ({"count": 10**9}, "from 1 to 10000"),
+        ({"count": 0}, "from 1 to 10000"),
+        ({"status": 1000}, "from 100 to 599"),
+        ({"status": True}, "from 100 to 599"),
+        ({"retry_after": 1e9}, "from 0 to 86400"),
+        ({"body": "x" * 20_000}, "at most 16384 characters"),
+        ({"error_message": "x" * 1000}, "at most 500 characters"),
+        ({"path_prefix": "health"}, "starting with"),
+        ({"sleep_forever": True}, "unknown fault fields"),
+    ],
+)
+def test_simulator_control_bounds_every_fault_parameter(simulator, fault, bound):
+    answer = sim_control(simulator.url, "POST", "/_sim/faults", fault)
+    assert answer.status_code == 400 and bound in answer.json()["error"], answer.text
+    assert simulator.faults == []
+
+
+def test_simulator_control_bounds_the_body_and_the_number_of_faults(simulator):
+    huge = requests.post(
+        simulator.url + "/_sim/faults",
+        data=b"{" + b" " * 100_000 + b"}",
+        headers={"Content-Type": "application/json", TOKEN_HEADER: SIM_TOKEN},
+        timeout=5,
+    )
+    assert huge.status_code == 413 and "at most 65536 bytes" in huge.json()["error"]
+    for _ in range(MAX_FAULTS):
+        assert sim_control(simulator.url, "POST", "/_sim/faults", {"status": 500}).ok
+    more = sim_control(simulator.url, "POST", "/_sim/faults", {"status": 500})
+    assert more.status_code == 400 and f"at most {MAX_FAULTS} faults" in more.json()["error"]
+    config = sim_control(simulator.url, "POST", "/_sim/config", {"require_key": "yes"})
+    assert config.status_code == 400 and simulator.require_key is False
+
+
+def _run_simulator(extra_env: dict[str, str]) -> tuple[int, int]:
+    """Start ``python -m moonwatch.sources.simulator`` as the launcher does; return what
+    ``GET /_sim/requests`` answers without and with the test token."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != TOKEN_ENV} | extra_env
+    env["PYTHONPATH"] = str(PROJECT_ROOT / "plugins")
+    argv = [sys.executable, "-m", "moonwatch.sources.simulator", "--port", str(port)]
+    process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                requests.get(url + "/health", timeout=1)
+                break
+            except requests.ConnectionError:
+                assert process.poll() is None, process.stderr.read().decode()
+                time.sleep(0.05)
+        bare = requests.get(url + "/_sim/requests", timeout=5).status_code
+        return bare, sim_control(url, "GET", "/_sim/requests").status_code
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_simulator_process_turns_control_on_only_with_the_token_in_its_environment():
+    assert _run_simulator({}) == (404, 404)  # how `make up` runs it
+    assert _run_simulator({TOKEN_ENV: SIM_TOKEN}) == (401, 200)

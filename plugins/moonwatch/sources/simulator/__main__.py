@@ -1,13 +1,19 @@
-"""``python -m moonwatch.sources.simulator --host 127.0.0.1 --port 18600 --seed 42``."""
+"""``python -m moonwatch.sources.simulator --host 127.0.0.1 --port 18600 --seed 42``.
+
+Fault control (``/_sim/*``) is on only when ``MOONWATCH_SIM_CONTROL_TOKEN`` is set in the
+environment (never on the command line, where every local user could read it).
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
 
+from moonwatch.sources.simulator.control import TOKEN_ENV, TOKEN_HEADER
 from moonwatch.sources.simulator.server import make_server
 
 logger = logging.getLogger("moonwatch.sources.simulator")
@@ -21,8 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(message)s")
+    token = os.environ.get(TOKEN_ENV, "").strip() or None
     try:
-        server = make_server(args.host, args.port, args.seed)
+        server = make_server(args.host, args.port, args.seed, control_token=token)
     except OSError as e:
         logger.error(
             "cannot bind %s:%d (%s); is another simulator running?", args.host, args.port, e
@@ -43,6 +50,10 @@ def main(argv: list[str] | None = None) -> int:
         server.url,
         server.url,
     )
+    if token:
+        logger.info("fault control is on: /_sim/* answers requests carrying %s", TOKEN_HEADER)
+    else:
+        logger.info("fault control is off (%s unset): /_sim/* answers 404", TOKEN_ENV)
     server.serve_forever()
     server.server_close()
     logger.info("simulator stopped")

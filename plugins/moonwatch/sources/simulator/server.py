@@ -4,7 +4,9 @@ Routes: ``/v1|v2|v3/cryptocurrency/quotes/latest``, ``/v1/cryptocurrency/listing
 ``/frankfurter/latest``, ``/health``; for tests and chaos runs ``POST|GET|DELETE /_sim/faults``
 (e.g. ``{"status": 429, "error_code": 1008, "count": 2}``, ``{"status": 500, "count": 1}``,
 ``{"delay_seconds": 3}``, ``{"status": 200, "body": "<html>"}``), ``POST /_sim/config``
-(``{"require_key": true}``) and ``GET /_sim/requests`` (requests seen per path).
+(``{"require_key": true}``) and ``GET /_sim/requests`` (requests seen per path). The ``/_sim/*``
+routes exist only when the server has a control token, and want it in every request (see
+``control``).
 """
 
 from __future__ import annotations
@@ -15,13 +17,13 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from moonwatch.sources.simulator import api
+from moonwatch.sources.simulator import api, control
 from moonwatch.sources.simulator.fx_rates import frankfurter_latest
 from moonwatch.sources.simulator.market import Market
 
@@ -48,9 +50,13 @@ class SimulatorServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], market: Market) -> None:
+    def __init__(
+        self, address: tuple[str, int], market: Market, control_token: str | None = None
+    ) -> None:
         super().__init__(address, _Handler)
         self.market = market
+        # None: fault control is off and /_sim/* does not exist.
+        self.control_token = control_token or None
         self.require_key = False
         self.faults: list[Fault] = []
         self.requests: Counter[str] = Counter()
@@ -111,34 +117,65 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(raw)
 
     def _json_body(self) -> dict[str, Any]:
-        length = int(self.headers.get("Content-Length") or 0)
-        text = self.rfile.read(length).decode() if length else "{}"
-        value = json.loads(text or "{}")
+        length = control.check_json_request(
+            self.headers.get("Content-Type"), self.headers.get("Content-Length")
+        )
+        try:
+            value = json.loads(self.rfile.read(length) or b"{}")
+        except ValueError as e:
+            raise control.ControlError(400, f"the body is not JSON ({e})") from None
         if not isinstance(value, dict):
-            raise ValueError("expected a JSON object")
+            raise control.ControlError(400, "the body must be a JSON object")
         return value
 
-    def do_POST(self) -> None:
-        path = urlsplit(self.path).path
+    def _control(self, method: str) -> None:
+        """One ``/_sim/*`` request: 404 when control is off, else token, then type, then bounds."""
+        path = urlsplit(self.path).path.rstrip("/")
+        token = self.server.control_token
+        if token is None:
+            return self._send(404, {"error": "not found"})
         try:
-            body = self._json_body()
-            if path == "/_sim/faults":
-                fault = Fault(**body)
+            control.check_token(token, self.headers.get(control.TOKEN_HEADER))
+            if method == "POST":
+                self._post(path, self._json_body())
+            elif method == "DELETE" and path == "/_sim/faults":
                 with self.server.lock:
-                    self.server.faults.append(fault)
-                return self._send(201, {"faults": [asdict(f) for f in self.server.faults]})
-            if path == "/_sim/config":
-                self.server.require_key = bool(body.get("require_key", False))
-                return self._send(200, {"require_key": self.server.require_key})
-        except (TypeError, ValueError) as e:
-            return self._send(400, {"error": str(e)})
+                    self.server.faults.clear()
+                self._send(200, {"faults": []})
+            elif method == "GET" and path in ("/_sim/faults", "/_sim/requests"):
+                self._sim(path)
+            else:
+                self._send(404, {"error": "not found"})
+        except control.ControlError as e:
+            # The connection may still hold an unread body: close it rather than misread it.
+            self.close_connection = True
+            self._send(e.status, {"error": str(e)}, {"Connection": "close"})
+
+    def _post(self, path: str, body: dict[str, Any]) -> None:
+        if path == "/_sim/faults":
+            fault = Fault(**control.fault_fields(body, {f.name for f in fields(Fault)}))
+            with self.server.lock:
+                if len(self.server.faults) >= control.MAX_FAULTS:
+                    raise control.ControlError(
+                        400, f"at most {control.MAX_FAULTS} faults; DELETE /_sim/faults first"
+                    )
+                self.server.faults.append(fault)
+                faults = [asdict(f) for f in self.server.faults]
+            return self._send(201, {"faults": faults})
+        if path == "/_sim/config":
+            self.server.require_key = control.config_fields(body)
+            return self._send(200, {"require_key": self.server.require_key})
         self._send(404, {"error": "not found"})
 
+    def do_POST(self) -> None:
+        if urlsplit(self.path).path.startswith("/_sim/"):
+            return self._control("POST")
+        self._send(404, {"error": "not found"}, {"Connection": "close"})
+        self.close_connection = True
+
     def do_DELETE(self) -> None:
-        if urlsplit(self.path).path == "/_sim/faults":
-            with self.server.lock:
-                self.server.faults.clear()
-            return self._send(200, {"faults": []})
+        if urlsplit(self.path).path.startswith("/_sim/"):
+            return self._control("DELETE")
         self._send(404, {"error": "not found"})
 
     def do_GET(self) -> None:
@@ -146,7 +183,7 @@ class _Handler(BaseHTTPRequestHandler):
         path = parts.path.rstrip("/") or "/"
         params = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         if path.startswith("/_sim/"):
-            return self._sim(path)
+            return self._control("GET")
         with self.server.lock:
             self.server.requests[path] += 1
         now = self.server.market.clock()
@@ -197,10 +234,14 @@ def make_server(
     port: int = 18600,
     seed: int = 42,
     clock: Callable[[], datetime] | None = None,
+    control_token: str | None = None,
 ) -> SimulatorServer:
-    """A bound, not yet serving, simulator; call ``serve_forever()`` or ``start()``."""
+    """A bound, not yet serving, simulator; call ``serve_forever()`` or ``start()``.
+
+    ``control_token`` turns on fault control (``/_sim/*``); without it those routes are 404.
+    """
     market = Market(seed=seed, clock=clock or (lambda: datetime.now(UTC)))
-    return SimulatorServer((host, port), market)
+    return SimulatorServer((host, port), market, control_token)
 
 
 def serve_in_thread(
@@ -208,6 +249,7 @@ def serve_in_thread(
     port: int = 0,
     seed: int = 42,
     clock: Callable[[], datetime] | None = None,
+    control_token: str | None = None,
 ) -> SimulatorServer:
     """A simulator serving from a daemon thread (port 0 picks a free port; see ``.url``)."""
-    return make_server(host, port, seed, clock).start()
+    return make_server(host, port, seed, clock, control_token).start()
