@@ -11,7 +11,14 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from moonwatch.errors import ConfigurationError
@@ -46,7 +53,7 @@ class Settings(BaseSettings):
     cmc_base_url: str = Field(
         "",
         description="CMC_BASE_URL: CoinMarketCap base URL; empty picks the real API when a key "
-        "is set, else the simulator's URL.",
+        "is set, else the simulator's URL. With a key it must be https (or loopback).",
         **_env("CMC_BASE_URL"),
     )
     symbols: str = Field(
@@ -132,6 +139,19 @@ class Settings(BaseSettings):
         description="MOONWATCH_HOME: state folder for the local stack (data, logs, PIDs).",
         **_env("MOONWATCH_HOME"),
     )
+
+    @field_validator("cmc_base_url")
+    @classmethod
+    def _check_cmc_base_url(cls, value: str, info: ValidationInfo) -> str:
+        # Imported here: moonwatch.sources imports this module.
+        from moonwatch.sources._http import key_url_problem
+
+        key = info.data.get("cmc_api_key")
+        if value and key is not None and key.get_secret_value().strip():
+            problem = key_url_problem(value, "CMC_BASE_URL")
+            if problem:
+                raise ValueError(problem)
+        return value
 
     @field_validator("topic")
     @classmethod

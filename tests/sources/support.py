@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -36,7 +37,8 @@ def cmc_body(data: Any = None, error_code: int = 0, message: str | None = None,
 
 @dataclass
 class Canned:
-    """One reply of the replay server; a ``str`` body is sent raw."""
+    """One reply of the replay server; a ``str`` body is sent raw, as application/json unless
+    ``headers`` name another Content-Type."""
 
     status: int = 200
     body: Any = None
@@ -70,6 +72,8 @@ class ReplayServer:
                 try:
                     self.send_response(reply.status)
                     self.send_header("Content-Length", str(len(raw)))
+                    if not any(name.lower() == "content-type" for name in reply.headers):
+                        self.send_header("Content-Type", "application/json")
                     for name, value in reply.headers.items():
                         self.send_header(name, value)
                     self.end_headers()
@@ -96,3 +100,50 @@ class Sleeps:
 
     def __call__(self, seconds: float) -> None:
         self.waits.append(seconds)
+
+
+class StreamServer:
+    """Answers every GET with ``status``, ``headers`` and then the body ``chunks()`` yields,
+    written one by one with ``pause`` seconds between them and no Content-Length (the body
+    ends when the connection closes). ``sent`` counts the bytes the client took, so a test
+    can show a client stopped reading early."""
+
+    def __init__(
+        self,
+        chunks: Callable[[], Iterator[bytes]],
+        headers: dict[str, str],
+        pause: float = 0.0,
+        status: int = 200,
+    ) -> None:
+        self.sent = 0
+        self.finished = threading.Event()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                try:
+                    self.send_response(status)
+                    for name, value in headers.items():
+                        self.send_header(name, value)
+                    self.end_headers()
+                    for chunk in chunks():
+                        self.wfile.write(chunk)
+                        self.wfile.flush()
+                        outer.sent += len(chunk)
+                        time.sleep(pause)
+                except OSError:
+                    pass  # the client hung up: what these tests want to see
+                finally:
+                    outer.finished.set()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -1,11 +1,14 @@
 """CoinMarketCap Pro API client: quotes/latest (v1, v2, v3) and listings/latest.
 
 Every answer is checked for ``status.error_code`` (a 200 can carry an error), only transient
-failures are retried, and the API key never reaches a log line, an exception or a repr.
+failures are retried, and the API key never reaches a log line, an exception or a repr. The key
+only travels over https (or to loopback) and never follows a redirect; each call has a total
+deadline and a body cap (see ``_http.bounded_get``).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -16,14 +19,16 @@ from typing import Any
 import requests
 from pydantic import SecretStr
 
-from moonwatch.errors import SourceResponseError
+from moonwatch.errors import ConfigurationError, SourceResponseError
 from moonwatch.settings import CMC_PUBLIC_BASE_URL, Settings
 from moonwatch.sources._http import (
+    HttpLimits,
+    HttpReply,
+    bounded_get,
+    key_url_problem,
     redact,
     register_secret,
     retrying,
-    safe_cause,
-    unavailable,
 )
 from moonwatch.sources.cmc_errors import error_for
 from moonwatch.sources.cmc_shapes import Coin, coins_by_id, coins_by_symbol, normalise_coin
@@ -62,7 +67,8 @@ class CoinMarketCapClient:
     """A small, careful client for the two endpoints Moonwatch uses.
 
     ``sleep`` and ``clock`` are injectable so tests can assert the waits (a 1008 waits for the
-    next minute) without sleeping.
+    next minute) without sleeping. ``deadline`` (seconds for a whole call, default three times
+    ``timeout``) and ``max_body_bytes`` bound what one answer may cost.
     """
 
     def __init__(
@@ -75,16 +81,23 @@ class CoinMarketCapClient:
         backoff_seconds: float = 1.0,
         sleep: Callable[[float], Any] = time.sleep,
         clock: Callable[[], datetime] = _utc_now,
+        deadline: float | None = None,
+        max_body_bytes: int | None = None,
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
+        key = api_key.get_secret_value().strip() if api_key is not None else ""
+        problem = key_url_problem(base_url, "CMC_BASE_URL") if key else None
+        if problem:
+            raise ConfigurationError(problem)
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        limits = HttpLimits.for_timeout(timeout, max_body_bytes)
+        self._limits = HttpLimits(timeout, deadline or limits.deadline, limits.max_bytes)
         self.max_attempts = max_attempts
         self._backoff = backoff_seconds
         self._sleep = sleep
         self._clock = clock
-        key = api_key.get_secret_value().strip() if api_key is not None else ""
         self._secrets = [key] if key else []
         self._session = requests.Session()
         self._session.headers["Accept"] = "application/json"
@@ -239,17 +252,19 @@ class CoinMarketCapClient:
         raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover
 
     def _get_once(self, what: str, path: str, params: dict[str, Any]) -> dict[str, Any]:
-        try:
-            response = self._session.get(self.base_url + path, params=params, timeout=self.timeout)
-        except requests.RequestException as e:
-            raise unavailable(what, e, self._secrets) from safe_cause(e, self._secrets)
+        url = self.base_url + path
+        response = bounded_get(
+            self._session, what, url, params, self._limits, self._secrets, "CMC_BASE_URL"
+        )
         return self._check(what, response)
 
-    def _check(self, what: str, response: requests.Response) -> dict[str, Any]:
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
+    def _check(self, what: str, response: HttpReply) -> dict[str, Any]:
+        body = None
+        if response.is_json:  # only a JSON content type is parsed (and only it is read whole)
+            try:
+                body = json.loads(response.content)
+            except ValueError:
+                body = None
         status = body.get("status") if isinstance(body, dict) else None
         code = status.get("error_code") if isinstance(status, dict) else None
         try:
@@ -266,9 +281,10 @@ class CoinMarketCapClient:
             )
         if body is None:
             snippet = redact(response.text, self._secrets)[:120]  # redact first: no key halves
+            ctype = redact(response.content_type, self._secrets)[:80]
             raise SourceResponseError(
                 f"{what} answered HTTP {response.status_code} with a body that is not JSON "
-                f"({response.headers.get('Content-Type', 'no content type')}: {snippet!r}). "
+                f"(Content-Type {ctype!r}, expected application/json: {snippet!r}). "
                 "Check that CMC_BASE_URL points at CoinMarketCap or the simulator."
             )
         if not isinstance(status, dict):

@@ -6,10 +6,8 @@ import math
 from collections.abc import Callable
 from datetime import datetime
 
-import requests
-
 from moonwatch.errors import SourceRejectedError, SourceUnavailableError
-from moonwatch.sources._http import parse_retry_after, redact
+from moonwatch.sources._http import HttpReply, parse_retry_after, redact
 
 _KEY_FIX = (
     "Set CMC_API_KEY to the key shown at https://pro.coinmarketcap.com/account, or unset it "
@@ -42,7 +40,7 @@ _MINUTE_LIMIT = 1008
 
 def error_for(
     what: str,
-    response: requests.Response,
+    response: HttpReply,
     code: int,
     message: str,
     secrets: list[str],
@@ -70,10 +68,10 @@ def error_for(
     )
 
 
-def _retry_after(response: requests.Response, clock: Callable[[], datetime]) -> float:
-    header = parse_retry_after(response.headers.get("Retry-After"))
+def _retry_after(response: HttpReply, clock: Callable[[], datetime]) -> float:
+    now = clock()
+    header = parse_retry_after(response.headers.get("Retry-After"), now)
     if header is not None:
         return header
     # The per-minute window resets on the minute; one spare second avoids landing early.
-    now = clock()
     return math.ceil(60 - now.second - now.microsecond / 1e6) + 1.0

@@ -3,8 +3,9 @@
 GET ``{base_url}/latest?base=USD&symbols=EUR,SEK`` answers
 ``{"amount": 1.0, "base": "USD", "date": "YYYY-MM-DD", "rates": {"EUR": 0.92, "SEK": 10.4}}``.
 The public v1 API lives at https://api.frankfurter.dev/v1 (the old api.frankfurter.app host
-answers with a 301 redirect there); the offline simulator serves the same shape at
-``/frankfurter``.
+answers with a 301 redirect there, which is an error here: no redirect is followed, the message
+names the target to put in MOONWATCH_FX_BASE_URL); the offline simulator serves the same shape at
+``/frankfurter``. Each call has a total deadline and a body cap, as the CoinMarketCap client.
 """
 
 from __future__ import annotations
@@ -22,7 +23,13 @@ from typing import Any, Literal
 import requests
 
 from moonwatch.errors import SourceRejectedError, SourceResponseError, SourceUnavailableError
-from moonwatch.sources._http import parse_retry_after, retrying, safe_cause, unavailable
+from moonwatch.sources._http import (
+    HttpLimits,
+    HttpReply,
+    bounded_get,
+    parse_retry_after,
+    retrying,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -51,8 +58,12 @@ def fetch_usd_rates(
     max_attempts: int = 3,
     backoff_seconds: float = 1.0,
     sleep: Callable[[float], Any] = time.sleep,
+    limits: HttpLimits | None = None,
 ) -> FxRates:
-    """The latest USD-based rates for ``currencies``; every one present and positive, or raise."""
+    """The latest USD-based rates for ``currencies``; every one present and positive, or raise.
+
+    ``limits`` defaults to a total deadline of three ``timeout``s and the shared body cap.
+    """
     wanted = sorted({c.strip().upper() for c in currencies if c.strip()})
     bad = [c for c in wanted if not _CURRENCY.match(c)]
     if bad:
@@ -61,20 +72,18 @@ def fetch_usd_rates(
     url = base_url.rstrip("/") + "/latest"
     params = {"base": "USD"} | ({"symbols": ",".join(others)} if others else {})
     what = f"FX rates GET {url}"
+    limits = limits or HttpLimits.for_timeout(timeout)
     with requests.Session() as session:
         for attempt in retrying(what, max_attempts, sleep, backoff_seconds):
             with attempt:
-                response = _get(session, what, url, params, timeout)
+                response = _get(session, what, url, params, limits)
     return _parse(what, response, others)
 
 
 def _get(
-    session: requests.Session, what: str, url: str, params: dict[str, str], timeout: float
-) -> requests.Response:
-    try:
-        response = session.get(url, params=params, timeout=timeout)
-    except requests.RequestException as e:
-        raise unavailable(what, e, []) from safe_cause(e, [])
+    session: requests.Session, what: str, url: str, params: dict[str, str], limits: HttpLimits
+) -> HttpReply:
+    response = bounded_get(session, what, url, params, limits, [], "MOONWATCH_FX_BASE_URL")
     if response.status_code >= 500 or response.status_code == 429:
         error = SourceUnavailableError(f"{what} answered HTTP {response.status_code}; retrying.")
         error.retry_after = parse_retry_after(response.headers.get("Retry-After"))  # type: ignore[attr-defined]
@@ -89,13 +98,16 @@ def _get(
     return response
 
 
-def _parse(what: str, response: requests.Response, others: list[str]) -> FxRates:
+def _parse(what: str, response: HttpReply, others: list[str]) -> FxRates:
     try:
-        body = json.loads(response.text, parse_float=Decimal, parse_int=Decimal)
+        if not response.is_json:  # checked before parsing; only then was the body read whole
+            raise ValueError(response.content_type)
+        body = json.loads(response.content, parse_float=Decimal, parse_int=Decimal)
     except ValueError:
         raise SourceResponseError(
-            f"{what} answered with a body that is not JSON ({response.text[:80]!r}); check "
-            "MOONWATCH_FX_BASE_URL."
+            f"{what} answered with a body that is not JSON (Content-Type "
+            f"{response.content_type[:80]!r}, expected application/json: "
+            f"{response.text[:80]!r}); check MOONWATCH_FX_BASE_URL."
         ) from None
     if not isinstance(body, dict) or not isinstance(body.get("rates"), dict):
         raise SourceResponseError(
