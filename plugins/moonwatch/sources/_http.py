@@ -230,8 +230,10 @@ def redact_url(url: str) -> str:
 @dataclass(frozen=True)
 class HttpLimits:
     """What one GET may cost. ``timeout`` bounds each connect and socket read; ``deadline``
-    the whole call (headers and body), since a server trickling a byte a second never trips a
-    per-read timeout; ``max_bytes`` the body, read in chunks and abandoned past the cap."""
+    the call from its start to the body's last byte, since a server trickling a byte a second
+    never trips a per-read timeout; ``max_bytes`` the body, read in chunks and abandoned past
+    the cap. The status line and headers are bounded per read only (by the smaller of the
+    two); http.client caps them at 100 lines of 64 KiB."""
 
     timeout: float = 10.0
     deadline: float = 30.0
