@@ -204,27 +204,29 @@ def test_fx_stops_reading_a_body_over_the_cap(streams):
 # -- total deadline -----------------------------------------------------------------------------
 
 
-def _trickle(body: bytes, pieces: int = 20) -> Iterator[bytes]:
+def _trickle(body: bytes, pieces: int = 60) -> Iterator[bytes]:
     step = -(-len(body) // pieces)
     return (body[i : i + step] for i in range(0, len(body), step))
 
 
 def test_client_cuts_off_a_trickling_server_at_the_deadline(streams, make_client):
-    # 20 pieces 0.2 s apart: every read is well inside the 0.5 s timeout, the whole takes ~4 s,
-    # three times the 1.5 s deadline (3 x timeout).
+    # 60 pieces 0.1 s apart: every read is well inside the 1 s timeout, but the whole takes
+    # ~6 s, twice the 3 s deadline (3 x timeout). Before the deadline it simply succeeded.
     body = json.dumps(cmc_body({"1": BTC})).encode()
-    slow = StreamServer(lambda: _trickle(body), {"Content-Type": "application/json"}, pause=0.2)
+    slow = StreamServer(lambda: _trickle(body), {"Content-Type": "application/json"}, pause=0.1)
     streams.append(slow)
-    with pytest.raises(SourceUnavailableError, match=r"did not finish within its 1\.5 s deadline"):
-        make_client(slow.url, timeout=0.5, max_attempts=1).quotes_latest(ids=[1])
+    with pytest.raises(SourceUnavailableError, match=r"did not finish within its 3 s deadline"):
+        make_client(slow.url, timeout=1.0, max_attempts=1).quotes_latest(ids=[1])
 
 
 def test_fx_cuts_off_a_trickling_server_at_the_deadline(streams):
-    body = json.dumps(FX_OK.body).encode()
-    slow = StreamServer(lambda: _trickle(body), {"Content-Type": "application/json"}, pause=0.2)
+    body = json.dumps(FX_OK.body).encode()  # a byte every 0.1 s: ~8 s for the whole
+    slow = StreamServer(
+        lambda: _trickle(body, len(body)), {"Content-Type": "application/json"}, pause=0.1
+    )
     streams.append(slow)
     with pytest.raises(SourceUnavailableError, match="deadline"):
-        fetch_usd_rates(slow.url, ["EUR"], timeout=0.5, max_attempts=1)
+        fetch_usd_rates(slow.url, ["EUR"], timeout=1.0, max_attempts=1)
 
 
 # -- content type -------------------------------------------------------------------------------
