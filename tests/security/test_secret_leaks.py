@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterator
@@ -56,9 +57,7 @@ def _pieces(secret: str) -> list[str]:
 def assert_absent(secret: str, where: str, text: str | bytes) -> None:
     data = text if isinstance(text, str) else text.decode("utf-8", "replace")
     found = [p for p in _pieces(secret) if p in data]
-    assert not found, (
-        f"the API key leaked into {where}: ...{data[data.find(found[0]) - 80 :][:200]}"
-    )
+    assert not found, f"a secret leaked into {where}: ...{data[data.find(found[0]) - 80 :][:200]}"
 
 
 def _metadata_url() -> str:
@@ -83,7 +82,7 @@ def scan_database(url: str, secret: str, schemas: tuple[str, ...]) -> int:
                     ).format(ident),
                     (f"%{piece}%",),
                 ).fetchone()
-                assert hit is None, f"the API key leaked into {schema}.{table}: {hit[0]}"
+                assert hit is None, f"a secret leaked into {schema}.{table}: {hit[0]}"
             searched += 1
     return searched
 
@@ -147,6 +146,7 @@ def keyed_env(
 
 def test_producer_dag_run_leaks_the_key_nowhere(
     keyed_env: str,
+    airflow_db: StackConfig,
     simulator_env: SimulatorServer,
     kafka: str,
     warehouse: psycopg.Connection,
@@ -190,6 +190,10 @@ def test_producer_dag_run_leaks_the_key_nowhere(
     seen = caplog.text + captured.out + captured.err + _task_logs()
     # dag.test() writes the task log to stdout (no files): the scans saw the task's own lines.
     assert "CoinMarketCap quotes v1: 3 coin(s)" in seen
+    # The database passwords the run used (its connections) are in none of it either.
+    for name in ("MOONWATCH_LOADER_PASSWORD", "MOONWATCH_AIRFLOW_DB_PASSWORD"):
+        assert_absent(airflow_db.secrets[name], f"the run's output and logs ({name})", seen)
+        scan_airflow(airflow_db.secrets[name], "crypto_quotes_produce")
 
 
 def _task_logs() -> str:
@@ -256,3 +260,96 @@ def test_rejected_key_leaks_neither_into_the_error_nor_the_logs(
                 traceback.format_exception(*record.exc_info)))  # fmt: skip
     seen = caplog.text + captured.out + captured.err + _task_logs()
     assert "error 1001" in seen and "Retrying will not help" in seen  # the failure was logged
+
+
+# -- the running stack: database passwords, the key, command lines, environments, files ---------
+#
+# Redirects (the key never follows one) are tested in tests/sources/test_http_limits.py.
+
+# Where a password may be written: the stack's own secrets files, private to their owner.
+SECRET_FILES = ("secrets.env", "airflow/passwords.json", "run/pgpass")
+
+
+def _all_cmdlines() -> dict[int, str]:
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                found[int(entry.name)] = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
+            except OSError:
+                continue  # gone meanwhile
+    return {pid: raw.decode("utf-8", "replace") for pid, raw in found.items()}
+
+
+@pytest.fixture
+def running_stack(tmp_path: Path) -> Iterator[tuple[StackConfig, dict[str, str], str]]:
+    """Postgres, broker and dashboard by the launcher (own home, free ports), with a marker key."""
+    from moonwatch.stack.ephemeral import ephemeral_env, run_launcher
+
+    key = f"cmc-marker-{uuid.uuid4().hex}"
+    env = ephemeral_env(tmp_path / "home", CMC_API_KEY=key)
+    try:
+        run_launcher(env, "up", "--only", "postgres,broker,dashboard", timeout=300)
+        yield StackConfig.from_env(env), env, key
+    finally:
+        run_launcher(env, "down", timeout=180)
+
+
+def test_stack_secrets_stay_off_command_lines_out_of_logs_and_in_private_files(
+    running_stack: tuple[StackConfig, dict[str, str], str],
+) -> None:
+    import subprocess
+    import sys
+
+    from moonwatch.stack.config import SECRET_NAMES, WAREHOUSE_DB
+    from moonwatch.stack.ephemeral import live_pids
+
+    config, env, key = running_stack
+    secrets = {name: config.secrets[name] for name in SECRET_NAMES} | {"CMC_API_KEY": key}
+    # A psql session through the launcher, open while the command lines are read.
+    psql = subprocess.Popen(
+        [sys.executable, "-m", "moonwatch.stack", "psql", "-Atc", "select pg_sleep(5)"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not any(
+            "pg_sleep" in line and "psql" in line for line in _all_cmdlines().values()
+        ):
+            time.sleep(0.1)
+        cmdlines = _all_cmdlines()
+        assert any("pg_sleep" in c for c in cmdlines.values()), "psql never ran"
+    finally:
+        psql.communicate(timeout=60)
+    assert psql.returncode == 0
+    for name, secret in secrets.items():
+        for pid, cmdline in cmdlines.items():
+            assert_absent(secret, f"the command line of pid {pid} ({name})", cmdline)
+
+    # Every stack process's environment: no admin password, no Airflow secret, anywhere; the
+    # per-service allow-lists are tested in tests/stack/test_isolation.py.
+    for service, pid in live_pids(config).items():
+        environ = Path(f"/proc/{pid}/environ").read_bytes()
+        for name in ("MOONWATCH_PG_ADMIN_PASSWORD", "MOONWATCH_AIRFLOW_SECRET_KEY"):
+            assert_absent(secrets[name], f"the environment of {service} ({name})", environ)
+
+    # Files: passwords only in the secrets files, each 0600; logs and PID files hold none.
+    data = config.pg_data
+    for path in config.home.rglob("*"):
+        if not path.is_file() or data in path.parents or path.parent == data.parent:
+            continue
+        relative = str(path.relative_to(config.home))
+        content = path.read_bytes()
+        holds = [n for n, s in secrets.items() if s.encode() in content]
+        if relative in SECRET_FILES:
+            assert path.stat().st_mode & 0o077 == 0, f"{relative} is readable by others"
+        else:
+            assert not holds, f"{relative} holds {holds}"
+        assert path.stat().st_mode & 0o077 == 0, f"{relative} is mode {path.stat().st_mode:o}"
+
+    # The warehouse: no password or key in any row a role can read.
+    warehouse_as_admin = config.admin_url.rsplit("/", 1)[0] + "/" + WAREHOUSE_DB
+    for secret in secrets.values():
+        assert scan_database(warehouse_as_admin, secret, ("raw", "staging", "marts")) >= 4

@@ -109,7 +109,7 @@ def stop_broker(config: StackConfig) -> bool:
 def unloaded_messages(bootstrap: str, topic: str, group: str, timeout: float = 5.0) -> int | None:
     """Messages in ``topic`` past ``group``'s committed offsets: acknowledged, not yet loaded.
 
-    None when the broker cannot say (down, or no such topic). tansu's high watermark is the
+    None when the broker cannot say (it is down). tansu's high watermark is the
     base offset of the newest record batch plus one, not the log end, so the end is found by
     reading that last batch. The consumer only assigns and reads: it never joins or commits
     for the group.
@@ -127,7 +127,7 @@ def unloaded_messages(bootstrap: str, topic: str, group: str, timeout: float = 5
     try:
         meta = consumer.list_topics(topic, timeout=timeout).topics.get(topic)
         if meta is None or meta.error is not None:
-            return None
+            return 0  # no such topic (yet): nothing waits in it
         partitions = [TopicPartition(topic, p) for p in sorted(meta.partitions)]
         committed = consumer.committed(partitions, timeout=timeout)
         lag = 0

@@ -29,7 +29,7 @@ def supervisor_process(config: StackConfig) -> ManagedProcess:
 
 
 def _restart_broker(config: StackConfig) -> None:
-    lost = _last_lag(config)
+    lost = last_recorded_lag(config)
     broker.start_broker(config)
     broker.ensure_topic(config.kafka_bootstrap, config.topic)
     # Loud: the broker keeps messages in memory only, so a restart is data loss, not a blip.
@@ -67,7 +67,7 @@ def record_lag(config: StackConfig) -> None:
         _lag_file(config).write_text(f"{lag} {time.time():.0f}")
 
 
-def _last_lag(config: StackConfig) -> tuple[int, float] | None:
+def last_recorded_lag(config: StackConfig) -> tuple[int, float] | None:
     try:
         count, at = _lag_file(config).read_text().split()
         return int(count), float(at)
