@@ -148,6 +148,17 @@ def set_paused(config: StackConfig, dag_id: str, paused: bool) -> None:
     api(config, "PATCH", f"/dags/{dag_id}", json={"is_paused": paused})
 
 
+def load_in_flight(config: StackConfig) -> bool:
+    """A load task queued or running, or a loader session open."""
+    response = api(
+        config,
+        "GET",
+        "/dags/crypto_quotes_load/dagRuns/~/taskInstances",
+        params={"task_id": "load_quotes", "state": ["queued", "running"], "limit": 10},
+    )
+    return bool(response.json()["task_instances"]) or loader_session(config) is not None
+
+
 def load_tries(config: StackConfig, since: datetime) -> list[tuple[str, int]]:
     """(state, try_number) of every load task started since ``since``."""
     response = api(

