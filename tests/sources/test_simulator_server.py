@@ -13,6 +13,8 @@ import requests
 from moonwatch.settings import PROJECT_ROOT
 from moonwatch.sources.simulator import serve_in_thread
 from moonwatch.sources.simulator.control import MAX_FAULTS, TOKEN_ENV, TOKEN_HEADER
+from moonwatch.stack import environment
+from moonwatch.stack.config import StackConfig
 from moonwatch.stack.process import free_port
 from tests.simulator import SIM_TOKEN, sim_control
 
@@ -250,3 +252,13 @@ def _run_simulator(extra_env: dict[str, str]) -> tuple[int, int]:
 def test_simulator_process_turns_control_on_only_with_the_token_in_its_environment():
     assert _run_simulator({}) == (404, 404)  # how `make up` runs it
     assert _run_simulator({TOKEN_ENV: SIM_TOKEN}) == (401, 200)
+
+
+def test_launcher_hands_the_simulator_the_token_only_when_the_operator_set_it(tmp_path):
+    base = {"MOONWATCH_HOME": str(tmp_path / "home"), "PATH": os.environ.get("PATH", "")}
+    assert TOKEN_ENV not in environment.simulator_env(StackConfig.from_env(base))  # make up
+    chaos = StackConfig.from_env(base | {TOKEN_ENV: SIM_TOKEN})
+    assert environment.simulator_env(chaos)[TOKEN_ENV] == SIM_TOKEN
+    # Only the simulator needs it: no other service's environment carries it.
+    for other in (environment.dashboard_env, environment.airflow_task_env):
+        assert TOKEN_ENV not in other(chaos)
