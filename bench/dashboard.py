@@ -43,6 +43,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 PAGE_COINS = (1, 2, 3)  # the page's default pick: no BTC/ETH/SOL here, so the first three
+SOURCE = "simulator"  # the bench loads simulated data; every page query filters on it
 
 
 def seed_other_marts(wh) -> None:
@@ -102,14 +103,14 @@ def captured_queries() -> list[tuple[str, str, dict]]:
     try:
         steps = [
             ("mart_status", lambda db: queries.mart_status(db)),
-            ("coins", lambda db: queries.coins(db)),
-            ("freshness", lambda db: queries.freshness(db)),
-            ("latest_quotes", lambda db: queries.latest_quotes(db, PAGE_COINS, "USD")),
+            ("sources", lambda db: queries.sources(db)),
+            ("coins", lambda db: queries.coins(db, source=SOURCE)),
+            ("latest_quotes", lambda db: queries.latest_quotes(db, PAGE_COINS, source=SOURCE)),
             ("fx_rates", lambda db: queries.fx_rates(db)),
-            ("top_10 cap", lambda db: queries.top_10(db, "cap_top_10")),
-            ("top_10 vol", lambda db: queries.top_10(db, "vol_top_10")),
-            ("price_hourly", lambda db: queries.price_hourly(db, PAGE_COINS, "USD")),
-            ("quote_history", lambda db: queries.quote_history(db, PAGE_COINS, "USD")),
+            ("top_10 cap", lambda db: queries.top_10(db, "cap_top_10", source=SOURCE)),
+            ("top_10 vol", lambda db: queries.top_10(db, "vol_top_10", source=SOURCE)),
+            ("price_hourly", lambda db: queries.price_hourly(db, PAGE_COINS, source=SOURCE)),
+            ("quote_history", lambda db: queries.quote_history(db, PAGE_COINS, source=SOURCE)),
             ("pipeline_health", lambda db: queries.pipeline_health(db)),
         ]
         for name, call in steps:

@@ -26,11 +26,12 @@ import streamlit as st  # noqa: E402
 
 from moonwatch.errors import ConfigurationError  # noqa: E402
 from moonwatch.settings import DASHBOARD_CURRENCIES  # noqa: E402
-from streamlit_app import charts, queries  # noqa: E402
+from streamlit_app import charts, markup, queries  # noqa: E402
 from streamlit_app import transform as tf  # noqa: E402
 
 LOGO = Path(__file__).resolve().parent / "static" / "moonwatch-logo.svg"
-DEFAULT_COINS = ("BTC", "ETH", "SOL")
+# Preselected coins by CoinMarketCap id (BTC, ETH, SOL): a coin that borrows a ticker is not.
+DEFAULT_COIN_IDS = (1, 1027, 5426)
 START_HINT = (
     "Start the pipeline with `make up`, then wait for the first producer run (about a minute: "
     "the quotes DAG produces, the loader writes `raw`, and the `crypto_transform` DAG's dbt "
@@ -44,6 +45,9 @@ SOURCE_LABELS = {
 }
 
 
+SOURCE_NAMES = {"simulator": "simulated", "coinmarketcap": "CoinMarketCap"}
+
+
 class Missing:
     """Why a mart's data is not on the page: the table is missing or has no rows."""
 
@@ -51,15 +55,20 @@ class Missing:
         self.table, self.reason = table, reason
 
 
-def _load(table: str, fetch: Callable[[], pd.DataFrame]) -> pd.DataFrame | Missing:
+def _load(
+    table: str, fetch: Callable[[], pd.DataFrame], source: str | None = None
+) -> pd.DataFrame | Missing:
+    """``fetch()``'s rows, or why there are none; ``source`` names the data source the query
+    kept to, so an empty answer says which source's rows are missing."""
     try:
         frame = fetch()
     except queries.MartMissingError:
         return Missing(table, f"`marts.{table}` does not exist yet")
-    except queries.MartAccessError as e:
+    except (queries.MartAccessError, queries.MartOutdatedError) as e:
         return Missing(table, str(e))
     if frame.empty:
-        return Missing(table, f"`marts.{table}` has no rows yet")
+        kind = f" {SOURCE_NAMES.get(source, source)}" if source else ""
+        return Missing(table, f"`marts.{table}` has no{kind} rows yet")
     return frame
 
 
@@ -71,40 +80,52 @@ def _escape(text: str) -> str:
 # -- header --------------------------------------------------------------------------------
 
 
-def header(fresh: pd.DataFrame | None) -> None:
-    """``fresh`` is :func:`queries.freshness`: the newest quote and load, simulated or not."""
+def header(active: pd.Series | None) -> None:
+    """``active`` is the :func:`queries.sources` row of the source the page shows. Its age is
+    the newest time the pipeline itself stamped (capped at now), so a stalled pipeline looks
+    stalled whatever a source's ``last_updated`` says."""
     logo, title, status = st.columns([1, 5, 4], vertical_alignment="center")
     logo.image(str(LOGO), width=76)
     with title:
         st.markdown("# Moonwatch")
         st.caption("Crypto market data · CoinMarketCap → Kafka → PostgreSQL → dbt → here")
-    if fresh is None:
+    if active is None:
         return
-    simulated = bool(fresh["is_simulated"].fillna(False).any())
+    simulated = bool(active["is_simulated"]) or active["source"] == "simulator"
     with status:
-        newest = fresh["last_updated_at"].max()
-        loaded = fresh["loaded_at"].max()
-        age = tf.age_seconds(newest)
-        color = "green" if age is not None and age < 180 else "orange"
-        if age is None or age > 3600:
-            color = "red"
+        stamped = active["stamped_at"]
         badges = st.container(horizontal=True, gap="small")
         with badges:
-            st.badge(f"updated {tf.format_age(newest)}", icon=":material/schedule:", color=color)
+            st.badge(
+                f"updated {tf.format_age(stamped)}",
+                icon=":material/schedule:",
+                color=tf.badge_color(tf.age_seconds(stamped)),
+            )
             if simulated:
                 st.badge("SIMULATED DATA", icon=":material/science:", color="orange")
             else:
                 st.badge("live · CoinMarketCap", icon=":material/bolt:", color="blue")
-        stamp = pd.Timestamp(newest).tz_convert("UTC")
-        st.caption(
-            f"Newest quote {stamp:%Y-%m-%d %H:%M:%S} UTC · loaded {tf.format_age(loaded)} · "
-            f"refreshes every {queries.REFRESH_SECONDS} s"
-        )
+        if pd.notna(stamped):
+            stamp = pd.Timestamp(stamped).tz_convert("UTC")
+            st.caption(
+                f"Newest quote fetched {stamp:%Y-%m-%d %H:%M:%S} UTC · "
+                f"refreshes every {queries.REFRESH_SECONDS} s"
+            )
         if simulated:
             st.caption(
                 ":orange[Prices come from Moonwatch's offline market simulator (no "
                 "`CMC_API_KEY` set), not from CoinMarketCap.]"
             )
+
+
+def other_sources_note(others: pd.DataFrame) -> None:
+    """One line per source the warehouse holds besides the one shown (after a switch)."""
+    for row in others.itertuples(index=False):
+        kind = SOURCE_NAMES.get(str(row.source), f"'{markup.md_text(row.source)}'")
+        st.caption(
+            f"The warehouse also holds {int(row.coins):,} coins of {kind} data from before "
+            "the switch; not shown."
+        )
 
 
 def empty_state(status: pd.DataFrame) -> None:
@@ -126,15 +147,18 @@ def empty_state(status: pd.DataFrame) -> None:
 # -- sections ------------------------------------------------------------------------------
 
 
-def pickers(coins: pd.DataFrame) -> tuple[list[int], str]:
-    """``coins`` is :func:`queries.coins` in one quote currency, by rank."""
-    coins = coins.drop_duplicates("coin_id")
+def pickers(coins: pd.DataFrame, stale: set[int]) -> tuple[list[int], str]:
+    """``coins`` is :func:`queries.coins` (one row per coin id, by rank); ``stale`` the ids
+    whose newest row is older than the stale threshold: marked, and never preselected."""
     options = [int(c) for c in coins["coin_id"]]
     # Plain dicts: the picker formats every one of thousands of options on every run.
     names = coins["symbol"].astype(str) + " · " + coins["name"].astype(str)
-    labels = dict(zip(options, names, strict=True))
-    wanted = set(coins.loc[coins["symbol"].isin(DEFAULT_COINS), "coin_id"].astype(int))
-    default = [c for c in options if c in wanted] or options[:3]
+    labels = {
+        coin_id: f"{name} · stale" if coin_id in stale else name
+        for coin_id, name in zip(options, names, strict=True)
+    }
+    fresh = [c for c in options if c not in stale]
+    default = [c for c in fresh if c in DEFAULT_COIN_IDS] or fresh[:3]
     left, right = st.columns([3, 2], vertical_alignment="bottom")
     chosen = left.multiselect(
         "Coins",
@@ -150,33 +174,48 @@ def pickers(coins: pd.DataFrame) -> tuple[list[int], str]:
     return [int(c) for c in chosen], currency or "USD"
 
 
-def headline(selected: pd.DataFrame, hourly: pd.DataFrame | None, cur: str, colors) -> None:
+def headline(
+    selected: pd.DataFrame,
+    hourly: pd.DataFrame | None,
+    cur: str,
+    colors: dict[int, str],
+    labels: dict[int, str],
+    stale_after: int,
+) -> None:
     for row in selected.itertuples(index=False):
-        sym = str(row.symbol)
-        color = colors.get(sym, charts.FALLBACK_COLORS[0])
+        coin_id = int(row.coin_id)
+        label = labels.get(coin_id, str(row.symbol))
+        md_label = markup.md_text(label)
+        color = colors.get(coin_id, charts.FALLBACK_COLORS[0])
         with st.container(border=True):
             rank = f" · rank #{int(row.cmc_rank)}" if pd.notna(row.cmc_rank) else ""
             spark = ""
             if hourly is not None and not hourly.empty:
-                closes = hourly[hourly["coin_id"] == row.coin_id].sort_values("hour_at")
+                # The last 24 hours by the clock, not the last 24 rows: missing hours stay gaps.
+                day = tf.last_hours(hourly[hourly["coin_id"] == coin_id])
                 spark = charts.sparkline_svg(
-                    closes["close_price"].tail(24).tolist(),
+                    day.sort_values("hour_at")["close_price"].tolist(),
                     color,
-                    title=f"{sym}: the last 24 hourly closes ({cur})",
+                    title=f"{label}: hourly closes of the last 24 h ({cur})",
                 )
-            st.markdown(
-                f'<span style="color:{color};font-size:1.3em">●</span> '
-                f"**{sym}** {row.name}{rank}{spark}",
-                unsafe_allow_html=True,
-            )
+            st.html(markup.headline_html(color, label, str(row.name), rank, spark))
+            fetched = f"fetched {tf.format_age(row.stamped_at)}"
+            if tf.is_stale(row.stamped_at, stale_after):
+                st.badge(
+                    f"stale · {fetched}: no newer quote (older than {stale_after} s)",
+                    icon=":material/history:",
+                    color="orange",
+                )
+            else:
+                st.caption(f"Quote {fetched}")
             cols = st.columns([1.3, 1, 1, 1, 1, 0.8, 1.1])
-            cols[0].metric(f"{sym} price", tf.format_money(row.price, cur))
-            for col, label, pct in (
+            cols[0].metric(f"{md_label} price", tf.format_money(row.price, cur))
+            for col, period, pct in (
                 (cols[1], "1h", row.percent_change_1h),
                 (cols[2], "24h", row.percent_change_24h),
             ):
                 col.metric(
-                    f"Change {label}",
+                    f"Change {period}",
                     tf.format_signed_money(tf.change_in_money(row.price, pct), cur),
                     delta=tf.format_percent(pct) if pd.notna(pct) else None,
                 )
@@ -191,16 +230,17 @@ def headline(selected: pd.DataFrame, hourly: pd.DataFrame | None, cur: str, colo
                 delta_description="vs. day before" if pd.notna(row.volume_change_24h) else None,
             )
             cols[5].metric("Dominance", tf.format_percent(row.market_cap_dominance, signed=False))
+            unit = str(row.symbol)
             cols[6].metric(
                 "Circulating supply",
-                tf.format_amount(row.circulating_supply, sym),
-                help=f"Max supply: {tf.format_amount(row.max_supply, sym)}"
+                tf.format_amount(row.circulating_supply, unit),
+                help=f"Max supply: {markup.md_text(tf.format_amount(row.max_supply, unit))}"
                 if pd.notna(row.max_supply)
                 else "No max supply (unlimited)",
             )
 
 
-def price_section(hourly: pd.DataFrame | Missing, colors, cur: str) -> None:
+def price_section(hourly: pd.DataFrame | Missing, colors, labels, cur: str) -> None:
     st.subheader("Price")
     if isinstance(hourly, Missing):
         st.info(
@@ -209,10 +249,10 @@ def price_section(hourly: pd.DataFrame | Missing, colors, cur: str) -> None:
             icon=":material/info:",
         )
         return
-    st.plotly_chart(charts.price_chart(hourly, colors, cur), config=charts.PLOTLY_CONFIG)
+    st.plotly_chart(charts.price_chart(hourly, colors, labels, cur), config=charts.PLOTLY_CONFIG)
 
 
-def percent_section(history: pd.DataFrame | Missing, colors) -> None:
+def percent_section(history: pd.DataFrame | Missing, colors, labels) -> None:
     st.subheader("Percent change")
     if isinstance(history, Missing):
         st.info(f"No quote history for these coins: {history.reason}.", icon=":material/info:")
@@ -222,12 +262,14 @@ def percent_section(history: pd.DataFrame | Missing, colors) -> None:
         for col, column in zip(st.columns(2), pair, strict=True):
             with col:
                 st.plotly_chart(
-                    charts.percent_change_chart(history, column, colors),
+                    charts.percent_change_chart(history, column, colors, labels),
                     config=charts.PLOTLY_CONFIG,
                 )
 
 
-def top_section(cap: pd.DataFrame | Missing, vol: pd.DataFrame | Missing, colors, cur) -> None:
+def top_section(
+    cap: pd.DataFrame | Missing, vol: pd.DataFrame | Missing, colors, labels, cur
+) -> None:
     st.subheader("Market")
     left, right = st.columns(2)
     for col, frame, chart in (
@@ -242,12 +284,22 @@ def top_section(cap: pd.DataFrame | Missing, vol: pd.DataFrame | Missing, colors
                     icon=":material/info:",
                 )
                 continue
-            st.plotly_chart(chart(frame, colors, cur), config=charts.PLOTLY_CONFIG)
+            st.plotly_chart(chart(frame, colors, labels, cur), config=charts.PLOTLY_CONFIG)
             snapshot = pd.Timestamp(frame["snapshot_at"].max()).tz_convert("UTC")
             st.caption(f"Snapshot {snapshot:%Y-%m-%d %H:%M} UTC ({tf.format_age(snapshot)})")
 
 
-def health_section(health: pd.DataFrame | Missing) -> None:
+# ECB reference rates come on working days: a Monday morning's newest rate is Friday's, and
+# Easter's four-day weekend makes it four days old, so FX is stale only after that.
+FX_STALE_DAYS = 4
+
+
+def health_section(health: pd.DataFrame | Missing, fx_as_of: object | None) -> None:
+    """``health`` is :func:`queries.pipeline_health` kept to the shown source. Where the mart
+    judges each row itself (``status`` 'ok'/'warn'/'error', ``status_reason``) the page shows
+    that verdict; else it judges by the age of the last load. ``fx_as_of`` is the newest
+    rate's own date: FX freshness follows it, not the time the rates were last upserted (a
+    re-fetch of an unchanged, week-old rate is not fresh)."""
     st.subheader("Pipeline health")
     if isinstance(health, Missing):
         st.info(f"{health.reason}.", icon=":material/info:")
@@ -259,13 +311,25 @@ def health_section(health: pd.DataFrame | Missing) -> None:
             str(row.source_name), (str(row.source_name), "", 3600)
         )
         age = tf.age_seconds(row.last_loaded_at)
+        value = f"loaded {tf.format_age(row.last_loaded_at)}"
+        stale_note = ":orange[stale: no load for longer than expected]"
+        if row.source_name == "fx_rates":
+            days = tf.days_old(fx_as_of)
+            age = None if days is None else days * 86400.0
+            stale_after = FX_STALE_DAYS * 86400
+            value = "no rates yet" if days is None else f"rates of {fx_as_of} ({days} d old)"
+            stale_note = f":orange[stale: the newest rate is over {FX_STALE_DAYS} days old]"
         rejected = int(row.rejected_last_hour or 0) if pd.notna(row.rejected_last_hour) else 0
-        ok = age is not None and age <= stale_after and rejected == 0
         loaded = int(row.rows_last_hour) if pd.notna(row.rows_last_hour) else 0
+        stale = age is None or age > stale_after
+        # The mart's own verdict where it has one; the page's age check can only add a warning.
+        status = str(getattr(row, "status", "") or "")
+        reason = getattr(row, "status_reason", None)
+        ok = not stale and rejected == 0 and status in ("", "ok")
         with col:
             st.metric(
                 f"{title} · `{row.source_name}`",
-                f"loaded {tf.format_age(row.last_loaded_at)}",
+                value,
                 delta=f"{loaded:,} rows last hour",
                 delta_color="off",
                 delta_arrow="off",
@@ -273,10 +337,13 @@ def health_section(health: pd.DataFrame | Missing) -> None:
                 border=True,
                 help=detail,
             )
-            if rejected:
+            if status in ("warn", "error") and isinstance(reason, str) and reason:
+                color = "red" if status == "error" else "orange"
+                st.caption(f":{color}[{markup.md_text(reason)}]")
+            elif rejected:
                 st.caption(f":red[{rejected:,} rejected in the last hour]")
-            elif age is not None and age > stale_after:
-                st.caption(":orange[stale: no load for longer than expected]")
+            elif stale:
+                st.caption(stale_note)
             else:
                 st.caption(":green[no rejected messages in the last hour]")
 
@@ -289,7 +356,7 @@ def dashboard() -> None:
     try:
         db = queries.database_key()
         status = queries.mart_status(db)
-        coins = _load("latest_quotes", lambda: queries.coins(db))
+        summary = _load("latest_quotes", lambda: queries.sources(db))
     except ConfigurationError as e:
         header(None)
         st.error(f"**The dashboard has no database to read.** {e}", icon=":material/settings:")
@@ -306,7 +373,7 @@ def dashboard() -> None:
         return
 
     try:
-        render(db, status, coins)
+        render(db, status, summary)
     except queries.DatabaseUnavailableError as e:
         st.error(
             f"**Lost the warehouse while drawing the page.** {_escape(str(e))}",
@@ -314,60 +381,105 @@ def dashboard() -> None:
         )
 
 
-def render(db: str, status: pd.DataFrame, coins: pd.DataFrame | Missing) -> None:
-    if isinstance(coins, Missing):
+def render(db: str, status: pd.DataFrame, summary: pd.DataFrame | Missing) -> None:
+    coins = summary
+    source = None
+    if not isinstance(summary, Missing):
+        # One source on the page: the one the pipeline stamped most recently.
+        source = tf.active_source(summary)
+        coins = _load("latest_quotes", lambda: queries.coins(db, source=source))
+    if isinstance(coins, Missing) or source is None:
         header(None)
         empty_state(status)
         return
-    header(queries.freshness(db))
-    base = "USD" if (coins["quote_currency"] == "USD").any() else coins["quote_currency"].iloc[0]
-    coins = coins[coins["quote_currency"] == base]
+    header(summary[summary["source"] == source].iloc[0])
+    other_sources_note(summary[summary["source"] != source])
 
-    coin_ids, requested = pickers(coins)
-    rates = _load("fx_rates_daily", lambda: queries.fx_rates(db))
-    fx = tf.resolve_fx(None if isinstance(rates, Missing) else rates, base, requested)
+    stale_after = queries.stale_after_seconds()
+    stale = {
+        int(c)
+        for c, t in zip(coins["coin_id"], coins["stamped_at"], strict=True)
+        if tf.is_stale(t, stale_after)
+    }
+    # The currency the pipeline quotes in now: that of the most recently fetched coin.
+    home = str(coins.sort_values("stamped_at", na_position="first")["quote_currency"].iloc[-1])
+    current = dict(zip(coins["coin_id"].astype(int), coins["quote_currency"], strict=True))
+
+    coin_ids, requested = pickers(coins, stale)
+    loaded_rates = _load("fx_rates_daily", lambda: queries.fx_rates(db))
+    rates = tf.fx_history(None if isinstance(loaded_rates, Missing) else loaded_rates)
+    fx = tf.resolve_fx(rates, home, requested)
     cur = fx.currency
     if fx.problem:
         st.warning(fx.problem, icon=":material/currency_exchange:")
-    elif cur != base:
-        as_of = f" (rate of {fx.as_of})" if fx.as_of is not None else ""
-        st.caption(f"1 {base} = {fx.factor:,.4f} {cur}{as_of}; percent changes are not converted.")
+    elif fx.rate is not None:
+        st.caption(
+            f"1 {home} = {fx.rate:,.4f} {cur} (rate of {fx.as_of}); each earlier point converts "
+            "at its own day's rate; percent changes are not converted."
+        )
 
-    cap = _load("cap_top_10", lambda: queries.top_10(db, "cap_top_10"))
-    vol = _load("vol_top_10", lambda: queries.top_10(db, "vol_top_10"))
+    def to_cur(frame: pd.DataFrame | Missing, columns: tuple[str, ...], at: str):
+        if isinstance(frame, Missing):
+            return frame
+        return tf.convert_rows(frame, columns, rates, cur, at=at)
+
+    cap = to_cur(
+        _load("cap_top_10", lambda: queries.top_10(db, "cap_top_10", source=source), source),
+        tf.TOP10_MONEY_COLUMNS,
+        "snapshot_at",
+    )
+    vol = to_cur(
+        _load("vol_top_10", lambda: queries.top_10(db, "vol_top_10", source=source), source),
+        tf.TOP10_MONEY_COLUMNS,
+        "snapshot_at",
+    )
     ids = tuple(sorted(coin_ids))
     # The full quotes of the picked coins only (the picker's list has just id, symbol, name).
-    latest = _load("latest_quotes", lambda: queries.latest_quotes(db, ids, base))
+    latest = _load("latest_quotes", lambda: queries.latest_quotes(db, ids, source=source))
     if isinstance(latest, Missing):  # the picked coins left the mart since the picker's read
-        latest = pd.DataFrame(columns=["coin_id", "symbol"])
-    # Colours for the coins the page shows (picked and top 10), so every chart agrees.
-    symbols = set(latest["symbol"])
-    for frame in (cap, vol):
-        if not isinstance(frame, Missing):
-            symbols |= set(frame["symbol"])
-    colors = charts.coin_colors(symbols)
+        latest = pd.DataFrame(columns=["coin_id", "symbol", "name"])
+    # Colours and names for every coin the page shows (picked and top 10), so charts agree.
+    shown = [latest[["coin_id", "symbol", "name"]]]
+    shown += [f[["coin_id", "symbol", "name"]] for f in (cap, vol) if not isinstance(f, Missing)]
+    everyone = pd.concat(shown, ignore_index=True)
+    colors = charts.coin_colors(everyone["coin_id"])
+    labels = tf.coin_labels(everyone)
 
     if not coin_ids:
         st.info("Pick at least one coin above to see its numbers and charts.")
     else:
-        hourly = _load("coin_price_hourly", lambda: queries.price_hourly(db, ids, base))
+        hourly = _load(
+            "coin_price_hourly", lambda: queries.price_hourly(db, ids, source=source), source
+        )
         if not isinstance(hourly, Missing):
-            hourly = tf.convert(hourly, tf.HOURLY_MONEY_COLUMNS, fx.factor)
+            hourly = tf.prefer_currency(hourly, ["coin_id", "hour_at"], current)
+            hourly = to_cur(hourly, tf.HOURLY_MONEY_COLUMNS, "hour_at")
         present = set(latest["coin_id"])
         picked = [c for c in coin_ids if c in present]
         selected = latest.set_index("coin_id").loc[picked].reset_index()
-        selected = tf.convert(selected, tf.QUOTE_MONEY_COLUMNS, fx.factor)
-        headline(selected, None if isinstance(hourly, Missing) else hourly, cur, colors)
-        price_section(hourly, colors, cur)
-        history = _load("quotes_coins", lambda: queries.quote_history(db, ids, base))
-        percent_section(history, colors)
+        selected = to_cur(selected, tf.QUOTE_MONEY_COLUMNS, "stamped_at")
+        headline(
+            selected,
+            None if isinstance(hourly, Missing) else hourly,
+            cur,
+            colors,
+            labels,
+            stale_after,
+        )
+        price_section(hourly, colors, labels, cur)
+        history = _load(
+            "quotes_coins", lambda: queries.quote_history(db, ids, source=source), source
+        )
+        if not isinstance(history, Missing):
+            history = tf.prefer_currency(history, ["coin_id", "last_updated_at"], current)
+            history = to_cur(history, ("price",), "last_updated_at")
+        percent_section(history, colors, labels)
 
-    if not isinstance(cap, Missing):
-        cap = tf.convert(cap, tf.TOP10_MONEY_COLUMNS, fx.factor)
-    if not isinstance(vol, Missing):
-        vol = tf.convert(vol, tf.TOP10_MONEY_COLUMNS, fx.factor)
-    top_section(cap, vol, colors, cur)
-    health_section(_load("pipeline_health", lambda: queries.pipeline_health(db)))
+    top_section(cap, vol, colors, labels, cur)
+    health = _load("pipeline_health", lambda: queries.pipeline_health(db))
+    if not isinstance(health, Missing):
+        health = queries.for_source(health, source)
+    health_section(health, tf.newest_fx_date(rates))
     st.caption(
         f"Reads schema `marts` as `{queries.describe_target()}` · money in {cur} · "
         "times in UTC · drag to zoom, double-click to reset"

@@ -1,7 +1,10 @@
 """Plotly figures for the dashboard: pure functions from a DataFrame to a figure.
 
-Every chart colours a coin through :func:`coin_colors`, so a coin keeps one colour on the price
-chart, the percent-change charts, the donut and the bars. Time axes are UTC.
+Coins are keyed by ``coin_id`` everywhere (several coins share a ticker): every chart groups by
+id, colours a coin through :func:`coin_colors` and names it by the page's label for that id
+(:func:`streamlit_app.transform.coin_labels`), so a coin keeps one colour and one name on the
+price chart, the percent-change charts, the donut and the bars. Names reach Plotly escaped
+(:func:`streamlit_app.markup.plotly_text`). Time axes are UTC.
 """
 
 from __future__ import annotations
@@ -13,26 +16,28 @@ from collections.abc import Iterable, Sequence
 import pandas as pd
 import plotly.graph_objects as go
 
-from streamlit_app.transform import format_money
+from streamlit_app.markup import css_color, html_text, plotly_text
+from streamlit_app.transform import coin_labels, format_money
 
-# Colours of well-known coins (close to their brands, spread apart so they stay distinct).
-BRAND_COLORS: dict[str, str] = {
-    "BTC": "#F7931A",
-    "ETH": "#627EEA",
-    "SOL": "#9945FF",
-    "BNB": "#F3BA2F",
-    "XRP": "#23B5E8",
-    "ADA": "#2EC4B6",
-    "USDT": "#26A17B",
-    "USDC": "#A0C4FF",
-    "DOGE": "#C2A633",
-    "AVAX": "#E84142",
-    "DOT": "#E6007A",
-    "LINK": "#B8E986",
-    "TRX": "#FF8C69",
-    "TON": "#8D6E63",
+# Colours of well-known coins (close to their brands, spread apart so they stay distinct), by
+# CoinMarketCap id: a coin that merely borrows a famous ticker does not get its colour.
+BRAND_COLORS: dict[int, str] = {
+    1: "#F7931A",  # BTC
+    1027: "#627EEA",  # ETH
+    5426: "#9945FF",  # SOL
+    1839: "#F3BA2F",  # BNB
+    52: "#23B5E8",  # XRP
+    2010: "#2EC4B6",  # ADA
+    825: "#26A17B",  # USDT
+    3408: "#A0C4FF",  # USDC
+    74: "#C2A633",  # DOGE
+    5805: "#E84142",  # AVAX
+    6636: "#E6007A",  # DOT
+    1975: "#B8E986",  # LINK
+    1958: "#FF8C69",  # TRX
+    11419: "#8D6E63",  # TON
 }
-# For every other coin: a slot chosen by a hash of the symbol (stable across runs and pages).
+# For every other coin: a slot chosen by a hash of its id (stable across runs and pages).
 FALLBACK_COLORS: tuple[str, ...] = (
     "#FF9F1C",
     "#4ECDC4",
@@ -63,31 +68,41 @@ RANGE_BUTTONS = [
 PLOTLY_CONFIG = {"displaylogo": False, "scrollZoom": False}
 
 
-def coin_colors(symbols: Iterable[str]) -> dict[str, str]:
-    """One colour per symbol: brand colours first, then hashed slots without clashes.
+def coin_colors(coin_ids: Iterable[object]) -> dict[int, str]:
+    """One colour per coin id: brand colours first, then hashed slots without clashes.
 
-    Call it once per page with every symbol the page shows, so all charts agree.
+    Call it once per page with every coin the page shows, so all charts agree.
     """
-    wanted = sorted({str(s) for s in symbols if s is not None and str(s)})
-    colors = {s: BRAND_COLORS[s] for s in wanted if s in BRAND_COLORS}
+    wanted = sorted({int(c) for c in coin_ids if c is not None and not pd.isna(c)})
+    colors = {c: BRAND_COLORS[c] for c in wanted if c in BRAND_COLORS}
     used = set(colors.values())
-    for symbol in (s for s in wanted if s not in colors):
-        slot = zlib.crc32(symbol.encode()) % len(FALLBACK_COLORS)
+    for coin_id in (c for c in wanted if c not in colors):
+        slot = zlib.crc32(str(coin_id).encode()) % len(FALLBACK_COLORS)
         for step in range(len(FALLBACK_COLORS)):
             candidate = FALLBACK_COLORS[(slot + step) % len(FALLBACK_COLORS)]
             if candidate not in used:
                 break
         else:  # more coins than colours: share, but deterministically
             candidate = FALLBACK_COLORS[slot]
-        colors[symbol] = candidate
+        colors[coin_id] = candidate
         used.add(candidate)
     return colors
+
+
+def _color(colors: dict[int, str], coin_id: object) -> str:
+    return colors.get(int(coin_id), FALLBACK_COLORS[0])  # type: ignore[call-overload]
+
+
+def _label(labels: dict[int, str], coin_id: object) -> str:
+    """The escaped Plotly name of a coin (its id when the page has no label for it)."""
+    return plotly_text(labels.get(int(coin_id), f"#{coin_id}"))  # type: ignore[call-overload]
 
 
 def sparkline_svg(
     values: Sequence[object], color: str, *, title: str, width: int = 120, height: int = 28
 ) -> str:
     """A small inline SVG area line of ``values`` (oldest first), "" for fewer than two.
+    ``title`` is plain text (escaped here); ``color`` must be ``#RRGGBB``.
 
     Drawn by the browser from a few hundred bytes of markup: a chart library per headline
     (Streamlit's metric sparklines load Vega, ~0.8 MB of script) costs the page far more.
@@ -110,6 +125,7 @@ def sparkline_svg(
         for i, v in enumerate(points)
     )
     area = f"0,{height} {line} {width},{height}"
+    color, title = css_color(color), html_text(title)  # the title names the coin: untrusted
     return (
         f'<svg width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
         f'style="vertical-align:middle;margin-left:0.6em" role="img" aria-label="{title}">'
@@ -166,18 +182,25 @@ def _base_layout(fig: go.Figure, title: str, *, height: int, uirevision: str) ->
 
 
 def price_chart(
-    hourly: pd.DataFrame, colors: dict[str, str], currency: str, *, height: int = 440
+    hourly: pd.DataFrame,
+    colors: dict[int, str],
+    labels: dict[int, str],
+    currency: str,
+    *,
+    height: int = 440,
 ) -> go.Figure:
     """Hourly prices: candlesticks (OHLC) for one coin, close-price lines for several.
 
-    ``hourly`` has the columns of ``marts.coin_price_hourly`` (money already converted).
+    ``hourly`` has the columns of ``marts.coin_price_hourly`` (money already converted); a
+    coin is a ``coin_id``, named by ``labels``.
     """
     fig = go.Figure()
     frame = hourly.sort_values("hour_at").assign(hour_at=lambda d: _utc_naive(d["hour_at"]))
-    symbols = list(dict.fromkeys(frame["symbol"]))
-    if len(symbols) == 1:
-        symbol = symbols[0]
-        color = colors.get(symbol, FALLBACK_COLORS[0])
+    coin_ids = [int(c) for c in dict.fromkeys(frame["coin_id"])]
+    unit = plotly_text(currency)
+    if len(coin_ids) == 1:
+        coin_id = coin_ids[0]
+        color = _color(colors, coin_id)
         fig.add_trace(
             go.Candlestick(
                 x=frame["hour_at"],
@@ -185,34 +208,39 @@ def price_chart(
                 high=frame["high_price"],
                 low=frame["low_price"],
                 close=frame["close_price"],
-                name=symbol,
+                name=_label(labels, coin_id),
                 increasing={"line": {"color": color}, "fillcolor": color},
                 decreasing={"line": {"color": color}, "fillcolor": _rgba(color, 0.15)},
                 showlegend=True,
             )
         )
-        title = f"{symbol} price per hour ({currency}) · filled candle = up, hollow = down"
+        title = (
+            f"{_label(labels, coin_id)} price per hour ({unit}) · filled candle = up, hollow = down"
+        )
     else:
-        for symbol in symbols:
-            part = frame[frame["symbol"] == symbol]
+        for coin_id in coin_ids:
+            part = frame[frame["coin_id"] == coin_id]
             fig.add_trace(
                 go.Scatter(
                     x=part["hour_at"],
                     y=part["close_price"],
                     mode="lines",
-                    name=symbol,
-                    line={"color": colors.get(symbol, FALLBACK_COLORS[0]), "width": 2},
-                    hovertemplate=f"{symbol} %{{y:,.4~f}} {currency}<extra></extra>",
+                    name=_label(labels, coin_id),
+                    line={"color": _color(colors, coin_id), "width": 2},
+                    # The name through Plotly's own variable: never text inside a template.
+                    hovertemplate=f"%{{fullData.name}} %{{y:,.6~r}} {unit}<extra></extra>",
                 )
             )
-        title = f"Hourly close ({currency})"
-        if len(symbols) > 1:
+        title = f"Hourly close ({unit})"
+        if len(coin_ids) > 1:
             fig.update_yaxes(type="log")
             title += " · log scale"
     _time_axis(fig)
     fig.update_xaxes(dtick=None, tickformat="%H:%M\n%b %d")
-    fig.update_yaxes(title_text=currency, tickformat=",.4~f", fixedrange=False)
-    return _base_layout(fig, title, height=height, uirevision=f"price-{'-'.join(symbols)}")
+    # Significant digits, never exponents or zeros: a price of 0.000001234 stays readable.
+    fig.update_yaxes(title_text=unit, tickformat=",.4~r", hoverformat=",.6~r", fixedrange=False)
+    revision = "-".join(map(str, coin_ids))
+    return _base_layout(fig, title, height=height, uirevision=f"price-{revision}")
 
 
 PERCENT_COLUMNS = {
@@ -224,23 +252,28 @@ PERCENT_COLUMNS = {
 
 
 def percent_change_chart(
-    quotes: pd.DataFrame, column: str, colors: dict[str, str], *, height: int = 300
+    quotes: pd.DataFrame,
+    column: str,
+    colors: dict[int, str],
+    labels: dict[int, str],
+    *,
+    height: int = 300,
 ) -> go.Figure:
-    """One percent-change field of ``marts.quotes_coins`` over time, a line per coin."""
+    """One percent-change field of ``marts.quotes_coins`` over time, a line per coin id."""
     fig = go.Figure()
     frame = quotes.sort_values("last_updated_at").assign(
         last_updated_at=lambda d: _utc_naive(d["last_updated_at"])
     )
-    for symbol in dict.fromkeys(frame["symbol"]):
-        part = frame[frame["symbol"] == symbol]
+    for coin_id in dict.fromkeys(frame["coin_id"]):
+        part = frame[frame["coin_id"] == coin_id]
         fig.add_trace(
             go.Scatter(
                 x=part["last_updated_at"],
                 y=part[column],
                 mode="lines",
-                name=symbol,
-                line={"color": colors.get(symbol, FALLBACK_COLORS[0]), "width": 1.8},
-                hovertemplate=f"{symbol} %{{y:+.2f}}%<extra></extra>",
+                name=_label(labels, coin_id),
+                line={"color": _color(colors, coin_id), "width": 1.8},
+                hovertemplate="%{fullData.name} %{y:+.2f}%<extra></extra>",
             )
         )
     fig.add_hline(y=0, line_width=1, line_dash="dot", opacity=0.5)
@@ -251,34 +284,49 @@ def percent_change_chart(
     return _base_layout(fig, title, height=height, uirevision=f"pct-{column}")
 
 
+def _top_labels(frame: pd.DataFrame, labels: dict[int, str]) -> list[str]:
+    """Escaped names of the top-10 coins, from the page's ``labels`` (distinct per id), else
+    labels of these ten alone: a pie or a category axis merges two coins that share a label
+    into one slice or bar."""
+    own = coin_labels(frame)
+    return [plotly_text(labels.get(int(c), own[int(c)])) for c in frame["coin_id"]]
+
+
 def market_cap_donut(
-    top: pd.DataFrame, colors: dict[str, str], currency: str, *, height: int = 420
+    top: pd.DataFrame,
+    colors: dict[int, str],
+    labels: dict[int, str],
+    currency: str,
+    *,
+    height: int = 420,
 ) -> go.Figure:
     """Top 10 by market cap (``marts.cap_top_10``, money converted) as a donut."""
     frame = top.sort_values("rank")
-    labels = frame["symbol"].astype(str).tolist()
+    names = _top_labels(frame, labels)
     texts = [format_money(v, currency, compact=True) for v in frame["market_cap"]]
     fig = go.Figure(
         go.Pie(
-            labels=labels,
+            labels=names,
             values=frame["market_cap"],
             hole=0.55,
             sort=False,
             direction="clockwise",
-            marker={"colors": [colors.get(s, FALLBACK_COLORS[0]) for s in labels]},
-            customdata=list(zip(frame["name"].astype(str), texts, strict=True)),
+            marker={"colors": [_color(colors, c) for c in frame["coin_id"]]},
+            customdata=list(
+                zip([plotly_text(n) for n in frame["name"]], map(plotly_text, texts), strict=True)
+            ),
             textinfo="label+percent",
             textposition="inside",
             hovertemplate="%{label} · %{customdata[0]}<br>market cap %{customdata[1]}"
             "<br>%{percent} of the top 10<extra></extra>",
         )
     )
-    total = format_money(frame["market_cap"].sum(), currency, compact=True)
+    total = plotly_text(format_money(frame["market_cap"].sum(), currency, compact=True))
     fig.update_layout(
         title={"text": "Top 10 by market cap", "x": 0, "xanchor": "left"},
         height=height,
         margin={"l": 10, "r": 10, "t": 50, "b": 10},
-        annotations=[{"text": f"{total}", "showarrow": False, "font": {"size": 16}}],
+        annotations=[{"text": total, "showarrow": False, "font": {"size": 16}}],
         legend={"orientation": "v"},
         uniformtext={"minsize": 10, "mode": "hide"},
         uirevision="cap-top-10",
@@ -287,21 +335,26 @@ def market_cap_donut(
 
 
 def volume_bars(
-    top: pd.DataFrame, colors: dict[str, str], currency: str, *, height: int = 420
+    top: pd.DataFrame,
+    colors: dict[int, str],
+    labels: dict[int, str],
+    currency: str,
+    *,
+    height: int = 420,
 ) -> go.Figure:
     """Top 10 by 24h volume (``marts.vol_top_10``, money converted) as bars, biggest first."""
     frame = top.sort_values("rank")
-    labels = frame["symbol"].astype(str).tolist()
-    texts = [format_money(v, currency, compact=True) for v in frame["volume_24h"]]
+    names = _top_labels(frame, labels)
+    texts = [plotly_text(format_money(v, currency, compact=True)) for v in frame["volume_24h"]]
     fig = go.Figure(
         go.Bar(
-            x=labels,
+            x=names,
             y=frame["volume_24h"],
-            marker={"color": [colors.get(s, FALLBACK_COLORS[0]) for s in labels]},
+            marker={"color": [_color(colors, c) for c in frame["coin_id"]]},
             text=texts,
             textposition="outside",
             cliponaxis=False,
-            customdata=frame["name"].astype(str),
+            customdata=[plotly_text(n) for n in frame["name"]],
             hovertemplate="%{x} · %{customdata}<br>24h volume %{text}<extra></extra>",
         )
     )
@@ -312,6 +365,6 @@ def volume_bars(
         showlegend=False,
         uirevision="vol-top-10",
     )
-    fig.update_xaxes(type="category", categoryorder="array", categoryarray=labels)
-    fig.update_yaxes(title_text=currency, exponentformat="B", showexponent="all")
+    fig.update_xaxes(type="category", categoryorder="array", categoryarray=names)
+    fig.update_yaxes(title_text=plotly_text(currency), exponentformat="B", showexponent="all")
     return fig

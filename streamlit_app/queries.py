@@ -28,6 +28,8 @@ logger = logging.getLogger(__name__)
 DB_URL_ENV = "MOONWATCH_DASHBOARD_DB_URL"
 REFRESH_ENV = "MOONWATCH_DASHBOARD_REFRESH_SECONDS"
 DEFAULT_REFRESH_SECONDS = 30
+STALE_ENV = "MOONWATCH_STALE_AFTER_SECONDS"
+DEFAULT_STALE_SECONDS = 300
 CONNECTION_NAME = "moonwatch_marts"
 
 # The marts the page reads (the dbt project's contract), in page order.
@@ -46,17 +48,28 @@ MAX_POINTS_PER_COIN = 1500
 HISTORY_DAYS = 30
 
 
-def refresh_seconds() -> int:
-    """MOONWATCH_DASHBOARD_REFRESH_SECONDS as a whole number of seconds (at least 5)."""
-    raw = os.environ.get(REFRESH_ENV, "").strip()
+def _seconds_from_env(name: str, default: int, minimum: int) -> int:
+    raw = os.environ.get(name, "").strip()
     if not raw:
-        return DEFAULT_REFRESH_SECONDS
+        return default
     try:
         value = int(float(raw))
     except ValueError:
-        logger.warning("%s=%r is not a number; using %s s", REFRESH_ENV, raw, 30)
-        return DEFAULT_REFRESH_SECONDS
-    return max(5, value)
+        logger.warning("%s=%r is not a number; using %s s", name, raw, default)
+        return default
+    return max(minimum, value)
+
+
+def refresh_seconds() -> int:
+    """MOONWATCH_DASHBOARD_REFRESH_SECONDS as a whole number of seconds (at least 5)."""
+    return _seconds_from_env(REFRESH_ENV, DEFAULT_REFRESH_SECONDS, 5)
+
+
+def stale_after_seconds() -> int:
+    """MOONWATCH_STALE_AFTER_SECONDS (default 300, at least 1): a coin whose newest row the
+    pipeline stamped longer ago than this is stale (marked, and not preselected). Read on every
+    page run, so a changed value takes effect on the next refresh."""
+    return _seconds_from_env(STALE_ENV, DEFAULT_STALE_SECONDS, 1)
 
 
 REFRESH_SECONDS = refresh_seconds()
@@ -75,6 +88,17 @@ class MartMissingError(DashboardError):
 
     def __init__(self, table: str) -> None:
         super().__init__(f"marts.{table} does not exist yet")
+        self.table = table
+
+
+class MartOutdatedError(DashboardError):
+    """A mart lacks a column the page reads: it was built by an older dbt project."""
+
+    def __init__(self, table: str, detail: str) -> None:
+        super().__init__(
+            f"marts.{table} was built by an older version of the dbt project ({detail}); "
+            "the next `dbt build` (the transform DAGs run it) rebuilds it"
+        )
         self.table = table
 
 
@@ -162,6 +186,9 @@ def _translate(error: DBAPIError, table: str) -> DashboardError:
     sqlstate = getattr(error.orig, "sqlstate", None)
     if sqlstate == "42P01":  # undefined_table
         return MartMissingError(table)
+    if sqlstate == "42703":  # undefined_column
+        detail = str(error.orig).strip().splitlines()[0] if error.orig else "a column is missing"
+        return MartOutdatedError(table, detail)
     if sqlstate == "42501":  # insufficient_privilege
         return MartAccessError(
             f"the dashboard role may not read marts.{table}. The stack grants it on start: run "
@@ -225,63 +252,95 @@ _QUOTE_COLUMNS = (
     "circulating_supply, total_supply, max_supply, last_updated_at, fetched_at, loaded_at"
 )
 
+# When the pipeline itself last touched a row: the producer's fetch, bounded by the loader's
+# own stamp and by now. Never the source's last_updated, which a wrong clock (or a hostile
+# message) can put in 2099 and which would make a stalled pipeline look fresh for ever.
+STAMPED_AT = "least(fetched_at, loaded_at, now())"
 
-_COIN_COLUMNS = ("coin_id", "symbol", "name", "quote_currency")
+# Every query that reads quotes keeps to one source ('coinmarketcap' or 'simulator', the
+# marts' `source` column): simulated and real numbers never share a chart, a figure or a badge.
+_COIN_COLUMNS = ("coin_id", "symbol", "name", "quote_currency", "stamped_at")
+SOURCES = ("coinmarketcap", "simulator")
+
+
+def _source(source: str) -> dict[str, str]:
+    """``source`` as a query parameter; anything but a known source is a caller's bug (a
+    currency passed where a source belongs would silently match no row)."""
+    if source not in SOURCES:
+        raise ValueError(f"not a data source: {source!r}; one of {', '.join(SOURCES)}")
+    return {"source": source}
 
 
 @st.cache_data(ttl=REFRESH_SECONDS, show_spinner=False)
-def coins(db: str) -> pd.DataFrame:
-    """Every coin in ``marts.latest_quotes`` for the coin picker: id, symbol, name, currency.
+def sources(db: str) -> pd.DataFrame:
+    """Per ``source`` in ``marts.latest_quotes``: ``coins`` (distinct ids), ``stamped_at`` (the
+    newest pipeline-stamped time, see STAMPED_AT), ``last_updated_at`` (the newest source time,
+    for reference only) and ``is_simulated``. The page shows the source with the newest
+    ``stamped_at`` (:func:`streamlit_app.transform.active_source`)."""
+    return _read(
+        f"select source, count(distinct coin_id) as coins, max({STAMPED_AT}) as stamped_at, "
+        "max(last_updated_at) as last_updated_at, "
+        "coalesce(bool_or(is_simulated), false) as is_simulated "
+        "from marts.latest_quotes group by source order by source",
+        table="latest_quotes",
+    )
 
-    Narrow, by rank: the picker lists thousands of coins, and the page reads the full quote
-    only of the coins it shows (:func:`latest_quotes`). The database sends one row of four
-    arrays, not thousands of rows: a row object per coin costs ten times the time, and its
-    garbage collections put 80 ms spikes into the page's refreshes.
+
+@st.cache_data(ttl=REFRESH_SECONDS, show_spinner=False)
+def coins(db: str, *, source: str) -> pd.DataFrame:
+    """Every coin of ``source`` in ``marts.latest_quotes`` for the coin picker, by rank: id,
+    symbol, name, and the quote currency and pipeline-stamped time of its newest row (a coin
+    has a row per quote currency it was ever fetched in; the newest one is current).
+
+    Narrow: the picker lists thousands of coins, and the page reads the full quote only of the
+    coins it shows (:func:`latest_quotes`). The database sends one row of arrays, not thousands
+    of rows: a row object per coin costs ten times the time, and its garbage collections put
+    80 ms spikes into the page's refreshes.
     """
-    order = "cmc_rank nulls last, symbol, quote_currency"
+    order = "cmc_rank nulls last, symbol, coin_id"
     arrays = _read(
-        "select "
+        "with newest as ("
+        f" select distinct on (coin_id) coin_id, symbol, name, quote_currency, cmc_rank,"
+        f" {STAMPED_AT} as stamped_at from marts.latest_quotes where source = :source"
+        f" order by coin_id, {STAMPED_AT} desc nulls last, quote_currency) select "
         + ", ".join(f"array_agg({c} order by {order}) as {c}" for c in _COIN_COLUMNS)
-        + " from marts.latest_quotes",
+        + " from newest",
+        _source(source),
         table="latest_quotes",
     )
     if arrays.empty or arrays.iloc[0].isna().all():  # no coins: array_agg of nothing is null
         return pd.DataFrame(columns=list(_COIN_COLUMNS))
-    return pd.DataFrame({c: arrays.at[0, c] for c in _COIN_COLUMNS})
+    frame = pd.DataFrame({c: arrays.at[0, c] for c in _COIN_COLUMNS})
+    frame["stamped_at"] = pd.to_datetime(frame["stamped_at"], utc=True)
+    return frame
 
 
 @st.cache_data(ttl=REFRESH_SECONDS, show_spinner=False)
-def freshness(db: str) -> pd.DataFrame:
-    """One row over all of ``marts.latest_quotes``: ``last_updated_at`` (the newest quote),
-    ``loaded_at`` (the newest load) and ``is_simulated`` (whether any quote is simulated)."""
-    return _read(
-        "select max(last_updated_at) as last_updated_at, max(loaded_at) as loaded_at, "
-        "coalesce(bool_or(is_simulated), false) as is_simulated from marts.latest_quotes",
-        table="latest_quotes",
-    )
-
-
-@st.cache_data(ttl=REFRESH_SECONDS, show_spinner=False)
-def latest_quotes(db: str, coin_ids: tuple[int, ...], quote_currency: str) -> pd.DataFrame:
-    """``marts.latest_quotes`` rows of the selected coins in one quote currency, by rank
-    (its unique index on coin_id, quote_currency finds them)."""
+def latest_quotes(db: str, coin_ids: tuple[int, ...], *, source: str) -> pd.DataFrame:
+    """The newest ``marts.latest_quotes`` row of each selected coin of ``source`` (whatever
+    its quote currency: the page converts each row from its own), with ``stamped_at``, by
+    rank."""
     if not coin_ids:
         return pd.DataFrame()
     return _read(
-        f"select {_QUOTE_COLUMNS} from marts.latest_quotes "
-        "where coin_id = any(:coin_ids) and quote_currency = :currency "
-        "order by cmc_rank nulls last, symbol",
-        {"coin_ids": list(coin_ids), "currency": quote_currency},
+        f"select * from (select distinct on (coin_id) {_QUOTE_COLUMNS}, "
+        f"{STAMPED_AT} as stamped_at from marts.latest_quotes "
+        "where coin_id = any(:coin_ids) and source = :source "
+        f"order by coin_id, {STAMPED_AT} desc nulls last, quote_currency) as newest "
+        "order by cmc_rank nulls last, symbol, coin_id",
+        {"coin_ids": list(coin_ids), **_source(source)},
         table="latest_quotes",
     )
 
 
 @st.cache_data(ttl=REFRESH_SECONDS, show_spinner=False)
-def quote_history(db: str, coin_ids: tuple[int, ...], quote_currency: str) -> pd.DataFrame:
-    """Percent changes from ``marts.quotes_coins`` over the last HISTORY_DAYS of data.
+def quote_history(db: str, coin_ids: tuple[int, ...], *, source: str) -> pd.DataFrame:
+    """Percent changes and prices from ``marts.quotes_coins`` over the last HISTORY_DAYS of
+    data of ``source``, per coin and quote currency (converted per row by the page).
 
     Quotes are averaged into time buckets sized so a coin has at most MAX_POINTS_PER_COIN points
-    (at least one minute, the source's own update rate).
+    (at least one minute, the source's own update rate). The window ends now at the latest: a
+    source time in the future (a wrong clock) must not push the window past all real history.
     """
     if not coin_ids:
         return pd.DataFrame()
@@ -289,7 +348,8 @@ def quote_history(db: str, coin_ids: tuple[int, ...], quote_currency: str) -> pd
         """
         with scoped as (
             select * from marts.quotes_coins
-            where coin_id = any(:coin_ids) and quote_currency = :currency
+            where coin_id = any(:coin_ids) and source = :source
+              and last_updated_at <= now() + interval '5 minutes'
         ),
         bounds as (
             select max(last_updated_at) as hi,
@@ -302,7 +362,7 @@ def quote_history(db: str, coin_ids: tuple[int, ...], quote_currency: str) -> pd
                     from scoped))) / :points))) as bucket
             from bounds
         )
-        select s.coin_id, s.symbol,
+        select s.coin_id, s.quote_currency,
                date_bin(z.bucket, s.last_updated_at, timestamptz '2000-01-01') as last_updated_at,
                avg(s.price) as price,
                avg(s.percent_change_1h) as percent_change_1h,
@@ -313,11 +373,11 @@ def quote_history(db: str, coin_ids: tuple[int, ...], quote_currency: str) -> pd
         from scoped s cross join sized z
         where s.last_updated_at >= z.lo
         group by 1, 2, 3
-        order by 3, 2
+        order by 3, 1, 2
         """,
         {
             "coin_ids": list(coin_ids),
-            "currency": quote_currency,
+            **_source(source),
             "days": HISTORY_DAYS,
             "points": MAX_POINTS_PER_COIN,
         },
@@ -326,49 +386,84 @@ def quote_history(db: str, coin_ids: tuple[int, ...], quote_currency: str) -> pd
 
 
 @st.cache_data(ttl=REFRESH_SECONDS, show_spinner=False)
-def price_hourly(db: str, coin_ids: tuple[int, ...], quote_currency: str) -> pd.DataFrame:
-    """``marts.coin_price_hourly`` rows of the selected coins (OHLC per hour)."""
+def price_hourly(db: str, coin_ids: tuple[int, ...], *, source: str) -> pd.DataFrame:
+    """``marts.coin_price_hourly`` rows of the selected coins of ``source`` (OHLC per hour and
+    quote currency; needs the mart's ``source`` column)."""
     if not coin_ids:
         return pd.DataFrame()
     return _read(
-        "select coin_id, symbol, name, quote_currency, hour_at, open_price, high_price, "
-        "low_price, close_price, avg_price, samples from marts.coin_price_hourly "
-        "where coin_id = any(:coin_ids) and quote_currency = :currency order by hour_at, symbol",
-        {"coin_ids": list(coin_ids), "currency": quote_currency},
+        "select coin_id, symbol, name, quote_currency, source, hour_at, open_price, "
+        "high_price, low_price, close_price, avg_price, samples from marts.coin_price_hourly "
+        "where coin_id = any(:coin_ids) and source = :source "
+        "and hour_at <= now() + interval '5 minutes' order by hour_at, coin_id, quote_currency",
+        {"coin_ids": list(coin_ids), **_source(source)},
         table="coin_price_hourly",
     )
 
 
 @st.cache_data(ttl=REFRESH_SECONDS, show_spinner=False)
-def top_10(db: str, table: str) -> pd.DataFrame:
-    """The newest snapshot of ``marts.cap_top_10`` or ``marts.vol_top_10``."""
+def top_10(db: str, table: str, *, source: str) -> pd.DataFrame:
+    """The newest snapshot of ``source`` in ``marts.cap_top_10`` or ``marts.vol_top_10``."""
     if table not in ("cap_top_10", "vol_top_10"):
         raise ValueError(f"not a top-10 mart: {table!r}")
+    # The table name comes from the two literals checked above, never from input.
     return _read(
         "select snapshot_at, rank, coin_id, symbol, name, quote_currency, source, is_simulated, "
         "price, market_cap, volume_24h, market_cap_dominance, circulating_supply, "
-        f"share_of_top_10 from marts.{table} "
-        f"where snapshot_at = (select max(snapshot_at) from marts.{table}) order by rank",
+        f"share_of_top_10 from marts.{table} where source = :source and snapshot_at = "
+        f"(select max(snapshot_at) from marts.{table} where source = :source) order by rank",
+        _source(source),
         table=table,
     )
 
 
+# Rates older than the history window are only needed as the last known one before it.
+FX_DAYS = HISTORY_DAYS + 10
+
+
 @st.cache_data(ttl=REFRESH_SECONDS, show_spinner=False)
 def fx_rates(db: str) -> pd.DataFrame:
-    """One rate per currency: the ``is_latest`` row, else the newest date."""
+    """``marts.fx_rates_daily`` for the last FX_DAYS days, plus each currency's newest older
+    rate when it has none in that window (to carry forward): currency, as_of_date,
+    rate_per_usd. The page converts each point at the rate of its own date."""
     return _read(
-        "select distinct on (currency) upper(currency) as currency, rate_per_usd, as_of_date "
+        "select upper(currency) as currency, as_of_date, rate_per_usd "
         "from marts.fx_rates_daily where rate_per_usd > 0 "
-        "order by currency, is_latest desc nulls last, as_of_date desc",
+        "and as_of_date >= current_date - make_interval(days => :days) "
+        "union all "
+        "select * from (select distinct on (currency) upper(currency), as_of_date, rate_per_usd "
+        "from marts.fx_rates_daily where rate_per_usd > 0 "
+        "and as_of_date < current_date - make_interval(days => :days) "
+        "order by currency, as_of_date desc) as older "
+        "order by as_of_date, currency",
+        {"days": FX_DAYS},
         table="fx_rates_daily",
     )
 
 
 @st.cache_data(ttl=REFRESH_SECONDS, show_spinner=False)
 def pipeline_health(db: str) -> pd.DataFrame:
-    """``marts.pipeline_health``: per source, last load and the last hour's counts."""
+    """``marts.pipeline_health``: per raw table (``source_name``), last load and the last
+    hour's counts. Every column is read: where the mart also splits its figures by data
+    ``source``, the page keeps the rows of the source it shows (:func:`for_source`)."""
     return _read(
-        "select source_name, last_loaded_at, rows_last_hour, rejected_last_hour "
-        "from marts.pipeline_health order by source_name",
-        table="pipeline_health",
+        "select * from marts.pipeline_health order by source_name", table="pipeline_health"
     )
+
+
+def for_source(frame: pd.DataFrame, source: str) -> pd.DataFrame:
+    """The ``marts.pipeline_health`` rows that describe what the page shows.
+
+    Where the mart splits its figures by data source it marks the current one per raw table
+    (``is_current``: the source of that table's newest row; FX rates have their own sources,
+    so the quotes' source cannot pick them); else its ``source`` must be ``source``. Rows
+    with a null ``source`` (a table that never loaded) always stay; a mart without a
+    ``source`` column is not split, and all of it stays.
+    """
+    if "source" not in frame.columns:
+        return frame
+    if "is_current" in frame.columns:
+        keep = frame["is_current"].fillna(False).astype(bool)
+    else:
+        keep = frame["source"] == source
+    return frame[frame["source"].isna() | keep]

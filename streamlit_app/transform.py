@@ -9,6 +9,7 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import numpy as np
 import pandas as pd
 
 # Money columns per mart: multiplied by the FX factor. Percent columns are never converted.
@@ -22,60 +23,140 @@ HOURLY_MONEY_COLUMNS = ("open_price", "high_price", "low_price", "close_price", 
 TOP10_MONEY_COLUMNS = ("price", "market_cap", "volume_24h")
 
 _PREFIX = {"USD": "$", "EUR": "€", "GBP": "£"}
+SIGNIFICANT_DIGITS = 4  # of a money amount below 1
 
 
 @dataclass(frozen=True)
 class FxChoice:
-    """The conversion the page applies: multiply money in ``base`` by ``factor``."""
+    """The currency the page shows money in, and the newest rate behind it (for the caption)."""
 
     requested: str
-    currency: str  # what the page shows; ``base`` when no rate exists for ``requested``
-    factor: float
-    as_of: object | None = None  # the rate's date, for the caption
-    problem: str | None = None  # why the page fell back to ``base``
+    currency: str  # what the page shows; ``home`` when no rate exists for ``requested``
+    home: str  # the quote currency of the newest quotes (what the pipeline fetches now)
+    rate: float | None = None  # units of ``currency`` per 1 ``home`` at the newest rates
+    as_of: object | None = None  # the date of that newest ``currency`` rate
+    problem: str | None = None  # why the page fell back to ``home``
 
 
-def resolve_fx(rates: pd.DataFrame, base: str, requested: str) -> FxChoice:
-    """Pick the factor that turns ``base`` money into ``requested`` money.
+def fx_history(rates: pd.DataFrame | None) -> pd.DataFrame:
+    """``marts.fx_rates_daily`` rows as a clean table: ``currency`` (upper case),
+    ``as_of_date`` (midnight, UTC-naive), ``rate_per_usd`` (> 0), sorted by date. Rows without
+    a usable rate are dropped; USD needs no row (it is 1 by definition)."""
+    columns = ["currency", "as_of_date", "rate_per_usd"]
+    if rates is None or rates.empty:
+        return pd.DataFrame(columns=columns).astype({"as_of_date": "datetime64[ns]"})
+    out = pd.DataFrame(
+        {
+            "currency": rates["currency"].astype(str).str.upper(),
+            "as_of_date": pd.to_datetime(rates["as_of_date"]).astype("datetime64[ns]"),
+            "rate_per_usd": pd.to_numeric(rates["rate_per_usd"], errors="coerce"),
+        }
+    )
+    out = out[out["rate_per_usd"] > 0].dropna()
+    return out.sort_values(["as_of_date", "currency"], kind="stable").reset_index(drop=True)
 
-    ``rates`` has ``currency`` and ``rate_per_usd`` (units of currency per 1 USD), as in
-    ``marts.fx_rates_daily``. USD is 1 by definition even when the mart lacks its row.
-    Without a rate for ``requested`` (or for ``base``) the page stays in ``base`` and says why.
+
+def newest_fx_date(rates: pd.DataFrame) -> object | None:
+    """The date of the newest rate (``max(as_of_date)``): how fresh the FX figures are."""
+    if rates.empty:
+        return None
+    return rates["as_of_date"].max().date()
+
+
+def _has_rate(rates: pd.DataFrame, currency: str) -> bool:
+    return currency == "USD" or bool((rates["currency"] == currency).any())
+
+
+def _latest_rate(rates: pd.DataFrame, currency: str) -> tuple[float, object | None]:
+    if currency == "USD":
+        return 1.0, None
+    rows = rates[rates["currency"] == currency]
+    return float(rows["rate_per_usd"].iloc[-1]), rows["as_of_date"].iloc[-1].date()
+
+
+def resolve_fx(rates: pd.DataFrame, home: str, requested: str) -> FxChoice:
+    """Which currency the page shows: ``requested`` when ``rates`` (:func:`fx_history`) can
+    reach it, else ``home`` with the reason. USD is 1 per USD even when the mart lacks it."""
+    if requested != home and not _has_rate(rates, requested):
+        return FxChoice(
+            requested,
+            home,
+            home,
+            problem=f"No {requested} exchange rate in marts.fx_rates_daily yet; showing {home}.",
+        )
+    if requested == home or not _has_rate(rates, home):
+        return FxChoice(requested, requested, home)
+    rate, as_of = _latest_rate(rates, requested)
+    return FxChoice(requested, requested, home, rate / _latest_rate(rates, home)[0], as_of)
+
+
+def _days(moments: pd.Series) -> pd.Series:
+    """The UTC calendar day of each moment (midnight, UTC-naive); NaT stays NaT."""
+    stamps = pd.to_datetime(moments, utc=True)
+    return stamps.dt.tz_convert("UTC").dt.tz_localize(None).dt.normalize().astype("datetime64[ns]")
+
+
+def rates_on(rates: pd.DataFrame, currency: str, days: pd.Series) -> np.ndarray:
+    """Units of ``currency`` per USD on each of ``days``: the rate of that date, else the last
+    known one before it (weekends, holidays), else the earliest known (history older than the
+    first rate the warehouse holds). NaN when the currency has no rate at all."""
+    if currency == "USD":
+        return np.ones(len(days))
+    table = rates.loc[rates["currency"] == currency, ["as_of_date", "rate_per_usd"]]
+    if table.empty:
+        return np.full(len(days), np.nan)
+    # A moment without a time converts at the newest rate; merge_asof needs sorted, non-null keys.
+    probe = pd.DataFrame(
+        {"day": days.fillna(table["as_of_date"].iloc[-1]).to_numpy(), "order": range(len(days))}
+    ).sort_values("day", kind="stable")
+    merged = pd.merge_asof(probe, table, left_on="day", right_on="as_of_date", direction="backward")
+    merged["rate_per_usd"] = merged["rate_per_usd"].fillna(table["rate_per_usd"].iloc[0])
+    return merged.sort_values("order")["rate_per_usd"].to_numpy(dtype=float)
+
+
+def convert_rows(
+    frame: pd.DataFrame, columns: tuple[str, ...], rates: pd.DataFrame, target: str, *, at: str
+) -> pd.DataFrame:
+    """A copy of ``frame`` with its money ``columns`` in ``target``.
+
+    Each row converts from its own ``quote_currency`` at the rates of the day of its ``at``
+    column (:func:`rates_on`), so history keeps each day's rate and rows of an older quote
+    currency convert from that currency. A row already in ``target`` is never multiplied, and
+    converted rows say ``target`` in ``quote_currency``, so converting twice changes nothing.
+    A row whose currency has no rate keeps its currency label and loses its money (NaN: "—").
     """
-    table: dict[str, tuple[float, object]] = {"USD": (1.0, None)}
-    if rates is not None and not rates.empty:
-        for row in rates.itertuples(index=False):
-            rate = _as_float(row.rate_per_usd)
-            if rate is not None and rate > 0:
-                table[str(row.currency).upper()] = (rate, getattr(row, "as_of_date", None))
-    if requested == base:
-        return FxChoice(requested, base, 1.0, table.get(base, (None, None))[1])
-    if requested not in table:
-        return FxChoice(
-            requested,
-            base,
-            1.0,
-            problem=f"No {requested} exchange rate in marts.fx_rates_daily yet; showing {base}.",
-        )
-    if base not in table:
-        return FxChoice(
-            requested,
-            base,
-            1.0,
-            problem=f"No {base} exchange rate in marts.fx_rates_daily to convert from; "
-            f"showing {base}.",
-        )
-    rate, as_of = table[requested]
-    return FxChoice(requested, requested, rate / table[base][0], as_of)
-
-
-def convert(frame: pd.DataFrame, columns: tuple[str, ...], factor: float) -> pd.DataFrame:
-    """A copy of ``frame`` with the money ``columns`` (those present) multiplied by ``factor``."""
     out = frame.copy()
+    if out.empty:
+        return out
+    currencies = out["quote_currency"].astype(str).str.upper().to_numpy()
+    days = _days(out[at]).reset_index(drop=True)
+    factor = np.full(len(out), np.nan)
+    target_rate = rates_on(rates, target, days)
+    for currency in np.unique(currencies):
+        mask = currencies == currency
+        if currency == target:
+            factor[mask] = 1.0
+        else:
+            factor[mask] = target_rate[mask] / rates_on(rates, currency, days[mask])
     for column in columns:
         if column in out.columns:
-            out[column] = pd.to_numeric(out[column], errors="coerce") * factor
+            out[column] = pd.to_numeric(out[column], errors="coerce").to_numpy() * factor
+    out["quote_currency"] = np.where(np.isnan(factor), currencies, target)
     return out
+
+
+def prefer_currency(frame: pd.DataFrame, keys: list[str], current: dict[int, str]) -> pd.DataFrame:
+    """One row per ``keys`` where a coin has rows in two quote currencies for the same time
+    (the hour the pipeline switched currency): the row of the coin's ``current`` currency wins.
+    Call it before :func:`convert_rows` (it reads each row's own ``quote_currency``)."""
+    if frame.empty:
+        return frame
+    rank = [
+        0 if current.get(int(c)) == q else 1
+        for c, q in zip(frame["coin_id"], frame["quote_currency"], strict=True)
+    ]
+    ordered = frame.assign(_rank=rank).sort_values([*keys, "_rank"], kind="stable")
+    return ordered.drop_duplicates(keys).drop(columns="_rank").reset_index(drop=True)
 
 
 def _as_float(value: object) -> float | None:
@@ -111,20 +192,33 @@ def format_signed_money(value: object, currency: str) -> str:
 
 
 def _plain(number: float) -> str:
+    """Two decimals from 1 up; below 1, four significant digits in fixed notation, so a
+    meme coin's price reads ``0.000001234`` and never ``1.234e-06``."""
     magnitude = abs(number)
-    if magnitude >= 1 or magnitude == 0:
-        return f"{magnitude:,.2f}"
-    if magnitude >= 0.01:
-        return f"{magnitude:,.4f}"
-    return f"{magnitude:.4g}"
+    if magnitude == 0:
+        return "0.00"
+    if magnitude < 1:
+        decimals = SIGNIFICANT_DIGITS - 1 - math.floor(math.log10(magnitude))
+        text = f"{magnitude:.{decimals}f}"
+        if float(text) < 1:  # 0.99996 rounds to 1.0000: then it is a number from 1 up
+            return text
+    return f"{magnitude:,.2f}"
+
+
+# Compact units, smallest first; a value that rounds to 1,000 of one unit moves to the next.
+_UNITS = ((1e3, "K"), (1e6, "M"), (1e9, "B"), (1e12, "T"))
 
 
 def _compact(number: float) -> str:
+    """``1.21 T``, ``35.00 B``, ``999.00``; 999,999,999 is ``1.00 B``, never ``1,000.00 M``."""
     magnitude = abs(number)
-    for threshold, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
-        if magnitude >= threshold:
-            return f"{magnitude / threshold:,.2f} {suffix}"
-    return _plain(number)
+    if round(magnitude, 2) < 1000:
+        return _plain(number)
+    for index, (threshold, suffix) in enumerate(_UNITS):
+        scaled = round(magnitude / threshold, 2)
+        if scaled < 1000 or index == len(_UNITS) - 1:
+            return f"{scaled:,.2f} {suffix}"
+    raise AssertionError("unreachable: the last unit always answers")
 
 
 def format_amount(value: object, unit: str = "") -> str:
@@ -178,3 +272,71 @@ def age_seconds(moment: object, now: datetime | None = None) -> float | None:
     if stamp.tzinfo is None:
         stamp = stamp.tz_localize("UTC")
     return (pd.Timestamp(now or datetime.now(UTC)) - stamp).total_seconds()
+
+
+def is_stale(stamped_at: object, stale_after_seconds: float, now: datetime | None = None) -> bool:
+    """Whether a coin's newest row is too old to pass for current. ``stamped_at`` is the time
+    the pipeline itself stamped on that row (fetched or loaded), never the source's
+    ``last_updated``; a coin without one is stale."""
+    age = age_seconds(stamped_at, now)
+    return age is None or age > stale_after_seconds
+
+
+def badge_color(age: float | None) -> str:
+    """The header badge's colour for the age of the newest pipeline-stamped time: green up to
+    3 min (a load or two late), orange up to an hour, red after that or with no time."""
+    if age is None or age > 3600:
+        return "red"
+    return "green" if age < 180 else "orange"
+
+
+def active_source(sources: pd.DataFrame) -> str | None:
+    """The source the page shows: the one whose newest pipeline-stamped time in
+    ``marts.latest_quotes`` is the newest (``sources`` is :func:`queries.sources`)."""
+    known = sources.dropna(subset=["stamped_at"])
+    if known.empty:
+        return None if sources.empty else str(sources["source"].iloc[0])
+    return str(known.sort_values(["stamped_at", "source"]).iloc[-1]["source"])
+
+
+def coin_labels(coins: pd.DataFrame) -> dict[int, str]:
+    """A label per ``coin_id`` that tells the coins on the page apart.
+
+    The ticker alone when no other coin shown has it; ``SYMBOL · Name`` when two coins share a
+    ticker (CoinMarketCap has many); ``SYMBOL · Name #id`` when they share the name too. Plain
+    text: escape it for the markup it goes into (``streamlit_app.markup``).
+    """
+    rows = coins.drop_duplicates("coin_id")
+    ids = [int(c) for c in rows["coin_id"]]
+    symbols = [str(s) for s in rows["symbol"]]
+    names = [str(n) for n in rows["name"]]
+    by_symbol = pd.Series(symbols).value_counts()
+    by_pair = pd.Series(list(zip(symbols, names, strict=True))).value_counts()
+    labels = {}
+    for coin_id, symbol, name in zip(ids, symbols, names, strict=True):
+        label = symbol
+        if by_symbol[symbol] > 1:
+            label = f"{symbol} · {name}"
+            if by_pair[(symbol, name)] > 1:
+                label += f" #{coin_id}"
+        labels[coin_id] = label
+    return labels
+
+
+def last_hours(hourly: pd.DataFrame, hours: int = 24, now: datetime | None = None) -> pd.DataFrame:
+    """The rows of ``hourly`` whose ``hour_at`` lies in the last ``hours`` hours, the current
+    hour included: a day of closes, however many hours are missing from it."""
+    if hourly.empty:
+        return hourly
+    current = pd.Timestamp(now or datetime.now(UTC)).floor("h")
+    stamps = pd.to_datetime(hourly["hour_at"], utc=True)
+    start = current - pd.Timedelta(hours=hours - 1)
+    return hourly[(stamps >= start) & (stamps <= current)]
+
+
+def days_old(day: object, now: datetime | None = None) -> int | None:
+    """Whole days from ``day`` (a date) to today (UTC); None for no date."""
+    if day is None or day is pd.NaT:
+        return None
+    today = (now or datetime.now(UTC)).astimezone(UTC).date()
+    return (today - pd.Timestamp(day).date()).days

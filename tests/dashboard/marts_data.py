@@ -1,5 +1,9 @@
 """Hand-made ``marts`` tables for the dashboard tests, per the marts contract.
 
+Column types are the marts' own (dbt casts money and percentages to ``double precision``), and
+``source`` ('coinmarketcap' or 'simulator') is in the quote marts' grain, as the dashboard's
+queries require.
+
 The dbt project builds these in real life; the tests create them with the loader role (which
 owns schema ``marts``; default privileges let the dashboard role read what it creates).
 ``fill_small`` writes a few rows whose numbers the tests compute by hand; ``fill_rich`` writes
@@ -18,30 +22,36 @@ from psycopg import sql
 
 QUOTE_COLUMNS = """
     quote_key text, coin_id int, symbol text, name text, slug text, quote_currency text,
-    source text, is_simulated boolean, cmc_rank int, price numeric, volume_24h numeric,
-    volume_change_24h numeric, percent_change_1h numeric, percent_change_24h numeric,
-    percent_change_7d numeric, percent_change_30d numeric, market_cap numeric,
-    market_cap_dominance numeric, fully_diluted_market_cap numeric, circulating_supply numeric,
-    total_supply numeric, max_supply numeric, last_updated_at timestamptz,
+    source text, is_simulated boolean, cmc_rank int, price double precision,
+    volume_24h double precision, volume_change_24h double precision,
+    percent_change_1h double precision, percent_change_24h double precision,
+    percent_change_7d double precision, percent_change_30d double precision,
+    market_cap double precision, market_cap_dominance double precision,
+    fully_diluted_market_cap double precision, circulating_supply double precision,
+    total_supply double precision, max_supply double precision, last_updated_at timestamptz,
     fetched_at timestamptz, loaded_at timestamptz
 """
 TOP_COLUMNS = """
-    snapshot_at timestamptz, rank int, coin_id int, symbol text, name text,
-    quote_currency text, source text, is_simulated boolean, price numeric, market_cap numeric,
-    volume_24h numeric, market_cap_dominance numeric, circulating_supply numeric,
-    share_of_top_10 numeric
+    snapshot_at timestamptz, rank bigint, coin_id int, symbol text, name text,
+    quote_currency text, source text, is_simulated boolean, price double precision,
+    market_cap double precision, volume_24h double precision,
+    market_cap_dominance double precision, circulating_supply double precision,
+    share_of_top_10 double precision
 """
 DDL = {
     "quotes_coins": QUOTE_COLUMNS,
     "latest_quotes": QUOTE_COLUMNS,
     "coin_price_hourly": """
-        coin_id int, symbol text, name text, quote_currency text, hour_at timestamptz,
-        open_price numeric, high_price numeric, low_price numeric, close_price numeric,
-        avg_price numeric, samples int
+        coin_id int, symbol text, name text, quote_currency text, source text,
+        hour_at timestamptz, open_price double precision, high_price double precision,
+        low_price double precision, close_price double precision, avg_price double precision,
+        samples bigint, last_updated_at timestamptz, last_loaded_at timestamptz
     """,
     "cap_top_10": TOP_COLUMNS,
     "vol_top_10": TOP_COLUMNS,
-    "fx_rates_daily": "as_of_date date, currency text, rate_per_usd numeric, is_latest boolean",
+    "fx_rates_daily": """
+        as_of_date date, currency text, rate_per_usd double precision, is_latest boolean
+    """,
     "pipeline_health": """
         source_name text, last_loaded_at timestamptz, rows_last_hour bigint,
         rejected_last_hour bigint
@@ -230,6 +240,9 @@ def fill_small(conn: psycopg.Connection, now: datetime | None = None) -> SmallDa
                     "close_price": close,
                     "avg_price": (coin.price + close) / 2,
                     "samples": 60,
+                    "source": "simulator",
+                    "last_updated_at": hour0 - timedelta(hours=h) + timedelta(minutes=59),
+                    "last_loaded_at": hour0 - timedelta(hours=h) + timedelta(minutes=59),
                 }
             )
     _insert(conn, "quotes_coins", history)
@@ -381,6 +394,9 @@ def fill_rich(conn: psycopg.Connection, *, days: int = 30, seed: int = 7) -> Non
                     "close_price": values[-1],
                     "avg_price": sum(values) / len(values),
                     "samples": len(values),
+                    "source": "simulator",
+                    "last_updated_at": hour_at + timedelta(minutes=59),
+                    "last_loaded_at": hour_at + timedelta(minutes=59),
                 }
             )
     _insert(conn, "quotes_coins", history)

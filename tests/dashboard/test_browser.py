@@ -7,6 +7,7 @@ import re
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -102,6 +103,26 @@ def screenshot(page, path: Path, width: int = 1440) -> None:
     page.screenshot(path=str(path), full_page=True)
 
 
+CHARTS = '[data-testid="stPlotlyChart"] .js-plotly-plot'
+
+
+@contextmanager
+def dashboard_page(url: str) -> Iterator:
+    """A headless Chromium page on the dashboard at ``url``, once all its charts are there."""
+    from playwright.sync_api import expect, sync_playwright
+
+    chromium_path = require_chromium()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1440, "height": 900})
+            page.goto(url, wait_until="domcontentloaded")
+            expect(page.locator(CHARTS)).to_have_count(PLOTLY_CHARTS, timeout=60_000)
+            yield page
+        finally:
+            browser.close()
+
+
 def headline_price(page, symbol: str) -> str:
     metric = page.locator('[data-testid="stMetric"]', has_text=f"{symbol} price").first
     return metric.locator('[data-testid="stMetricValue"]').inner_text().strip()
@@ -112,45 +133,84 @@ def money(text: str) -> float:
 
 
 def test_browser_shows_charts_and_converts_currency(served, loader):
-    from playwright.sync_api import expect, sync_playwright
-
-    chromium_path = require_chromium()
+    from playwright.sync_api import expect
 
     url, data = served
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1440, "height": 900})
-            page.goto(url, wait_until="domcontentloaded")
-            charts = page.locator('[data-testid="stPlotlyChart"] .js-plotly-plot')
-            expect(charts).to_have_count(PLOTLY_CHARTS, timeout=60_000)
-            page.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=30_000)
+    with dashboard_page(url) as page:
+        charts = page.locator(CHARTS)
+        page.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=30_000)
 
-            body = page.locator("body").inner_text()
-            assert not page.locator('[data-testid="stException"]').count()
-            for marker in ERROR_TEXT:
-                assert marker not in body, f"{marker!r} on the page:\n{body[:2000]}"
-            assert "SIMULATED DATA" in body
-            usd = headline_price(page, "BTC")
-            assert usd == "$60,000.00"
+        body = page.locator("body").inner_text()
+        assert not page.locator('[data-testid="stException"]').count()
+        for marker in ERROR_TEXT:
+            assert marker not in body, f"{marker!r} on the page:\n{body[:2000]}"
+        assert "SIMULATED DATA" in body
+        usd = headline_price(page, "BTC")
+        assert usd == "$60,000.00"
 
-            page.get_by_role("radiogroup", name="Currency").get_by_role(
-                "radio", name="EUR", exact=True
-            ).click()
-            expect(
-                page.locator('[data-testid="stMetric"]', has_text="BTC price").first
-            ).to_contain_text("€", timeout=30_000)
-            eur = headline_price(page, "BTC")
-            assert money(eur) == pytest.approx(money(usd) * data.rates["EUR"])
-            expect(charts).to_have_count(PLOTLY_CHARTS, timeout=30_000)
-            screenshot(page, ARTIFACTS / "dashboard.png")
+        page.get_by_role("radiogroup", name="Currency").get_by_role(
+            "radio", name="EUR", exact=True
+        ).click()
+        expect(
+            page.locator('[data-testid="stMetric"]', has_text="BTC price").first
+        ).to_contain_text("€", timeout=30_000)
+        eur = headline_price(page, "BTC")
+        assert money(eur) == pytest.approx(money(usd) * data.rates["EUR"])
+        expect(charts).to_have_count(PLOTLY_CHARTS, timeout=30_000)
+        screenshot(page, ARTIFACTS / "dashboard.png")
 
-            # The page refreshes itself (fragment run_every = 5 s here, cache ttl the same).
-            loader.execute("update marts.latest_quotes set price = 61000 where symbol = 'BTC'")
-            expect(
-                page.locator('[data-testid="stMetric"]', has_text="BTC price").first
-            ).to_contain_text("€56,120.00", timeout=30_000)  # 61000 x 0.92
-        finally:
-            browser.close()
+        # The page refreshes itself (fragment run_every = 5 s here, cache ttl the same).
+        loader.execute("update marts.latest_quotes set price = 61000 where symbol = 'BTC'")
+        expect(
+            page.locator('[data-testid="stMetric"]', has_text="BTC price").first
+        ).to_contain_text("€56,120.00", timeout=30_000)  # 61000 x 0.92
     assert (ARTIFACTS / "dashboard.png").stat().st_size > 10_000
+
+
+# Script that would run in the page if either value became markup: the iframe's srcdoc shares
+# the page's origin (so it can reach `parent`), the image fails to load and runs its handler.
+HOSTILE_NAME = '<iframe srcdoc="<script>parent.__pwned=1</script>"></iframe>'
+HOSTILE_SYMBOL = '"><img src=x onerror="window.__pwned=2">'
+
+
+@pytest.fixture
+def served_hostile(pg: StackConfig, loader, tmp_path: Path) -> Iterator[str]:
+    """The page over marts where SOL (preselected, in both top 10s) has a hostile symbol and
+    name, as a message from a compromised or spoofed source would put them there."""
+    marts_data.fill_small(loader)
+    for table in ("latest_quotes", "quotes_coins", "coin_price_hourly", "cap_top_10", "vol_top_10"):
+        loader.execute(
+            f"update marts.{table} set symbol = %s, name = %s where coin_id = 5426",
+            (HOSTILE_SYMBOL, HOSTILE_NAME),
+        )
+        # No coin keeps a default ticker, so a page that preselects by ticker (as before the
+        # fix) falls back to the first three by rank: the hostile coin is shown either way.
+        loader.execute(f"update marts.{table} set symbol = symbol || '2' where coin_id <> 5426")
+    process, url = serve_dashboard(pg.dashboard_db_url, tmp_path / "streamlit.log")
+    try:
+        yield url
+    finally:
+        stop(process)
+        marts_data.drop_marts(loader)
+
+
+def test_browser_shows_a_hostile_name_and_symbol_as_text(served_hostile):
+    from playwright.sync_api import expect
+
+    with dashboard_page(served_hostile) as page:
+        # Three headline cards of seven figures each: the page has drawn every coin's values.
+        expect(page.locator('[data-testid="stMetric"]')).to_have_count(3 * 7 + 3)
+        # None of the hostile text became an element, and no script ran.
+        assert page.locator("iframe").count() == 0
+        assert page.locator('img[src="x"], img[onerror], [srcdoc]').count() == 0
+        assert page.evaluate("window.__pwned") is None
+        # The headline card shows both values as the characters they are...
+        card = page.locator('[data-testid="stHtml"]', has_text=HOSTILE_NAME)
+        expect(card).to_have_count(1)
+        expect(card).to_contain_text(HOSTILE_SYMBOL)
+        expect(
+            page.locator('[data-testid="stMetric"]', has_text=f"{HOSTILE_SYMBOL} price")
+        ).to_have_count(1)
+        # ...and so does the price chart's legend.
+        assert HOSTILE_SYMBOL in page.locator(CHARTS).first.inner_text()

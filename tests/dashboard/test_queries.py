@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pandas as pd
 import pytest
 from sqlalchemy.engine import make_url
@@ -51,49 +53,64 @@ def test_refresh_seconds_reads_the_environment(monkeypatch):
     assert queries.refresh_seconds() == 30
 
 
+def test_stale_after_seconds_reads_the_environment(monkeypatch):
+    monkeypatch.delenv(queries.STALE_ENV, raising=False)
+    assert queries.stale_after_seconds() == 300
+    monkeypatch.setenv(queries.STALE_ENV, "90")
+    assert queries.stale_after_seconds() == 90
+
+
+SIM = "simulator"
+
+
 def test_mart_status_and_latest_quotes(small_marts, dashboard_env):
     db = queries.database_key()
     status = queries.mart_status(db)
     assert status["exists"].all() and status["has_rows"].all()
-    # The picker's list: every coin, narrow, by rank.
-    coins = queries.coins(db)
-    assert list(coins.columns) == ["coin_id", "symbol", "name", "quote_currency"]
+    # The picker's list: every coin of the source, narrow, by rank.
+    coins = queries.coins(db, source=SIM)
+    assert list(coins.columns) == ["coin_id", "symbol", "name", "quote_currency", "stamped_at"]
     assert coins["symbol"].tolist() == ["BTC", "ETH", "SOL", "DOGE"]
     assert coins["coin_id"].tolist() == [1, 1027, 5426, 74]
-    # The header's figures, over all coins.
-    fresh = queries.freshness(db)
-    assert len(fresh) == 1
-    assert fresh.at[0, "last_updated_at"] == small_marts.newest_update
-    assert bool(fresh.at[0, "is_simulated"])
+    assert queries.coins(db, source="coinmarketcap").empty
+    # The header's figures, per source: the newest time the pipeline stamped.
+    summary = queries.sources(db)
+    assert summary["source"].tolist() == [SIM]
+    assert summary.at[0, "stamped_at"] == small_marts.newest_update + timedelta(seconds=2)
+    assert summary.at[0, "coins"] == 4 and bool(summary.at[0, "is_simulated"])
     # Full quotes of the picked coins only, by rank.
-    latest = queries.latest_quotes(db, (5426, 1), "USD")
+    latest = queries.latest_quotes(db, (5426, 1), source=SIM)
     assert latest["symbol"].tolist() == ["BTC", "SOL"]
     assert latest["price"].dtype == float
     assert latest.loc[0, "price"] == 60000.0
-    assert queries.latest_quotes(db, (1,), "EUR").empty
-    assert queries.latest_quotes(db, (), "USD").empty
+    assert queries.latest_quotes(db, (1,), source="coinmarketcap").empty
+    assert queries.latest_quotes(db, (), source=SIM).empty
 
 
 def test_top_10_reads_only_the_newest_snapshot(small_marts, dashboard_env):
-    cap = queries.top_10(queries.database_key(), "cap_top_10")
+    cap = queries.top_10(queries.database_key(), "cap_top_10", source=SIM)
     assert cap["rank"].tolist() == list(range(1, 11))
     assert cap["snapshot_at"].nunique() == 1
     assert cap.loc[0, "market_cap"] == small_marts.coins["BTC"].market_cap
 
 
-def test_fx_rates_prefer_the_latest_row(small_marts, dashboard_env):
-    rates = queries.fx_rates(queries.database_key()).set_index("currency")["rate_per_usd"]
-    assert rates.to_dict() == small_marts.rates
+def test_fx_rates_hold_each_days_rate(small_marts, dashboard_env):
+    rates = queries.fx_rates(queries.database_key())
+    newest = rates.sort_values("as_of_date").groupby("currency").last()["rate_per_usd"]
+    assert newest.to_dict() == small_marts.rates
+    eur = rates[rates["currency"] == "EUR"].sort_values("as_of_date")["rate_per_usd"]
+    assert eur.tolist() == [0.5, 0.92]  # yesterday's and today's
 
 
 def test_quote_history_and_hourly_prices_cover_the_selected_coins(small_marts, dashboard_env):
     db = queries.database_key()
-    history = queries.quote_history(db, (1, 1027), "USD")
-    assert set(history["symbol"]) == {"BTC", "ETH"}
+    history = queries.quote_history(db, (1, 1027), source=SIM)
+    assert set(history["coin_id"]) == {1, 1027}
     assert len(history) == 12  # six quotes per coin, each in its own one-minute bucket
-    hourly = queries.price_hourly(db, (5426,), "USD")
-    assert set(hourly["symbol"]) == {"SOL"} and len(hourly) == 49
-    assert queries.quote_history(db, (), "USD").empty
+    hourly = queries.price_hourly(db, (5426,), source=SIM)
+    assert set(hourly["coin_id"]) == {5426} and len(hourly) == 49
+    assert queries.quote_history(db, (), source=SIM).empty
+    assert queries.price_hourly(db, (5426,), source="coinmarketcap").empty
 
 
 def test_pipeline_health(small_marts, dashboard_env):
@@ -118,18 +135,52 @@ def test_unreachable_database_names_the_setting(
 ):
     monkeypatch.setenv("MOONWATCH_DASHBOARD_DB_URL", unreachable_url)
     with pytest.raises(queries.DatabaseUnavailableError) as info:
-        queries.coins(queries.database_key())
+        queries.coins(queries.database_key(), source=SIM)
     message = str(info.value)
     assert "MOONWATCH_DASHBOARD_DB_URL" in message and "make status" in message
     assert make_url(unreachable_url).password not in message
 
 
-def test_coins_and_freshness_of_an_empty_mart(loader, dashboard_env):
+def test_coins_and_sources_of_an_empty_mart(loader, dashboard_env):
     marts_data.create_marts(loader, ("latest_quotes",))
     db = queries.database_key()
-    assert queries.coins(db).empty
-    assert list(queries.coins(db).columns) == ["coin_id", "symbol", "name", "quote_currency"]
-    fresh = queries.freshness(db)
-    assert fresh.at[0, "last_updated_at"] is None or pd.isna(fresh.at[0, "last_updated_at"])
-    assert not bool(fresh.at[0, "is_simulated"])
+    assert queries.coins(db, source=SIM).empty
+    assert list(queries.coins(db, source=SIM).columns) == list(queries._COIN_COLUMNS)
+    assert queries.sources(db).empty
     marts_data.drop_marts(loader)
+
+
+def test_a_query_refuses_something_that_is_not_a_source(small_marts, dashboard_env):
+    # A currency where the source belongs would match no row, silently: it must fail loudly.
+    with pytest.raises(ValueError, match="not a data source: 'USD'"):
+        queries.latest_quotes(queries.database_key(), (1,), source="USD")
+    with pytest.raises(TypeError):
+        queries.latest_quotes(queries.database_key(), (1,), "simulator")  # keyword only
+
+
+def test_a_mart_without_a_column_the_page_needs_is_outdated(loader, dashboard_env):
+    # coin_price_hourly as an older dbt project built it: no `source` column yet.
+    marts_data.fill_small(loader)
+    loader.execute("alter table marts.coin_price_hourly drop column source")
+    try:
+        with pytest.raises(queries.MartOutdatedError, match="older version of the dbt project"):
+            queries.price_hourly(queries.database_key(), (1,), source=SIM)
+    finally:
+        marts_data.drop_marts(loader)
+
+
+def test_for_source_keeps_the_current_rows_of_a_split_pipeline_health():
+    health = pd.DataFrame(
+        {
+            "source_name": ["crypto_quotes", "crypto_quotes", "fx_rates", "crypto_listings"],
+            "source": ["simulator", "coinmarketcap", "frankfurter", None],
+            "is_current": [False, True, True, None],
+        }
+    )
+    kept = queries.for_source(health, "coinmarketcap")
+    assert kept.index.tolist() == [1, 2, 3]
+    # Without is_current: the shown source's rows (and those of no source).
+    kept = queries.for_source(health.drop(columns="is_current"), "simulator")
+    assert kept.index.tolist() == [0, 3]
+    unsplit = health.drop(columns=["source", "is_current"])
+    assert len(queries.for_source(unsplit, "simulator")) == 4
