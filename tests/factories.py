@@ -60,3 +60,14 @@ def quote_message(
         "simulator",
         BASE_TIME + timedelta(minutes=minute, seconds=2),
     )
+
+
+def listing_coin(coin_id: int = 1, minute: int = 0, price: float = 50_000.0) -> dict:
+    """One coin of a CoinMarketCap ``listings/latest`` reply (v1 shape), quoted in USD."""
+    return {
+        **coin_object(coin_id, minute, price),
+        "date_added": "2013-04-28T00:00:00.000Z",
+        "tags": ["mineable", "pow"],
+        "platform": None,
+        "is_active": 1,
+    }

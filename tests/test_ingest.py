@@ -22,6 +22,9 @@ from moonwatch.kafka import (
     produce_quotes,
     wait_for_assignment,
 )
+from moonwatch.messages import MAX_MESSAGE_BYTES, REJECTED_PAYLOAD_BYTES
+from moonwatch.stack import broker
+from moonwatch.stack.config import StackConfig
 from moonwatch.warehouse.quotes import (
     LoadResult,
     PreparedBatch,
@@ -47,7 +50,10 @@ POISON = [
 
 
 def _produce_raw(bootstrap: str, topic: str, values: list[bytes | None]) -> None:
-    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all"})
+    # Past the client's 1 MB default, so a test can put a really oversized message on the topic.
+    producer = Producer(
+        {"bootstrap.servers": bootstrap, "acks": "all", "message.max.bytes": 16_000_000}
+    )
     for value in values:
         producer.produce(topic, key=b"poison", value=value)
     assert producer.flush(15) == 0
@@ -244,3 +250,131 @@ def test_ingest_writer_failure_stops_the_load_and_commits_no_later_offset(
     again = consume_and_load(kafka, topic, group, warehouse_url, idle_s=2)
     assert again["inserted"] == 40 - spy.failed_from
     assert spy.warehouse.execute("select count(*) from raw.crypto_quotes").fetchone() == (40,)
+
+
+def _rejected(conn: psycopg.Connection) -> list[tuple]:
+    return conn.execute(
+        "select kafka_offset, reason, message_base64, message_bytes"
+        " from raw.crypto_quotes_rejected order by rejected_id"
+    ).fetchall()
+
+
+def test_ingest_refuses_quotes_from_the_future_and_before_bitcoin(
+    kafka: str, make_topic: Callable[[], str], warehouse: psycopg.Connection, warehouse_url: str
+) -> None:
+    topic = make_topic()
+    good = quote_message(coin_id=1, minute=0).to_bytes()
+    at, fetched = b'"last_updated":"2026-11-27T12:00:00Z"', b'"fetched_at":"2026-11-27T12:00:02Z"'
+    assert at in good and fetched in good
+    future_source = good.replace(at, b'"last_updated":"2099-01-01T00:00:00Z"')
+    future_stamp = future_source.replace(fetched, b'"fetched_at":"2099-01-01T00:00:05Z"')
+    ancient = good.replace(at, b'"last_updated":"2008-06-01T00:00:00Z"')
+    _produce_raw(kafka, topic, [good, future_source, future_stamp, ancient])
+
+    counts = consume_and_load(kafka, topic, _group(), warehouse_url, idle_s=2)
+
+    assert (counts["inserted"], counts["rejected"]) == (1, 3)
+    assert _keys(warehouse) == [(1, int(quote_message().last_updated.timestamp()))]
+    reasons = [r[1] for r in _rejected(warehouse)]
+    assert "last_updated 2099-01-01T00:00:00+00:00 is in the future" in reasons[0]
+    assert "more than 5 minutes after fetched_at" in reasons[0]
+    assert "fetched_at 2099-01-01T00:00:05+00:00 is in the future" in reasons[1]
+    assert "the loader's clock" in reasons[1]
+    assert "before 2009-01-03" in reasons[2]
+
+
+def test_ingest_simulated_and_real_quote_for_the_same_coin_and_minute_both_land(
+    kafka: str, make_topic: Callable[[], str], warehouse: psycopg.Connection, warehouse_url: str
+) -> None:
+    topic = make_topic()
+    simulated = quote_message(coin_id=1, minute=3, price=50_000.0)
+    real = simulated.model_copy(update={"source": "coinmarketcap", "price": 61_234.5})
+    produce_quotes([simulated, real, simulated], kafka, topic)  # the third is a redelivery
+
+    counts = consume_and_load(kafka, topic, _group(), warehouse_url, idle_s=2)
+
+    assert (counts["inserted"], counts["duplicates"]) == (2, 1)
+    rows = warehouse.execute(
+        "select source, coin_id, last_updated, (message->>'price')::float"
+        " from raw.crypto_quotes order by source"
+    ).fetchall()
+    assert rows == [
+        ("coinmarketcap", 1, real.last_updated, 61_234.5),
+        ("simulator", 1, simulated.last_updated, 50_000.0),
+    ]
+
+
+def test_ingest_keeps_a_new_bad_message_at_an_offset_reused_after_a_broker_restart(
+    stack: StackConfig,
+    kafka: str,
+    make_topic: Callable[[], str],
+    warehouse: psycopg.Connection,
+    warehouse_url: str,
+) -> None:
+    topic, group = make_topic(), _group()
+    _produce_raw(kafka, topic, [b"first junk"])
+    assert consume_and_load(kafka, topic, group, warehouse_url, idle_s=2)["rejected"] == 1
+    # The local broker keeps its log in memory: after a restart the topic starts at offset 0.
+    broker.stop_broker(stack)
+    broker.start_broker(stack)
+    broker.ensure_topic(kafka, topic)
+    _produce_raw(kafka, topic, [b"second junk"])
+    assert consume_and_load(kafka, topic, group, warehouse_url, idle_s=2)["rejected"] == 1
+    # Re-reading the same message (a crash before the offset commit) still stores it once.
+    consume_and_load(kafka, topic, _group(), warehouse_url, idle_s=2)
+
+    rows = _rejected(warehouse)
+    assert [(r[0], base64.b64decode(r[2])) for r in rows] == [
+        (0, b"first junk"),
+        (0, b"second junk"),
+    ]
+
+
+def test_ingest_quarantines_an_oversized_message_and_loads_the_ones_around_it(
+    kafka: str, make_topic: Callable[[], str], warehouse: psycopg.Connection, warehouse_url: str
+) -> None:
+    topic, group = make_topic(), _group()
+    huge = b'{"schema_version": 1, "name": "' + b"x" * 3_000_000 + b'"}'
+    before, after = quote_message(coin_id=1, minute=0), quote_message(coin_id=1, minute=1)
+    _produce_raw(kafka, topic, [before.to_bytes(), huge, after.to_bytes()])
+
+    counts = consume_and_load(kafka, topic, group, warehouse_url, idle_s=2)
+
+    assert (counts["inserted"], counts["rejected"]) == (2, 1)
+    [(offset, reason, payload, size)] = _rejected(warehouse)
+    assert offset == 1 and size == len(huge)
+    assert f"{len(huge):,} bytes is larger than the {MAX_MESSAGE_BYTES:,}" in reason
+    assert base64.b64decode(payload) == huge[:REJECTED_PAYLOAD_BYTES]  # its start, bounded
+    # Every offset, the oversized one included, is committed: nothing is read twice.
+    assert consume_and_load(kafka, topic, group, warehouse_url, idle_s=2)["batches"] == 0
+
+
+def test_consume_batches_cuts_a_batch_at_its_byte_bound(
+    kafka: str, make_topic: Callable[[], str]
+) -> None:
+    topic = make_topic()
+    _produce_raw(kafka, topic, [bytes([65 + i]) * 100_000 for i in range(12)])
+    consumer = open_consumer(kafka, _group(), topic)
+    wait_for_assignment(consumer)
+    batches = list(consume_batches(consumer, batch_size=5000, idle_s=2, max_batch_bytes=250_000))
+    consumer.close()
+
+    assert [r.offset for batch in batches for r in batch] == list(range(12))
+    # Cut as soon as 250 kB are reached: never more than one message past the bound.
+    assert all(sum(r.size for r in batch) < 250_000 + 100_000 for batch in batches)
+    assert max(len(batch) for batch in batches) == 3
+
+
+def test_ingest_fails_loudly_when_a_message_is_larger_than_the_consumer_may_receive(
+    kafka: str, make_topic: Callable[[], str], warehouse: psycopg.Connection, warehouse_url: str
+) -> None:
+    topic, group = make_topic(), _group()
+    _produce_raw(kafka, topic, [quote_message().to_bytes(), b"y" * 3_000_000])
+    small = {"fetch.max.bytes": 1_000_000, "receive.message.max.bytes": 1_600_000}
+    # Before: the broker's answer never arrived, the loader saw an idle topic and reported
+    # success with nothing loaded, run after run.
+    with pytest.raises(BrokerError, match="larger than the loader accepts"):
+        consume_and_load(kafka, topic, group, warehouse_url, idle_s=3, consumer_overrides=small)
+    # Nothing was committed past it: with the default bounds both messages are accounted for.
+    counts = consume_and_load(kafka, topic, group, warehouse_url, idle_s=2)
+    assert (counts["inserted"], counts["rejected"]) == (1, 1)

@@ -1,5 +1,8 @@
 """``load_quotes_batch`` against the real Postgres: the COPY text it builds stores every message
-exactly as validated, and a batch holding one quote twice keeps the lowest offset."""
+exactly as validated, and a batch holding one quote twice keeps the lowest offset.
+
+Tabs, newlines and control characters no longer pass the contract (see test_messages), so the
+names here exercise what still may: backslashes, COPY's markers and any language's letters."""
 
 from __future__ import annotations
 
@@ -16,11 +19,11 @@ from tests.factories import BASE_TIME, coin_object, quote_message
 pytestmark = pytest.mark.integration
 
 TRICKY_NAMES = [
-    ("BS", "back\\slash", "a\\\\b"),  # COPY text's escape character, once and twice
-    ("NULL", "\\N", "\\."),  # COPY's NULL marker and its end-of-data line, as plain text
-    ("TAB", "tab\there", "new\nline\rreturn"),  # COPY's delimiters, escaped inside JSON
-    ("QUO", 'say "hi" \\"', "\\u0041 not an escape"),
-    ("ÉTÉ", "Ünïcødé — 漢字 🚀\u202eRTL", "ß\u00a0nbsp"),
+    ("BS", "back\\slash", "a-b"),  # COPY text's escape character
+    ("NULL", "\\N", "n.a"),  # COPY's NULL marker, as plain text
+    ("DOT", "\\. end", "end-of-data"),  # COPY's end-of-data marker, as plain text
+    ("QUO", 'say "hi" \\"', "u0041-not-an-escape"),
+    ("ÉTÉ", "Ünïcødé — 漢字 🚀", "ß~nbsp"),
 ]
 
 

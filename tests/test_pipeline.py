@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import re
+import threading
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -22,6 +27,8 @@ from moonwatch.pipeline import (
 from moonwatch.settings import load_settings
 from moonwatch.sources.credits import InMemoryLedgerStore, month_key
 from moonwatch.sources.simulator import SimulatorServer
+from moonwatch.warehouse.snapshots import load_listings_snapshot
+from tests.factories import listing_coin
 
 pytestmark = pytest.mark.integration
 
@@ -127,3 +134,152 @@ def test_fx_rates_load_is_idempotent_and_includes_usd(
     assert rates["USD"] == 1
     assert {"EUR", "SEK", "NOK", "DKK", "GBP"} <= set(rates)
     assert warehouse.execute("select count(*) from raw.fx_rates").fetchone()[0] == len(rates)
+
+
+class _Source(ThreadingHTTPServer):
+    """A loopback stand-in for CoinMarketCap and Frankfurter that answers what a test sets."""
+
+    replies: dict[str, tuple[bytes, dict[str, str]]]
+
+
+class _SourceHandler(BaseHTTPRequestHandler):
+    server: _Source
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        body, headers = self.server.replies.get(self.path.split("?")[0], (b"{}", {}))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.fixture
+def source(monkeypatch: pytest.MonkeyPatch, warehouse: psycopg.Connection) -> Iterator[_Source]:
+    warehouse.execute("truncate raw.crypto_listings_rejected, raw.fx_rates_rejected")
+    server = _Source(("127.0.0.1", 0), _SourceHandler)
+    server.replies = {}
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    monkeypatch.delenv("CMC_API_KEY", raising=False)
+    monkeypatch.setenv("CMC_BASE_URL", url)
+    monkeypatch.setenv("MOONWATCH_FX_BASE_URL", url)
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def _serve_listings(source: _Source, coins: list[dict[str, Any]]) -> None:
+    status = {"error_code": 0, "credit_count": 1, "timestamp": "2026-12-01T00:00:00Z"}
+    body = json.dumps({"status": status, "data": coins}).encode()
+    source.replies["/v1/cryptocurrency/listings/latest"] = (body, {})
+
+
+def _staging(conn: psycopg.Connection, model: str) -> list[tuple]:
+    """Every row of a staging view, computed with the dbt model's own SQL and casts."""
+    path = Path(__file__).parents[1] / "dbt_project" / "models" / "staging" / f"{model}.sql"
+    text = re.sub(r"\{\{\s*source\(\s*'raw'\s*,\s*'(\w+)'\s*\)\s*\}\}", r"raw.\1", path.read_text())
+    assert "{{" not in text and "{%" not in text, f"{path} has Jinja this helper cannot render"
+    return conn.execute(f"select * from (\n{text}\n) as staged").fetchall()
+
+
+def _listing(coin_id: int, **changes: Any) -> dict[str, Any]:
+    coin = listing_coin(coin_id)
+    coin["last_updated"] = coin["quote"]["USD"]["last_updated"] = "2026-12-01T00:00:00.000Z"
+    return {**coin, **changes}
+
+
+def _with_price(coin: dict[str, Any], price: Any) -> dict[str, Any]:
+    coin["quote"]["USD"]["price"] = price
+    return coin
+
+
+@pytest.mark.parametrize(
+    ("bad", "reason"),
+    [
+        (_listing(1027, cmc_rank=3_000_000_000), "cmc_rank"),
+        (_with_price(_listing(1027), 10**400), "price"),
+        (_listing(1027, date_added="yesterday-ish"), "date_added"),
+    ],
+    ids=["rank-past-integer", "401-digit-price", "date-added-no-timestamp"],
+)
+def test_listings_row_staging_cannot_read_is_quarantined_not_stored(
+    source: _Source,
+    warehouse: psycopg.Connection,
+    monkeypatch: pytest.MonkeyPatch,
+    bad: dict[str, Any],
+    reason: str,
+) -> None:
+    _serve_listings(source, [_listing(1), bad])
+    summary = load_listings(_settings(monkeypatch), ledger_store=InMemoryLedgerStore())
+
+    assert summary["coins"] == 2 and summary["inserted"] == 1
+    staged = _staging(warehouse, "stg_crypto_listings")  # the casts read every stored row
+    assert [row[0] for row in staged] == [1]
+    rejected = warehouse.execute(
+        "select source, coin_id, payload, reason from raw.crypto_listings_rejected"
+    ).fetchall()
+    assert len(rejected) == 1
+    kept_source, coin_id, payload, why = rejected[0]
+    assert (kept_source, coin_id) == ("simulator", "1027")
+    assert reason in why and '"id": 1027' in payload  # nothing is silently lost
+
+
+def _serve_fx(source: _Source, rates: dict[str, str], simulated: bool = True) -> None:
+    listed = ", ".join(f'"{c}": {r}' for c, r in rates.items())  # raw JSON numbers, as sent
+    body = f'{{"amount": 1.0, "base": "USD", "date": "2026-11-30", "rates": {{{listed}}}}}'
+    headers = {"X-Moonwatch-Simulated": "true"} if simulated else {}
+    source.replies["/latest"] = (body.encode(), headers)
+
+
+FX_OK = {"EUR": "0.92", "SEK": "10.4", "NOK": "10.6", "DKK": "6.9", "GBP": "0.79"}
+FX_OK |= {"CHF": "0.88", "JPY": "150.1", "CAD": "1.36", "AUD": "1.52"}
+
+
+def test_fx_rates_staging_cannot_read_are_quarantined_not_stored(
+    source: _Source, warehouse: psycopg.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _serve_fx(source, FX_OK | {"EUR": "1" + "0" * 400, "GBP": "1e-400"})
+    summary = load_fx(_settings(monkeypatch))
+
+    assert summary["currencies"] == len(FX_OK) + 1 - 2  # USD added, EUR and GBP refused
+    staged = {row[1] for row in _staging(warehouse, "stg_fx_rates")}
+    assert staged == (set(FX_OK) | {"USD"}) - {"EUR", "GBP"}
+    rejected = warehouse.execute(
+        "select currency, reason from raw.fx_rates_rejected order by currency"
+    ).fetchall()
+    assert [c for c, _ in rejected] == ["EUR", "GBP"]
+    assert all("rate_per_usd" in why for _, why in rejected)
+
+
+def test_fx_rates_of_the_simulator_never_overwrite_real_ones(
+    source: _Source, warehouse: psycopg.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _serve_fx(source, FX_OK, simulated=False)
+    assert load_fx(_settings(monkeypatch))["source"] == "frankfurter"
+    _serve_fx(source, FX_OK | {"EUR": "0.5"}, simulated=True)
+    assert load_fx(_settings(monkeypatch))["source"] == "simulator"
+
+    eur = warehouse.execute(
+        "select source, rate_per_usd::text from raw.fx_rates where currency = 'EUR' order by 1"
+    ).fetchall()
+    assert eur == [("frankfurter", "0.92"), ("simulator", "0.5")]
+
+
+def test_listings_snapshots_of_both_sources_at_the_same_second_both_land(
+    warehouse: psycopg.Connection,
+) -> None:
+    at = datetime(2026, 12, 1, tzinfo=UTC)
+    coins = [_listing(1)]
+    assert load_listings_snapshot(warehouse, coins, at, "USD", "simulator") == 1
+    assert load_listings_snapshot(warehouse, coins, at, "USD", "coinmarketcap") == 1
+    rows = warehouse.execute(
+        "select source, coin_id from raw.crypto_listings order by 1"
+    ).fetchall()
+    assert rows == [("coinmarketcap", 1), ("simulator", 1)]

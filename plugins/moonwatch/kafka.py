@@ -20,15 +20,59 @@ from moonwatch.messages import QuoteMessage
 logger = logging.getLogger(__name__)
 
 
+# Memory the loader's consumer may hold, whatever the topic holds. librdkafka's defaults let
+# one consumer queue 64 MB of prefetched messages and receive 100 MB responses; these bound a
+# load to roughly MAX_FETCH_BYTES in flight plus MAX_QUEUED_KBYTES prefetched plus one batch.
+MAX_FETCH_BYTES = 8 * 1024 * 1024
+MAX_PARTITION_FETCH_BYTES = 1024 * 1024
+MAX_QUEUED_KBYTES = 16 * 1024
+# The largest single broker response accepted: a fetch plus one message of up to 64 MB (the
+# broker returns the first message of a partition whole, whatever the fetch limits say).
+MAX_RECEIVE_BYTES = MAX_FETCH_BYTES + 64 * 1024 * 1024
+MAX_BATCH_BYTES = 16 * 1024 * 1024
+# Errors about one message, not the connection: the message is quarantined and skipped.
+_MESSAGE_ERRORS = frozenset(
+    {
+        KafkaError.MSG_SIZE_TOO_LARGE,
+        KafkaError._BAD_MSG,
+        KafkaError._BAD_COMPRESSION,
+        KafkaError.INVALID_MSG,
+        KafkaError.INVALID_MSG_SIZE,
+        KafkaError.INVALID_RECORD,
+    }
+)
+_UNREADABLE_RESPONSE = "Invalid response size"
+
+
 @dataclass(frozen=True, slots=True)
 class KafkaRecord:
-    """One consumed message, detached from the client library."""
+    """One consumed message, detached from the client library.
+
+    ``error`` is set when the client could not read the message itself (too large, corrupt):
+    the record then stands for that offset so the loader can quarantine it with the reason.
+    """
 
     topic: str
     partition: int
     offset: int
     key: bytes | None
     value: bytes | None
+    error: str | None = None
+
+    @property
+    def size(self) -> int:
+        return len(self.key or b"") + len(self.value or b"")
+
+
+class LoaderConsumer(Consumer):
+    """A ``Consumer`` that remembers the client's connection-level errors, to report them."""
+
+    def __init__(self, config: dict[str, object]) -> None:
+        self.client_errors: list[str] = []
+        super().__init__({**config, "error_cb": self._on_error})
+
+    def _on_error(self, error: KafkaError) -> None:
+        self.client_errors = [*self.client_errors[-9:], error.str()]
 
 
 def produce_quotes(
@@ -98,9 +142,13 @@ def open_consumer(bootstrap: str, group_id: str, topic: str, **overrides: object
         "session.timeout.ms": 6000,
         "heartbeat.interval.ms": 1000,
         "max.poll.interval.ms": 300_000,
+        "fetch.max.bytes": MAX_FETCH_BYTES,
+        "max.partition.fetch.bytes": MAX_PARTITION_FETCH_BYTES,
+        "queued.max.messages.kbytes": MAX_QUEUED_KBYTES,
+        "receive.message.max.bytes": MAX_RECEIVE_BYTES,
         **overrides,
     }
-    consumer = Consumer(config)
+    consumer = LoaderConsumer(config)
     consumer.subscribe([topic])
     return consumer
 
@@ -133,35 +181,90 @@ def consume_batches(
     idle_s: float = 3.0,
     max_messages: int | None = None,
     poll_s: float = 0.5,
+    max_batch_bytes: int = MAX_BATCH_BYTES,
 ) -> Iterator[list[KafkaRecord]]:
     """Yield batches until nothing arrives for ``idle_s`` seconds or ``max_messages`` is reached.
+
+    A batch holds at most ``batch_size`` messages and is cut as soon as its keys and values
+    reach ``max_batch_bytes`` (so it passes that by less than one message). A message the
+    client cannot read (too large, corrupt) comes as a record with ``error`` set, and the
+    consumer moves past it, so one bad message never stalls the partition and no good one is
+    skipped.
 
     Idle time, not the high watermark, decides "caught up" (tansu's watermark is unreliable).
     """
     seen = 0
     idle_since = time.monotonic()
+    batch: list[KafkaRecord] = []
+    batch_bytes = 0
     while max_messages is None or seen < max_messages:
-        want = batch_size if max_messages is None else min(batch_size, max_messages - seen)
+        room = batch_size - len(batch)
+        want = room if max_messages is None else min(room, max_messages - seen)
+        asked = min(want, 500)  # small polls: little is held beyond the batch being built
         try:
-            raw = consumer.consume(num_messages=want, timeout=poll_s)
+            raw = consumer.consume(num_messages=asked, timeout=poll_s)
         except KafkaException as e:
             raise BrokerError(f"consuming failed: {e}") from e
-        batch: list[KafkaRecord] = []
         for msg in raw:
-            err = msg.error()
-            if err is not None:
-                if err.code() == KafkaError._PARTITION_EOF:
-                    continue
-                raise BrokerError(f"consuming failed: {err.str()}")
-            batch.append(
-                KafkaRecord(msg.topic(), msg.partition(), msg.offset(), msg.key(), msg.value())
-            )
-        if batch:
-            seen += len(batch)
+            record = _record(consumer, msg)
+            if record is None:
+                continue
+            batch.append(record)
+            batch_bytes += record.size
+            seen += 1
+            if len(batch) >= batch_size or batch_bytes >= max_batch_bytes:
+                idle_since = time.monotonic()
+                yield batch
+                batch, batch_bytes = [], 0
+        if batch and len(raw) < asked:  # the poll timed out unfilled: caught up for now
             idle_since = time.monotonic()
             yield batch
-        elif time.monotonic() - idle_since >= idle_s:
+            batch, batch_bytes = [], 0
+        elif not batch and not raw and time.monotonic() - idle_since >= idle_s:
+            _raise_if_unreadable(consumer)
             return
+    if batch:
+        yield batch
+
+
+def _record(consumer: Consumer, msg: Message) -> KafkaRecord | None:
+    err = msg.error()
+    if err is None:
+        return KafkaRecord(msg.topic(), msg.partition(), msg.offset(), msg.key(), msg.value())
+    if err.code() == KafkaError._PARTITION_EOF:
+        return None
+    offset = msg.offset()
+    if err.code() in _MESSAGE_ERRORS and offset is not None and offset >= 0:
+        # Skip exactly this offset: the record quarantines it, its batch's commit covers it.
+        consumer.seek(TopicPartition(msg.topic(), msg.partition(), offset + 1))
+        logger.warning(
+            "cannot read %s[%d]@%d (%s); quarantining it",
+            msg.topic(),
+            msg.partition(),
+            offset,
+            err.str(),
+        )
+        return KafkaRecord(
+            msg.topic(),
+            msg.partition(),
+            offset,
+            msg.key(),
+            None,
+            error=f"the consumer could not read this message: {err.str()}"[:500],
+        )
+    raise BrokerError(f"consuming failed: {err.str()}")
+
+
+def _raise_if_unreadable(consumer: Consumer) -> None:
+    """Fail loudly when 'idle' really means the broker answered with more than we accept."""
+    errors = getattr(consumer, "client_errors", [])
+    if any(_UNREADABLE_RESPONSE in e for e in errors):
+        raise BrokerError(
+            "the broker holds a message larger than the loader accepts "
+            f"({MAX_RECEIVE_BYTES:,} bytes per response), so nothing after it can be read "
+            f"({errors[-1][:200]}). Find it at the loader group's committed offset and delete "
+            "or re-produce the topic without it; nothing was committed past it."
+        )
 
 
 def commit_offsets(consumer: Consumer, records: list[KafkaRecord]) -> None:

@@ -21,7 +21,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from moonwatch.kafka import KafkaRecord
-from moonwatch.messages import InvalidMessage, QuoteMessage, parse_quote_message
+from moonwatch.messages import (
+    MAX_MESSAGE_BYTES,
+    REJECTED_PAYLOAD_BYTES,
+    InvalidMessage,
+    QuoteMessage,
+    parse_quote_message,
+)
 from moonwatch.warehouse.quotes import load_quotes_batch, split_valid
 from tests.factories import quote_message
 from tests.security.strategies import Poison, dumps, seeds
@@ -116,10 +122,17 @@ HANDPICKED: dict[str, tuple[bytes | None, bool]] = {
         VALID.replace(AT, b'"last_updated":"0001-01-01T00:00:00+01:00"'),
         False,
     ),
-    "year 1 UTC": (VALID.replace(AT, b'"last_updated":"0001-01-01T00:00:00Z"'), True),
+    "year 1 UTC, before any coin": (
+        VALID.replace(AT, b'"last_updated":"0001-01-01T00:00:00Z"'),
+        False,
+    ),
+    "last_updated in 2099": (VALID.replace(AT, b'"last_updated":"2099-01-01T00:00:00Z"'), False),
     "huge schema_version string": (b'{"schema_version":"' + b"x" * 100_000 + b'"}', False),
     "deep schema_version": (b'{"schema_version":' + b"[" * 900 + b"]" * 900 + b"}", False),
-    "emoji and RTL name": (VALID.replace(b'"Ethereum"', '"🚀\u202eEth"'.encode()), True),
+    "emoji name": (VALID.replace(b'"Ethereum"', '"🚀 Eth"'.encode()), True),
+    "right-to-left override in name": (VALID.replace(b'"Ethereum"', '"\u202eEth"'.encode()), False),
+    "markup in name": (VALID.replace(b'"Ethereum"', b'"<iframe srcdoc=x>"'), False),
+    "markup in symbol": (VALID.replace(b'"ETH"', b'"<b>"'), False),
 }
 
 
@@ -153,16 +166,20 @@ def _load(conn: psycopg.Connection, values: list[bytes | None]) -> int:
     for offset, message in stored:
         assert QuoteMessage.model_validate_json(json.dumps(message)) == by_offset[offset]
     refused = conn.execute(
-        "select kafka_offset, message_key, message_base64, reason"
+        "select kafka_offset, message_key, message_base64, reason, message_bytes"
         " from raw.crypto_quotes_rejected where kafka_topic = %s",
         (topic,),
     ).fetchall()
     assert len(refused) == result.rejected
     original = {r.offset: r.value for r, _ in rejected}
-    for offset, key, encoded, reason in refused:
+    for offset, key, encoded, reason, size in refused:
         assert reason.strip()
         assert key is None or "\x00" not in key
-        assert (None if encoded is None else base64.b64decode(encoded)) == original[offset]
+        value = original[offset]
+        assert size == (None if value is None else len(value))
+        if value is not None and len(value) > MAX_MESSAGE_BYTES:
+            value = value[:REJECTED_PAYLOAD_BYTES]  # an oversized value keeps its start only
+        assert (None if encoded is None else base64.b64decode(encoded)) == value
     return len(batch)
 
 

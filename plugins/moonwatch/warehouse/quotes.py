@@ -17,12 +17,18 @@ import base64
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import psycopg
 
 from moonwatch.kafka import KafkaRecord
-from moonwatch.messages import InvalidMessage, QuoteMessage, parse_quote_message
+from moonwatch.messages import (
+    MAX_MESSAGE_BYTES,
+    REJECTED_PAYLOAD_BYTES,
+    InvalidMessage,
+    QuoteMessage,
+    parse_quote_message,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -43,14 +49,22 @@ class LoadResult:
 
 
 def split_valid(
-    records: Sequence[KafkaRecord],
+    records: Sequence[KafkaRecord], now: datetime | None = None
 ) -> tuple[list[tuple[KafkaRecord, QuoteMessage]], list[tuple[KafkaRecord, str]]]:
-    """Validate each record; returns (valid pairs, (record, reason) for the rejected)."""
+    """Validate each record; returns (valid pairs, (record, reason) for the rejected).
+
+    ``now`` is the loader's clock (default: the current time), against which a ``fetched_at``
+    from the future is refused.
+    """
+    now = now or datetime.now(UTC)
     valid: list[tuple[KafkaRecord, QuoteMessage]] = []
     rejected: list[tuple[KafkaRecord, str]] = []
     for record in records:
+        if record.error is not None:
+            rejected.append((record, record.error))
+            continue
         try:
-            valid.append((record, parse_quote_message(record.value)))
+            valid.append((record, parse_quote_message(record.value, now)))
         except InvalidMessage as e:
             rejected.append((record, e.reason))
     return valid, rejected
@@ -70,10 +84,10 @@ def prepare_batch(records: Sequence[KafkaRecord]) -> PreparedBatch:
     """Validate ``records`` and pre-format the valid ones as COPY text (no database needed)."""
     valid, rejected = split_valid(records)
     # One row per natural key (the lowest offset wins), so the INSERT needs no sort to dedupe.
-    unique: dict[tuple[int, str, datetime], tuple[KafkaRecord, QuoteMessage]] = {}
+    unique: dict[tuple[str, int, str, datetime], tuple[KafkaRecord, QuoteMessage]] = {}
     for pair in valid:
         record, quote = pair
-        key = (quote.coin_id, quote.quote_currency, quote.last_updated)
+        key = (quote.source, quote.coin_id, quote.quote_currency, quote.last_updated)
         kept = unique.get(key)
         if kept is None or record.offset < kept[0].offset:
             unique[key] = pair
@@ -110,31 +124,36 @@ def write_prepared_batch(conn: psycopg.Connection, batch: PreparedBatch) -> Load
             utf8 = conn.info.encoding == "utf-8"
             copy.write(batch.copy_data if utf8 else batch.copy_data.decode())
         # Postgres reads the key columns from the message itself (Python formatting them cost
-        # more); prepare_batch left one row per key, the conflict clause skips stored ones.
+        # more), and `source` is generated from it; prepare_batch left one row per key, the
+        # conflict clause skips stored ones.
         inserted = conn.execute(
             "insert into raw.crypto_quotes (coin_id, quote_currency, last_updated, message,"
             " kafka_topic, kafka_partition, kafka_offset)"
             " select (message->>'coin_id')::integer, message->>'quote_currency',"
             " (message->>'last_updated')::timestamptz, message,"
             " kafka_topic, kafka_partition, kafka_offset from quotes_incoming"
-            " on conflict (coin_id, quote_currency, last_updated) do nothing"
+            " on conflict (source, coin_id, quote_currency, last_updated) do nothing"
         ).rowcount
         result.inserted = inserted
         result.duplicates = batch.valid - inserted
     if rejected:
         with conn.cursor() as cur:
             cur.executemany(
+                # Unique per offset AND content: a re-read of the same message is stored
+                # once, a different message at a reused offset (broker restart) is kept.
                 "insert into raw.crypto_quotes_rejected (kafka_topic, kafka_partition,"
-                " kafka_offset, message_key, message_base64, reason)"
-                " values (%s, %s, %s, %s, %s, %s)"
-                " on conflict (kafka_topic, kafka_partition, kafka_offset) do nothing",
+                " kafka_offset, message_key, message_base64, message_bytes, reason)"
+                " values (%s, %s, %s, %s, %s, %s, %s)"
+                " on conflict (kafka_topic, kafka_partition, kafka_offset, content_sha256)"
+                " do nothing",
                 [
                     (
                         record.topic,
                         record.partition,
                         record.offset,
                         _printable_key(record.key),
-                        None if record.value is None else base64.b64encode(record.value).decode(),
+                        _payload(record.value),
+                        None if record.value is None else len(record.value),
                         reason,
                     )
                     for record, reason in rejected
@@ -145,6 +164,15 @@ def write_prepared_batch(conn: psycopg.Connection, batch: PreparedBatch) -> Load
                 "rejected %s[%d]@%d: %s", record.topic, record.partition, record.offset, reason
             )
     return result
+
+
+def _payload(value: bytes | None) -> str | None:
+    """The value as base64, whole, or only its start when it is larger than any quote."""
+    if value is None:
+        return None
+    if len(value) > MAX_MESSAGE_BYTES:
+        value = value[:REJECTED_PAYLOAD_BYTES]
+    return base64.b64encode(value).decode()
 
 
 def _printable_key(key: bytes | None) -> str | None:
