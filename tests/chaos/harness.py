@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -85,7 +86,8 @@ def ledger_mismatches(config: StackConfig, ledger: Ledger) -> dict[str, list[Nat
         " where coin_id between %s and %s and last_updated = any(%s)",
         (coins.start, coins.stop - 1, minutes),
     )
-    stored = {(r[0], r[1], r[2]): QuoteMessage.model_validate(r[3]) for r in rows}
+    # As JSON, the way the loader reads a message (the contract is strict about Python types).
+    stored = {(r[0], r[1], r[2]): QuoteMessage.model_validate_json(json.dumps(r[3])) for r in rows}
     sent = ledger.sent
     return {
         "missing": sorted(k for k in sent if k not in stored),
