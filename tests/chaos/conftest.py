@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import platform
 import secrets
+import subprocess
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -92,9 +93,19 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     from tests.chaos.harness import EVIDENCE
     from tests.chaos.test_attacks import ATTACKS, REPEAT, SOAK_MINUTES
 
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPORT.parent
+    ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"],
+        capture_output=True,
+        text=True,
+        cwd=REPORT.parent,
+    ).stdout.strip()
+    code = f"commit {commit or 'unknown'}" + (" plus uncommitted changes" if dirty else "")
     header = (
         f"Written by `make chaos` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC "
-        f"({platform.node()}, {os.cpu_count()} cores), from this one run only "
+        f"({platform.node()}, {os.cpu_count()} cores, {code}), from this one run only "
         f"(CHAOS_REPEAT={REPEAT}, CHAOS_SOAK_MINUTES={SOAK_MINUTES:g}). Each attack runs "
         "against a full local stack (Postgres, tansu broker, simulator, Airflow 3 with all its "
         "services, dbt, Streamlit) started by the same launcher as `make up`. A round whose "
