@@ -51,8 +51,8 @@ format: $(STAMP) ## ruff format and autofix
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-chaos: $(STAMP) ## attack a running stack (long); writes docs/RELIABILITY.md
-	$(BIN)/python -m pytest -m chaos tests/chaos $(CHAOS_ARGS)
+chaos: $(STAMP) ## attack a running stack and run the long property test (long); writes docs/RELIABILITY.md
+	$(BIN)/python -m pytest -m chaos tests/chaos tests/dbt/test_property_truth.py $(CHAOS_ARGS)
 
 docs-screenshot: $(STAMP) ## regenerate docs/dashboard.png from realistic simulated marts
 	$(BIN)/python -m pytest -m docs tests/dashboard/test_docs_screenshot.py
