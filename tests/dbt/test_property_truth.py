@@ -308,7 +308,7 @@ def test_every_shown_number_is_the_sources_or_refused_with_a_reason(
 
 @pytest.mark.chaos
 @settings(
-    max_examples=150, deadline=None, suppress_health_check=_health, database=None, phases=_phases
+    max_examples=60, deadline=None, suppress_health_check=_health, database=None, phases=_phases
 )
 @given(drawn=_coins)
 def test_every_shown_number_is_the_sources_or_refused_with_a_reason_long(
