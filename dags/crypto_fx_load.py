@@ -3,8 +3,9 @@
 
 Reads the day's reference rates (units per USD for EUR, SEK, NOK, DKK, GBP and more) from a
 keyless public source in the Frankfurter/ECB shape (`MOONWATCH_FX_BASE_URL`; the offline
-simulator serves the same shape) and upserts them into `raw.fx_rates`. Updates the
-`raw.fx_rates` Asset.
+simulator serves the same shape) and upserts them into `raw.fx_rates`, keyed by source, date and
+currency. A rate that is implausible (date, code, size) goes to `raw.fx_rates_rejected` with the
+reason instead. Updates the `raw.fx_rates` Asset.
 """
 
 from __future__ import annotations

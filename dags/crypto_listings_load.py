@@ -3,7 +3,9 @@
 
 Every `MOONWATCH_LISTINGS_EVERY_MINUTES` (default 15) reads `listings/latest` (top
 `MOONWATCH_LISTINGS_LIMIT`, default 200, by market cap) and writes one snapshot to
-`raw.crypto_listings`, idempotent per snapshot time. Updates the `raw.crypto_listings` Asset.
+`raw.crypto_listings`, idempotent per source and snapshot time. A coin that breaks the quote
+contract's rules goes to `raw.crypto_listings_rejected` with the reason instead. Updates the
+`raw.crypto_listings` Asset.
 """
 
 from __future__ import annotations

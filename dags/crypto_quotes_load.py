@@ -4,9 +4,11 @@
 A continuous DAG (one run at a time). A deferrable `AwaitMessageSensor` waits in the triggerer
 for a message on the quotes topic. It uses the loader's own consumer group with offset commits
 OFF, so it only peeks and never steals a message. `load_quotes` then consumes in batches until
-the topic is idle, validates each message, upserts the good ones into `raw.crypto_quotes`, puts
-the bad ones in `raw.crypto_quotes_rejected` with a reason, commits Postgres, and only then
-commits the Kafka offsets. A load that adds rows updates the `raw.crypto_quotes` Asset, which
+the topic is idle, validates each message (times from the future or before 2009, markup in
+names and oversized values are refused), upserts the good ones into `raw.crypto_quotes` on
+`(source, coin_id, quote_currency, last_updated)`, puts the bad ones in
+`raw.crypto_quotes_rejected` with a reason, commits Postgres, and only then commits the Kafka
+offsets. A load that adds rows updates the `raw.crypto_quotes` Asset, which
 wakes dbt.
 """
 
