@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import psycopg
 import pytest
-from confluent_kafka import Producer
+from confluent_kafka import Consumer, KafkaError, Message, Producer
 
 from moonwatch import ingest
 from moonwatch.errors import BrokerError, WarehouseError
@@ -378,3 +378,64 @@ def test_ingest_fails_loudly_when_a_message_is_larger_than_the_consumer_may_rece
     # Nothing was committed past it: with the default bounds both messages are accounted for.
     counts = consume_and_load(kafka, topic, group, warehouse_url, idle_s=2)
     assert (counts["inserted"], counts["rejected"]) == (1, 1)
+
+
+class _UnreadableAt:
+    """The real consumer, except that the client reports the message at ``offset`` as unreadable
+    (what librdkafka does for a message too large to fetch or corrupt): the error comes in its
+    place and the partition's later messages wait behind it, as they do on a real fetch error."""
+
+    def __init__(self, consumer: Consumer, offset: int, code: int) -> None:
+        self._consumer, self._offset, self._code = consumer, offset, code
+        self.reported = False
+
+    def consume(self, num_messages: int = 1, timeout: float = -1) -> list[Message]:
+        messages = self._consumer.consume(num_messages=num_messages, timeout=timeout)
+        for i, msg in enumerate(messages):
+            if not self.reported and msg.error() is None and msg.offset() == self._offset:
+                self.reported = True
+                error = Message(
+                    topic=msg.topic(),
+                    partition=msg.partition(),
+                    offset=msg.offset(),
+                    error=KafkaError(self._code, "Message at offset might be too large to fetch"),
+                )
+                return [*messages[:i], error]
+        return messages
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._consumer, name)
+
+
+@pytest.mark.parametrize(
+    "code", [KafkaError.MSG_SIZE_TOO_LARGE, KafkaError._BAD_MSG], ids=["too-large", "corrupt"]
+)
+def test_ingest_quarantines_a_message_the_client_cannot_read_and_skips_nothing_else(
+    kafka: str,
+    make_topic: Callable[[], str],
+    warehouse: psycopg.Connection,
+    warehouse_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    code: int,
+) -> None:
+    topic, group = make_topic(), _group()
+    produce_quotes([quote_message(coin_id=1, minute=m) for m in range(4)], kafka, topic)
+    wrapped: list[_UnreadableAt] = []
+
+    def open_unreadable(*args: object, **kwargs: object) -> _UnreadableAt:
+        wrapped.append(_UnreadableAt(open_consumer(*args, **kwargs), 1, code))  # type: ignore[arg-type]
+        return wrapped[-1]
+
+    monkeypatch.setattr(ingest, "open_consumer", open_unreadable)
+    counts = consume_and_load(kafka, topic, group, warehouse_url, idle_s=2)
+
+    assert wrapped[0].reported
+    assert (counts["inserted"], counts["rejected"]) == (3, 1)
+    assert warehouse.execute(
+        "select kafka_offset from raw.crypto_quotes order by 1"
+    ).fetchall() == [(0,), (2,), (3,)]
+    [(offset, reason, payload, size)] = _rejected(warehouse)
+    assert (offset, payload, size) == (1, None, None)
+    assert reason.startswith("the consumer could not read this message:")
+    monkeypatch.undo()
+    assert consume_and_load(kafka, topic, group, warehouse_url, idle_s=2)["batches"] == 0
