@@ -10,8 +10,11 @@ marts against a full recomputation (`assert_quotes_coins_matches_full_refresh`,
 and key uniqueness over all rows (also enforced by unique indexes).
 
 A failing check fails the task at once, without retries, and its log names the failing tests;
-dbt unable to reach the warehouse is retried. It runs in the `dbt` pool, so it never takes
-the executor slots the quote producer and loader need.
+dbt unable to reach the warehouse is retried. On a fresh install the first run comes before
+anything is built: a test whose marts do not exist yet waits for the next run (the log names
+them), and with nothing built at all the task is skipped, with the reason as its message.
+It runs in the `dbt` pool, so it never takes the executor slots the quote producer and loader
+need.
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import dag, task
 
-DEFAULT_ARGS = {"owner": "moonwatch", "retries": 2, "retry_delay": timedelta(minutes=10)}
+from moonwatch.dag_defaults import moonwatch_default_args
+
+DEFAULT_ARGS = moonwatch_default_args(retries=2, retry_delay=timedelta(minutes=10))
 
 
 @dag(
@@ -36,11 +41,16 @@ def crypto_marts_audit():
     @task(pool="dbt", execution_timeout=timedelta(hours=1))
     def dbt_test_audit() -> str:
         """`dbt test --select tag:audit` on the warehouse; a failing test fails the task."""
+        from airflow.sdk.exceptions import AirflowSkipException
+
         from moonwatch import transform
         from moonwatch.airflow_glue import fail_without_retry_on_permanent_errors
 
         with fail_without_retry_on_permanent_errors():
-            return transform.run_marts_audit()
+            try:
+                return transform.run_marts_audit()
+            except transform.NothingToCheckYet as e:
+                raise AirflowSkipException(str(e)) from e
 
     dbt_test_audit()
 

@@ -1,8 +1,11 @@
 {#
-    The ten coins of the latest listings snapshot with the largest `metric` (a column of
-    stg_crypto_listings), with each one's share of the ten. Coins without a value for the
-    metric cannot be ranked by it; ties go to the lower coin_id. cap_top_10 and vol_top_10
-    differ only in the metric, so they share this one query.
+    For each data source ('coinmarketcap', 'simulator'), the ten coins of its latest
+    listings snapshot with the largest `metric` (a column of stg_crypto_listings), with each
+    one's share of the ten: a simulated snapshot never ranks among real ones, and after a
+    switch the old source's last ten stay apart, under their own source. Each row carries its
+    snapshot's quote_currency. Coins without a value for the metric cannot be ranked by it;
+    ties go to the lower coin_id. cap_top_10 and vol_top_10 differ only in the metric, so
+    they share this one query.
 #}
 {% macro top_10_from_latest_listings(metric) %}
 with
@@ -15,11 +18,15 @@ listings as not materialized (
 
 ),
 
+{{ latest_listings_snapshots('listings') }}
+
 latest_snapshot as (
 
-    select *
+    select listings.*
     from listings
-    where snapshot_at = (select max(snapshot_at) from listings)
+    inner join latest_snapshots
+        on listings.source = latest_snapshots.source
+        and listings.snapshot_at = latest_snapshots.snapshot_at
 
 ),
 
@@ -27,7 +34,9 @@ ranked as (
 
     select
         *,
-        row_number() over (order by {{ metric }} desc, coin_id asc) as rank
+        row_number() over (
+            partition by source order by {{ metric }} desc, coin_id asc
+        ) as rank
 
     from latest_snapshot
     where {{ metric }} is not null
@@ -57,11 +66,34 @@ final as (
         volume_24h,
         market_cap_dominance,
         circulating_supply,
-        {{ metric }} / nullif(sum({{ metric }}) over (), 0) as share_of_top_10
+        {{ metric }} / nullif(sum({{ metric }}) over (partition by source), 0)
+            as share_of_top_10
 
     from top_10
 
 )
 
 select * from final
+{% endmacro %}
+
+
+{#
+    CTE `latest_snapshots`: each source's newest listings snapshot_at (null for a source
+    that never loaded): one probe of raw.crypto_listings' primary key (source, snapshot_at,
+    coin_id) per source.
+#}
+{% macro latest_listings_snapshots(listings) %}
+latest_snapshots as (
+
+    {% for data_source in raw_data_sources()['crypto_listings'] %}
+    select
+        '{{ data_source }}'::text as source,
+        (
+            select max(snapshot_at) from {{ listings }}
+            where source = '{{ data_source }}'
+        ) as snapshot_at
+    {% if not loop.last %}union all{% endif %}
+    {% endfor %}
+
+),
 {% endmacro %}

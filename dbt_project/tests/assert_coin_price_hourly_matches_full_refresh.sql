@@ -17,7 +17,7 @@ with
 incremental as (
 
     select
-        coin_id, quote_currency, hour_at, open_price, high_price, low_price, close_price,
+        source, coin_id, quote_currency, hour_at, open_price, high_price, low_price, close_price,
         avg_price, samples
     from {{ ref('coin_price_hourly') }}
 
@@ -26,6 +26,7 @@ incremental as (
 full_refresh as (
 
     select
+        source,
         coin_id,
         quote_currency,
         date_trunc('hour', last_updated_at, 'UTC') as hour_at,
@@ -36,13 +37,14 @@ full_refresh as (
         avg(price) as avg_price,
         count(*) as samples
     from {{ ref('quotes_coins') }}
-    group by 1, 2, 3
+    group by 1, 2, 3, 4
 
 ),
 
 compared as (
 
     select
+        coalesce(full_refresh.source, incremental.source) as source,
         coalesce(full_refresh.coin_id, incremental.coin_id) as coin_id,
         coalesce(full_refresh.quote_currency, incremental.quote_currency) as quote_currency,
         coalesce(full_refresh.hour_at, incremental.hour_at) as hour_at,
@@ -55,7 +57,8 @@ compared as (
         incremental.avg_price as actual_avg_price
     from full_refresh
     full outer join incremental
-        on full_refresh.coin_id = incremental.coin_id
+        on full_refresh.source = incremental.source
+        and full_refresh.coin_id = incremental.coin_id
         and full_refresh.quote_currency = incremental.quote_currency
         and full_refresh.hour_at = incremental.hour_at
     where incremental.coin_id is null

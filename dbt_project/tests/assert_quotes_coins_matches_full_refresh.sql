@@ -1,6 +1,7 @@
 {#
-    The incremental quotes_coins equals a full recomputation from staging: no row missing
-    (e.g. a late commit outside the lookback), none extra, none stale. Returns the differences.
+    The incremental quotes_coins equals a full recomputation from staging (the rows without
+    an invalid_reason): no row missing (e.g. a late commit the watermark skipped), none
+    extra, none stale. Returns the differences.
 
     Scans all history twice: tagged `audit`, so it runs in the daily crypto_marts_audit DAG,
     not in the per-minute build.
@@ -23,12 +24,13 @@ full_refresh as (
 
     select
         md5(
-            coin_id::text || '|' || quote_currency || '|'
+            source || '|' || coin_id::text || '|' || quote_currency || '|'
             || to_char(last_updated_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
         ) as quote_key,
         coin_id, quote_currency, last_updated_at, source, price, market_cap, volume_24h,
         loaded_at
     from {{ ref('stg_crypto_quotes') }}
+    where invalid_reason is null
 
 ),
 

@@ -16,15 +16,10 @@ quotes as (
     select
         'quotes_coins' as model,
         quote_key as row_key,
-        case
-            when coin_id is null then 'coin_id is null'
-            when quote_currency is null then 'quote_currency is null'
-            when is_simulated is null then 'is_simulated is null'
-            when price is null then 'price is null'
-            when price <= 0 then 'price <= 0'
-            when market_cap <= 0 then 'market_cap <= 0'
-            when last_updated_at is null then 'last_updated_at is null'
-        end as problem
+        coalesce(
+            {{ quote_row_problem() }},
+            case when is_simulated is null then 'is_simulated is null' end
+        ) as problem
     from {{ ref('quotes_coins') }}
 
 ),
@@ -33,8 +28,10 @@ hourly as (
 
     select
         'coin_price_hourly' as model,
-        coin_id::text || '|' || quote_currency || '|' || hour_at::text as row_key,
+        source || '|' || coin_id::text || '|' || quote_currency || '|' || hour_at::text
+            as row_key,
         case
+            when source is null then 'source is null'
             when coin_id is null then 'coin_id is null'
             when quote_currency is null then 'quote_currency is null'
             when hour_at is null then 'hour_at is null'

@@ -1,72 +1,60 @@
 {#
-    Each top-10 mart has exactly min(10, coins with a value) rows from the latest snapshot,
-    all of that snapshot, and its shares sum to 1. Returns one row per broken mart.
+    For each source, each top-10 mart has exactly min(10, coins with a value) rows from that
+    source's latest snapshot, all of that snapshot, and its shares sum to 1. Returns one row
+    per broken mart and source.
 #}
 
 with
 
--- Not materialized: referenced twice, and a materialized CTE would copy every snapshot ever
--- loaded; inlined, max(snapshot_at) and the filter use raw.crypto_listings' primary key.
+-- Not materialized: referenced several times, and a materialized CTE would copy every
+-- snapshot ever loaded; inlined, the filters use raw.crypto_listings' primary key.
 listings as not materialized (
 
     select * from {{ ref('stg_crypto_listings') }}
 
 ),
 
-latest as (
-
-    select * from listings
-    where snapshot_at = (select max(snapshot_at) from listings)
-
-),
+{{ latest_listings_snapshots('listings') }}
 
 expected as (
 
     select
-        least(10, count(market_cap)) as cap_rows,
-        least(10, count(volume_24h)) as vol_rows,
-        max(snapshot_at) as snapshot_at
-    from latest
+        latest_snapshots.source,
+        latest_snapshots.snapshot_at,
+        least(10, count(listings.market_cap)) as cap_rows,
+        least(10, count(listings.volume_24h)) as vol_rows
+    from latest_snapshots
+    left join listings
+        on listings.source = latest_snapshots.source
+        and listings.snapshot_at = latest_snapshots.snapshot_at
+    group by latest_snapshots.source, latest_snapshots.snapshot_at
 
 ),
 
 actual as (
 
+    {% for mart in ['cap_top_10', 'vol_top_10'] %}
     select
-        'cap_top_10' as mart,
-        count(*) as n_rows,
-        count(distinct snapshot_at) as n_snapshots,
-        max(snapshot_at) as snapshot_at,
-        coalesce(sum(share_of_top_10), 0) as total_share
-    from {{ ref('cap_top_10') }}
-
-    union all
-
-    select
-        'vol_top_10' as mart,
-        count(*) as n_rows,
-        count(distinct snapshot_at) as n_snapshots,
-        max(snapshot_at) as snapshot_at,
-        coalesce(sum(share_of_top_10), 0) as total_share
-    from {{ ref('vol_top_10') }}
-
-),
-
-compared as (
-
-    select
-        actual.*,
-        case actual.mart when 'cap_top_10' then expected.cap_rows else expected.vol_rows end
-            as expected_rows,
-        expected.snapshot_at as expected_snapshot_at
-    from actual
-    cross join expected
+        '{{ mart }}' as mart,
+        expected.source,
+        count(rows.rank) as n_rows,
+        count(distinct rows.snapshot_at) as n_snapshots,
+        max(rows.snapshot_at) as snapshot_at,
+        coalesce(sum(rows.share_of_top_10), 0) as total_share,
+        max(expected.{{ 'cap_rows' if mart == 'cap_top_10' else 'vol_rows' }}) as expected_rows,
+        max(expected.snapshot_at) as expected_snapshot_at
+    from expected
+    left join {{ ref(mart) }} as rows
+        on rows.source = expected.source
+    group by expected.source
+    {% if not loop.last %}union all{% endif %}
+    {% endfor %}
 
 ),
 
 final as (
 
-    select * from compared
+    select * from actual
     where n_rows <> expected_rows
         or n_snapshots > 1
         or snapshot_at is distinct from expected_snapshot_at

@@ -51,6 +51,7 @@ def test_marts_audit_selects_exactly_the_audit_tag() -> None:
 
 def test_run_marts_audit_fails_visibly_and_retries_only_when_dbt_cannot_run(monkeypatch) -> None:
     calls = []
+    monkeypatch.setattr(transform, "existing_relations", lambda names, **_: set(names))
 
     def fake_run_dbt(args, **kwargs):
         calls.append(list(args))
@@ -69,3 +70,35 @@ def test_run_marts_audit_fails_visibly_and_retries_only_when_dbt_cannot_run(monk
     fake_run_dbt.code, fake_run_dbt.output = 2, "Database Error: connection refused"
     with pytest.raises(WarehouseError, match="could not run"):
         transform.run_marts_audit()
+
+
+def test_run_marts_audit_checks_what_is_built_and_nothing_is_not_a_failure(monkeypatch) -> None:
+    tests = transform.audit_tests_by_relations()
+    assert tests["assert_quotes_coins_matches_full_refresh"] == {
+        "marts.quotes_coins",
+        "staging.stg_crypto_quotes",
+    }
+    everything = {r for relations in tests.values() for r in relations}
+    calls = []
+
+    def fake_run_dbt(args, **kwargs):
+        calls.append(list(args))
+        return transform.DbtResult(tuple(args), 0, "Done. PASS=3 WARN=0 ERROR=0", 0.1)
+
+    monkeypatch.setattr(transform, "run_dbt", fake_run_dbt)
+    # No listings yet: the top-10 marts are not built, the rest is audited.
+    built = everything - {"marts.cap_top_10", "marts.vol_top_10"}
+    monkeypatch.setattr(transform, "existing_relations", lambda names, **_: names & built)
+    summary = transform.run_marts_audit()
+    assert summary.endswith("(not built yet, not audited: marts.cap_top_10, marts.vol_top_10)")
+    (args,) = calls
+    assert args[:2] == ["test", "--select"]
+    assert set(args[2:]) == {name for name, rels in tests.items() if rels <= built}
+    assert "assert_quotes_coins_matches_full_refresh" in args
+    assert not any("top_10" in name for name in args)
+
+    # A fresh install: nothing built, nothing to check, and the message says what to wait for.
+    monkeypatch.setattr(transform, "existing_relations", lambda names, **_: set())
+    with pytest.raises(transform.NothingToCheckYet, match=r"marts\.quotes_coins.*crypto_transform"):
+        transform.run_marts_audit()
+    assert len(calls) == 1

@@ -10,25 +10,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 
 import psycopg
 import pytest
 
 from moonwatch.sources.simulator import SimulatorServer
 from moonwatch.stack.config import StackConfig
+from tests.dags.support import load_dag
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-DAGS_DIR = Path(__file__).resolve().parents[2] / "dags"
-
-
-def _load_dag(dag_id: str):
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(DAGS_DIR / f"{dag_id}.py"))
-    assert bag.import_errors == {}
-    return bag.dags[dag_id]
 
 
 def test_dag_runs_produce_then_load_put_every_coin_in_raw_quotes(
@@ -52,10 +42,10 @@ def test_dag_runs_produce_then_load_put_every_coin_in_raw_quotes(
     conn["extra"]["group.id"] = os.environ["MOONWATCH_CONSUMER_GROUP"]
     monkeypatch.setenv("AIRFLOW_CONN_MOONWATCH_KAFKA", json.dumps(conn))
 
-    produced = _load_dag("crypto_quotes_produce").test()
+    produced = load_dag("crypto_quotes_produce").test()
     assert produced.state == "success"
 
-    loaded = _load_dag("crypto_quotes_load").test()
+    loaded = load_dag("crypto_quotes_load").test()
     assert loaded.state == "success"
     rows = warehouse.execute(
         "select message->>'symbol', kafka_topic from raw.crypto_quotes order by 1"

@@ -48,11 +48,14 @@ def insert_quote(warehouse: psycopg.Connection) -> Callable[..., None]:
         price: float,
         last_updated: datetime,
         *,
-        loaded_at: datetime,
+        loaded_at: datetime | None = None,
         quote_currency: str = "USD",
         source: str = "simulator",
+        conn: psycopg.Connection | None = None,
         **fields: Any,
     ) -> None:
+        """``loaded_at`` None stamps the insert's clock time, as the loader does; ``conn``
+        inserts in another connection (e.g. inside a transaction left open)."""
         symbol, name = COINS[coin_id]
         message = {
             "schema_version": 1,
@@ -82,11 +85,11 @@ def insert_quote(warehouse: psycopg.Connection) -> Callable[..., None]:
             "fetched_at": iso(last_updated),
             **fields,
         }
-        warehouse.execute(
+        (conn or warehouse).execute(
             "insert into raw.crypto_quotes (coin_id, quote_currency, last_updated, message,"
             " kafka_topic, kafka_partition, kafka_offset, loaded_at)"
-            " values (%s, %s, %s, %s, 'crypto', 0, 0, %s)"
-            " on conflict (coin_id, quote_currency, last_updated) do nothing",
+            " values (%s, %s, %s, %s, 'crypto', 0, 0, coalesce(%s, clock_timestamp()))"
+            " on conflict do nothing",
             (coin_id, quote_currency, last_updated, Jsonb(message), loaded_at),
         )
 
@@ -152,12 +155,17 @@ def insert_fx(warehouse: psycopg.Connection) -> Callable[..., None]:
     """Factory: one daily rate (units of currency per 1 USD)."""
 
     def _insert(
-        as_of_date: date, currency: str, rate_per_usd: float, *, loaded_at: datetime | None = None
+        as_of_date: date,
+        currency: str,
+        rate_per_usd: float,
+        *,
+        loaded_at: datetime | None = None,
+        source: str = "frankfurter",
     ) -> None:
         warehouse.execute(
             "insert into raw.fx_rates (as_of_date, currency, rate_per_usd, source, loaded_at)"
-            " values (%s, %s, %s, 'frankfurter', coalesce(%s, clock_timestamp()))",
-            (as_of_date, currency, rate_per_usd, loaded_at),
+            " values (%s, %s, %s, %s, coalesce(%s, clock_timestamp()))",
+            (as_of_date, currency, rate_per_usd, source, loaded_at),
         )
 
     return _insert

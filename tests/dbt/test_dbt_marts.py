@@ -19,8 +19,10 @@ def minute(m: int) -> datetime:
     return T0 + timedelta(minutes=m)
 
 
-def quote_key(coin_id: int, currency: str, last_updated: datetime) -> str:
-    text = f"{coin_id}|{currency}|{last_updated.strftime('%Y-%m-%dT%H:%M:%S.%fZ')}"
+def quote_key(
+    coin_id: int, currency: str, last_updated: datetime, source: str = "simulator"
+) -> str:
+    text = f"{source}|{coin_id}|{currency}|{last_updated.strftime('%Y-%m-%dT%H:%M:%S.%fZ')}"
     return hashlib.md5(text.encode()).hexdigest()
 
 
@@ -63,18 +65,18 @@ def test_quotes_marts_build_incrementally_and_equal_a_full_refresh(
     ] == [(T0, 100.0, 105.0, 96.0, 96.0)]
     assert hourly[0]["samples"] == 3 and math.isclose(hourly[0]["avg_price"], 301 / 3)
 
-    # Batch 2: two new quotes (one closes the 10:00 hour, one opens 11:00), a quote whose
-    # commit came late (loaded_at before the watermark, inside the lookback) and a
+    # Batch 2, loaded now (the insert's clock time, as the loader stamps it): a quote that
+    # closes the 10:00 hour, one that opens 11:00, one in the middle of 10:00, and a
     # re-delivered message (the raw key drops it).
-    insert_quote(1, 103.0, minute(55), loaded_at=now)
-    insert_quote(1, 110.0, minute(60), loaded_at=now)
-    insert_quote(1, 101.0, minute(20), loaded_at=watermark - timedelta(minutes=5))
-    insert_quote(1, 999.0, minute(5), loaded_at=now)
+    insert_quote(1, 103.0, minute(55))
+    insert_quote(1, 110.0, minute(60))
+    insert_quote(1, 101.0, minute(20))
+    insert_quote(1, 999.0, minute(5))
     dbt("build")
 
-    # The incremental run read only raw rows loaded since the watermark minus the lookback,
-    # and of those only the ones not yet in the mart: the three new ones. BTC/EUR (loaded at
-    # the watermark, inside the lookback) is already there and is not upserted again.
+    # The incremental run read only raw rows loaded since the safe point the full refresh
+    # recorded (less the margin), and of those only the ones not yet in the mart: the three
+    # new ones.
     assert run_results(dbt_workdir)["quotes_coins"]["adapter_response"]["rows_affected"] == 3
     rows = query("select quote_key, price from marts.quotes_coins")
     assert len(rows) == 8 and len({r["quote_key"] for r in rows}) == 8
@@ -110,9 +112,9 @@ def test_quotes_marts_build_incrementally_and_equal_a_full_refresh(
     ]
 
     # Batch 3: one more quote, built as crypto_transform builds (no audit tests); only it is
-    # new, though batch 2 is inside the lookback. Then the incremental marts must equal a
+    # new, though batch 2 is inside the margin. Then the incremental marts must equal a
     # full refresh: the audit tests say so, and so does a real full refresh.
-    insert_quote(1027, 3100.0, minute(65), loaded_at=now + timedelta(minutes=1))
+    insert_quote(1027, 3100.0, minute(65))
     dbt("build", "--exclude", "tag:audit")
     results = run_results(dbt_workdir)
     assert results["quotes_coins"]["adapter_response"]["rows_affected"] == 1
@@ -131,11 +133,19 @@ def test_quotes_marts_build_incrementally_and_equal_a_full_refresh(
         " order by coin_id, quote_currency, hour_at",
         "latest_quotes": "select * from marts.latest_quotes order by quote_key",
     }
-    incremental = {name: query(sql) for name, sql in snapshot_sql.items()}
+
+    def snapshot() -> dict[str, list[dict]]:
+        # transformed_at is when dbt wrote the row: the only column a rebuild changes.
+        return {
+            name: [{k: v for k, v in row.items() if k != "transformed_at"} for row in query(sql)]
+            for name, sql in snapshot_sql.items()
+        }
+
+    incremental = snapshot()
     assert len(incremental["quotes_coins"]) == 9
     assert len(incremental["coin_price_hourly"]) == 5
     dbt("build", "--full-refresh", "--select", "quotes_coins+")
-    assert {name: query(sql) for name, sql in snapshot_sql.items()} == incremental
+    assert snapshot() == incremental
 
 
 def test_top_10_marts_rank_the_latest_snapshot(dbt, insert_listings, query) -> None:
@@ -188,19 +198,24 @@ def test_top_10_marts_rank_the_latest_snapshot(dbt, insert_listings, query) -> N
 def test_fx_rates_daily_adds_usd_and_flags_the_latest_date(dbt, insert_fx, query) -> None:
     insert_fx(date(2025, 1, 1), "EUR", 0.9)
     insert_fx(date(2025, 1, 2), "EUR", 0.95)
-    insert_fx(date(2025, 1, 1), "SEK", 11.0)
+    insert_fx(date(2025, 1, 1), "SEK", 11.0, source="simulator")
+    # The simulator's rate for a date the real provider has: kept in raw, never used.
+    insert_fx(date(2025, 1, 2), "EUR", 0.5, source="simulator")
     dbt("build", "--select", "+fx_rates_daily")
     rows = query("select * from marts.fx_rates_daily order by currency, as_of_date")
-    assert [(r["as_of_date"], r["currency"], r["rate_per_usd"], r["is_latest"]) for r in rows] == [
-        (date(2025, 1, 1), "EUR", 0.9, False),
-        (date(2025, 1, 2), "EUR", 0.95, True),
-        (date(2025, 1, 1), "SEK", 11.0, True),
-        (date(2025, 1, 1), "USD", 1.0, False),
-        (date(2025, 1, 2), "USD", 1.0, True),
+    assert [
+        (r["as_of_date"], r["currency"], r["rate_per_usd"], r["is_latest"], r["source"])
+        for r in rows
+    ] == [
+        (date(2025, 1, 1), "EUR", 0.9, False, "frankfurter"),
+        (date(2025, 1, 2), "EUR", 0.95, True, "frankfurter"),
+        (date(2025, 1, 1), "SEK", 11.0, True, "simulator"),
+        (date(2025, 1, 1), "USD", 1.0, False, "definition"),
+        (date(2025, 1, 2), "USD", 1.0, True, "definition"),
     ]
 
 
-def test_pipeline_health_is_current_and_readable_by_the_dashboard(
+def test_pipeline_health_reports_each_source_and_is_readable_by_the_dashboard(
     dbt, insert_quote, insert_listings, warehouse, query, pg
 ) -> None:
     now = datetime.now(UTC)
@@ -208,17 +223,18 @@ def test_pipeline_health_is_current_and_readable_by_the_dashboard(
     insert_quote(1, 100.5, minute(1), loaded_at=now - timedelta(minutes=40))
     insert_quote(1, 100.7, minute(2), loaded_at=now - timedelta(minutes=5))
     # Full refresh: raw was emptied for this test, the counts of earlier tests' rows go too.
-    dbt("build", "--full-refresh", "--select", "+pipeline_health")
+    dbt("build", "--full-refresh", "--select", *transform.QUOTES_SELECTION)
     # What the build counted per minute (pipeline_health sums these)...
     counted = query(
         "select minute_at, rows_loaded from marts.raw_loads_per_minute"
-        " where source_name = 'crypto_quotes' order by minute_at"
+        " where source_name = 'crypto_quotes' and source = 'simulator' order by minute_at"
     )
     assert [r["rows_loaded"] for r in counted] == [1, 1, 1]
     assert counted[0]["minute_at"] == (now - timedelta(hours=2)).replace(second=0, microsecond=0)
-    # ...and a view: rows loaded after the build still show.
-    insert_quote(1, 101.0, minute(3), loaded_at=now - timedelta(minutes=1))
-    insert_quote(1027, 3000.0, minute(3), loaded_at=now)
+    # ...and a view: rows loaded after the build still show. The switch to a real key: the
+    # next quotes come from CoinMarketCap.
+    insert_quote(1, 101.0, minute(3), source="coinmarketcap")
+    insert_quote(1027, 3000.0, minute(3), source="coinmarketcap")
     insert_listings(T0, [(1, 10.0, 1.0), (2, 5.0, 1.0)])
     warehouse.execute(
         "insert into raw.crypto_quotes_rejected (kafka_topic, kafka_partition, kafka_offset,"
@@ -228,59 +244,73 @@ def test_pipeline_health_is_current_and_readable_by_the_dashboard(
     def health() -> dict:
         with psycopg.connect(pg.dashboard_db_url, autocommit=True) as dashboard:
             rows = dashboard.execute(
-                "select source_name, last_loaded_at, rows_last_hour, rejected_last_hour"
-                " from marts.pipeline_health order by source_name"
+                "select source_name, source, is_current, last_loaded_at, rows_last_hour,"
+                " rejected_last_hour, quarantined_last_hour, status, status_reason"
+                " from marts.pipeline_health"
             ).fetchall()
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 dashboard.execute("select 1 from raw.crypto_quotes")
-        return {r[0]: r[1:] for r in rows}
+        return {(r[0], r[1]): r[2:] for r in rows}
 
-    by_name = health()
-    assert by_name["crypto_quotes"] == (now, 4, 1)
-    assert by_name["crypto_listings"][1:] == (2, 0)
-    assert by_name["fx_rates"] == (None, 0, 0)
+    def check(by_source: dict) -> None:
+        assert set(by_source) == {
+            ("crypto_quotes", "coinmarketcap"),
+            ("crypto_quotes", "simulator"),
+            ("crypto_listings", "coinmarketcap"),
+            ("fx_rates", None),
+        }
+        real = by_source[("crypto_quotes", "coinmarketcap")]
+        assert real[0] is True and real[2:5] == (2, 1, 0)
+        # Fresh, but a message was refused in the last hour: a warning that says so.
+        assert real[5] == "warn" and "refused" in real[6]
+        simulated = by_source[("crypto_quotes", "simulator")]
+        assert simulated[0] is False and simulated[2:5] == (2, 0, 0)
+        assert simulated[1] == now - timedelta(minutes=5)
+        assert simulated[5] == "inactive" and "not the current source" in simulated[6]
+        listings = by_source[("crypto_listings", "coinmarketcap")]
+        assert listings[0] is True and listings[2] == 2 and listings[5] == "ok"
+        # No FX rates: optional, so a warning that says what it means, not an error.
+        fx = by_source[("fx_rates", None)]
+        assert fx[1:5] == (None, 0, 0, 0)
+        assert fx[5] == "warn" and "no FX rates loaded yet" in fx[6]
 
-    # A row that commits late into a minute the build already counted shows after the next
-    # build, which recounts its newest minutes (var incremental_lookback).
-    insert_quote(5426, 150.0, minute(4), loaded_at=now - timedelta(minutes=8))
-    dbt("build", "--select", "+pipeline_health")
-    by_name = health()
-    assert by_name["crypto_quotes"] == (now, 5, 1)
-    assert by_name["crypto_listings"][1:] == (2, 0)
-    assert (
-        sum(
-            r["rows_loaded"]
-            for r in query(
-                "select rows_loaded from marts.raw_loads_per_minute"
-                " where source_name = 'crypto_quotes'"
-            )
-        )
-        == 6
+    check(health())
+    # After the next build (it counts the new minutes), the same figures.
+    dbt("build", "--select", *transform.QUOTES_SELECTION)
+    check(health())
+
+
+def test_dbt_build_exits_non_zero_when_a_data_test_fails(dbt, insert_listings, warehouse) -> None:
+    insert_listings(T0, [(1, 10.0, 1.0)])
+    warehouse.execute(
+        "update raw.crypto_listings set coin = jsonb_set(coin, '{quote,USD,price}', '-5')"
     )
-
-
-def test_dbt_build_exits_non_zero_when_a_data_test_fails(dbt, insert_quote) -> None:
-    insert_quote(1, -5.0, minute(0), loaded_at=datetime.now(UTC))
-    result = dbt("build", "--select", "stg_crypto_quotes+", check=False)
+    result = dbt("build", "--select", "stg_crypto_listings+", check=False)
     assert result.returncode != 0
-    assert "positive_stg_crypto_quotes_price" in result.output
+    assert "positive_stg_crypto_listings_price" in result.output
     with pytest.raises(transform.DbtError, match="failed"):
-        dbt("build", "--select", "stg_crypto_quotes")
+        dbt("build", "--select", "stg_crypto_listings")
 
 
 def test_per_build_tests_check_recent_rows_and_the_audit_checks_all_history(
-    dbt, insert_quote, dbt_workdir
+    dbt, insert_quote, warehouse, dbt_workdir
 ) -> None:
     now = datetime.now(UTC)
     insert_quote(1, 100.0, minute(0), loaded_at=now)
-    # A bad row loaded long before the per-build window (var recent_test_window), in an hour of
-    # its own, and a newer good quote for the same coin (latest_quotes and the current hour of
-    # coin_price_hourly would otherwise show it, and rightly fail the build).
-    insert_quote(1027, -5.0, minute(-120), loaded_at=now - timedelta(hours=3))
+    insert_quote(1027, 2900.0, minute(-120), loaded_at=now - timedelta(hours=3))
     insert_quote(1027, 3000.0, minute(2), loaded_at=now)
+    dbt("build", "--full-refresh", "--exclude", "tag:audit")
+    # A bad row in the mart (as a bug would leave it) written long before the per-build window
+    # (var recent_test_window), in an hour of its own; the coin's newer quote keeps it out of
+    # latest_quotes and the current hour of coin_price_hourly.
+    warehouse.execute(
+        "update marts.quotes_coins set price = -5, transformed_at = %s"
+        " where coin_id = 1027 and last_updated_at = %s",
+        (now - timedelta(hours=3), minute(-120)),
+    )
 
     # The per-minute build's selection: its tests only look at recent rows, so it passes...
-    dbt("build", "--full-refresh", "--exclude", "tag:audit")
+    dbt("build", "--exclude", "tag:audit")
     results = run_results(dbt_workdir)
     assert results["positive_stg_crypto_quotes_price"]["status"] == "pass"
     assert results["positive_quotes_coins_price"]["status"] == "pass"
@@ -292,7 +322,7 @@ def test_per_build_tests_check_recent_rows_and_the_audit_checks_all_history(
     assert result.returncode == 1
     results = run_results(dbt_workdir)
     assert results["assert_quotes_marts_rows_are_valid"]["status"] == "fail"
-    assert results["assert_quotes_coins_matches_full_refresh"]["status"] == "pass"
+    assert results["assert_quotes_coins_matches_full_refresh"]["status"] == "fail"
     assert results["unique_quotes_coins_quote_key"]["status"] == "pass"
 
 
@@ -321,17 +351,17 @@ def test_marts_have_the_indexes_the_incremental_builds_rely_on(dbt, insert_quote
             " and indexdef like 'CREATE UNIQUE INDEX%%'"
         )
     }
-    # quote_key's uniqueness is enforced by the table, not only by the (audit) test.
+    # The keys (source is in each) are enforced by the tables, not only by the (audit) tests.
     assert ("quotes_coins", "(quote_key)") in unique
-    assert ("coin_price_hourly", "(coin_id, quote_currency, hour_at)") in unique
-    assert ("latest_quotes", "(coin_id, quote_currency)") in unique
+    assert ("quotes_coins", "(source, coin_id, quote_currency, last_updated_at)") in unique
+    assert ("coin_price_hourly", "(source, coin_id, quote_currency, hour_at)") in unique
+    assert ("latest_quotes", "(source, coin_id, quote_currency)") in unique
     # pipeline_health's per-source minute ranges, and the incremental's replace key.
-    assert ("raw_loads_per_minute", "(source_name, minute_at)") in unique
-    # The incremental lookups: new rows by loaded_at, an hour's quotes by a range.
-    assert ("quotes_coins", "(loaded_at)") in indexes
-    assert ("quotes_coins", "(coin_id, quote_currency, last_updated_at)") in indexes
+    assert ("raw_loads_per_minute", "(source_name, source, minute_at)") in unique
+    # The incremental lookups: rows dbt wrote since a safe point, an hour's quotes by a range,
+    # and the per-build tests' recent window on coin_price_hourly.
+    assert ("quotes_coins", "(transformed_at)") in indexes
     assert ("coin_price_hourly", "(last_loaded_at)") in indexes
-    assert ("latest_quotes", "(loaded_at)") in indexes
 
 
 def test_source_freshness_warns_then_errors(
@@ -339,15 +369,53 @@ def test_source_freshness_warns_then_errors(
 ) -> None:
     now = datetime.now(UTC)
     insert_listings(T0, [(1, 10.0, 1.0)], loaded_at=now)
-    insert_fx(date(2025, 1, 1), "EUR", 0.9, loaded_at=now)
+    insert_fx(now.date() - timedelta(days=1), "EUR", 0.9, loaded_at=now)
     insert_quote(1, 100.0, minute(0), loaded_at=now - timedelta(minutes=10))  # past warn (5 min)
     result = dbt("source", "freshness", check=False)
     assert result.returncode == 0, result.output
     assert "WARN" in result.output
-    assert transform.check_source_freshness() == "fresh"
+    assert transform.check_source_freshness() == "fresh (warnings: crypto_quotes: warn)"
 
     warehouse.execute("update raw.crypto_quotes set loaded_at = %s", (now - timedelta(hours=1),))
     result = dbt("source", "freshness", check=False)
     assert result.returncode != 0
-    with pytest.raises(transform.DbtError, match="error_after"):
+    with pytest.raises(transform.DbtError, match=r"error_after.*crypto_quotes: error"):
         transform.check_source_freshness()
+
+
+def test_fx_freshness_follows_the_rates_own_date_and_is_optional(
+    dbt, insert_quote, insert_listings, insert_fx, warehouse, query
+) -> None:
+    now = datetime.now(UTC)
+    insert_listings(T0, [(1, 10.0, 1.0)])
+    insert_quote(1, 100.0, minute(0))
+    # No FX rates at all (the FX API unreachable since the install): a warning, not a failure.
+    assert transform.check_source_freshness().startswith("fresh (warnings: fx_rates: ")
+    dbt("build", "--select", *transform.QUOTES_SELECTION, *transform.REFERENCE_SELECTION)
+    fx = query("select * from marts.pipeline_health where source_name = 'fx_rates'")
+    assert [(r["source"], r["status"]) for r in fx] == [(None, "warn")]
+
+    # Rates of ten days ago, upserted just now: stale by their own date, whatever loaded_at.
+    insert_fx(now.date() - timedelta(days=10), "EUR", 0.9, loaded_at=now)
+    result = dbt("source", "freshness", "--select", "source:raw.fx_rates", check=False)
+    assert result.returncode == 1 and "ERROR STALE freshness of raw.fx_rates" in result.output
+    assert transform.check_source_freshness() == "fresh (warnings: fx_rates: error)"
+    fx = query("select * from marts.pipeline_health where source_name = 'fx_rates'")
+    assert [(r["source"], r["is_current"], r["status"]) for r in fx] == [
+        ("frankfurter", True, "error")
+    ]
+    assert fx[0]["newest_data_at"] == datetime.combine(
+        now.date() - timedelta(days=10), datetime.min.time(), UTC
+    )
+    assert "the newest FX rates are of" in fx[0]["status_reason"]
+    # fx_rates_daily keeps its columns (the dashboard converts each point at its own date).
+    dbt("build", "--select", "fx_rates_daily")
+    rows = query("select * from marts.fx_rates_daily where currency = 'EUR'")
+    assert {"as_of_date", "currency", "rate_per_usd", "is_latest"} <= set(rows[0])
+
+    # Yesterday's rates: fresh again (a weekend or holiday may leave them up to 4 days old).
+    insert_fx(now.date() - timedelta(days=1), "EUR", 0.91, loaded_at=now - timedelta(days=3))
+    result = dbt("source", "freshness", "--select", "source:raw.fx_rates", check=False)
+    assert result.returncode == 0, result.output
+    fx = query("select status from marts.pipeline_health where source_name = 'fx_rates'")
+    assert [r["status"] for r in fx] == ["ok"]

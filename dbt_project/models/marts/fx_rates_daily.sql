@@ -1,8 +1,18 @@
 with
 
+-- One rate per date and currency: the real provider's where it has one, the simulator's only
+-- for the dates it has not (e.g. before the switch to a real key, where the quotes are
+-- simulated too). A simulated rate never stands in for a real one of the same date.
 fx_rates as (
 
-    select * from {{ ref('stg_fx_rates') }}
+    select distinct on (as_of_date, currency)
+        as_of_date,
+        currency,
+        source,
+        rate_per_usd
+
+    from {{ ref('stg_fx_rates') }}
+    order by as_of_date, currency, (source = 'simulator'), source
 
 ),
 
@@ -18,6 +28,7 @@ usd as (
     select
         dates.as_of_date,
         'USD' as currency,
+        'definition' as source,
         1::double precision as rate_per_usd
 
     from dates
@@ -32,9 +43,9 @@ usd as (
 
 all_rates as (
 
-    select as_of_date, currency, rate_per_usd from fx_rates
+    select as_of_date, currency, source, rate_per_usd from fx_rates
     union all
-    select as_of_date, currency, rate_per_usd from usd
+    select as_of_date, currency, source, rate_per_usd from usd
 
 ),
 
@@ -44,6 +55,7 @@ final as (
         as_of_date,
         currency,
         rate_per_usd,
+        source,
         as_of_date = max(as_of_date) over (partition by currency) as is_latest
 
     from all_rates

@@ -15,6 +15,8 @@ renamed as (
         (message ->> 'schema_version')::integer as schema_version,
 
         ---------- text
+        -- 'coinmarketcap' or 'simulator', part of every key downstream. Read from the message,
+        -- which works before and after raw.crypto_quotes gets its own typed source column.
         message ->> 'source' as source,
         message ->> 'symbol' as symbol,
         message ->> 'name' as name,
@@ -53,9 +55,19 @@ renamed as (
 
     from source
 
+),
+
+validated as (
+
+    select
+        *,
+        {{ quote_row_problem() }} as invalid_reason
+
+    from renamed
+
 )
 
--- No `select distinct`: raw.crypto_quotes has primary key (coin_id, quote_currency, last_updated),
--- so its rows are already unique. A plain view lets filters and max() on it use the
--- raw table's indexes; the DISTINCT view it replaces scanned and sorted all history.
-select * from renamed
+-- No `select distinct`: raw.crypto_quotes' primary key makes its rows unique. A plain view
+-- lets filters and max() on it use the raw table's indexes; the DISTINCT view it replaces
+-- scanned and sorted all history.
+select * from validated
