@@ -10,8 +10,10 @@ Data access lives in ``queries.py``, figures in ``charts.py``, conversion and fo
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 # `streamlit run` puts only this folder on sys.path; the page imports `streamlit_app.*` and the
@@ -75,6 +77,23 @@ def _load(
 def _escape(text: str) -> str:
     """Markdown would read two dollar signs as LaTeX."""
     return text.replace("$", "\\$")
+
+
+def download(
+    frame: pd.DataFrame, kind: str, labels: dict[int, str], cur: str, what: str, name: str
+) -> None:
+    """A button that downloads ``frame``'s ``kind`` figures (transform.CSV_COLUMNS) as CSV,
+    money in the page's currency. The CSV is built only when someone clicks."""
+    unit = re.sub(r"[^a-z0-9]", "", cur.lower()) or "money"
+    st.download_button(
+        f"{what} as CSV ({cur})",
+        data=partial(tf.table_csv, frame, kind, labels),
+        file_name=f"moonwatch-{name}-{unit}.csv",
+        mime="text/csv",
+        on_click="ignore",
+        icon=":material/download:",
+        key=f"download-{name}",
+    )
 
 
 # -- header --------------------------------------------------------------------------------
@@ -193,10 +212,12 @@ def headline(
             if hourly is not None and not hourly.empty:
                 # The last 24 hours by the clock, not the last 24 rows: missing hours stay gaps.
                 day = tf.last_hours(hourly[hourly["coin_id"] == coin_id])
-                spark = charts.sparkline_svg(
-                    day.sort_values("hour_at")["close_price"].tolist(),
-                    color,
-                    title=f"{label}: hourly closes of the last 24 h ({cur})",
+                title = f"{label}: hourly closes of the last 24 h ({cur})"
+                spark = markup.svg_image(
+                    charts.sparkline_svg(
+                        day.sort_values("hour_at")["close_price"].tolist(), color, title=title
+                    ),
+                    title,
                 )
             st.html(markup.headline_html(color, label, str(row.name), rank, spark))
             fetched = f"fetched {tf.format_age(row.stamped_at)}"
@@ -238,6 +259,7 @@ def headline(
                 if pd.notna(row.max_supply)
                 else "No max supply (unlimited)",
             )
+    download(selected, "quotes", labels, cur, "These quotes", "quotes")
 
 
 def price_section(hourly: pd.DataFrame | Missing, colors, labels, cur: str) -> None:
@@ -250,9 +272,10 @@ def price_section(hourly: pd.DataFrame | Missing, colors, labels, cur: str) -> N
         )
         return
     st.plotly_chart(charts.price_chart(hourly, colors, labels, cur), config=charts.PLOTLY_CONFIG)
+    download(hourly, "hourly", labels, cur, "Hourly prices", "hourly")
 
 
-def percent_section(history: pd.DataFrame | Missing, colors, labels) -> None:
+def percent_section(history: pd.DataFrame | Missing, colors, labels, cur: str) -> None:
     st.subheader("Percent change")
     if isinstance(history, Missing):
         st.info(f"No quote history for these coins: {history.reason}.", icon=":material/info:")
@@ -265,6 +288,7 @@ def percent_section(history: pd.DataFrame | Missing, colors, labels) -> None:
                     charts.percent_change_chart(history, column, colors, labels),
                     config=charts.PLOTLY_CONFIG,
                 )
+    download(history, "history", labels, cur, "Percent changes and prices", "history")
 
 
 def top_section(
@@ -272,9 +296,9 @@ def top_section(
 ) -> None:
     st.subheader("Market")
     left, right = st.columns(2)
-    for col, frame, chart in (
-        (left, cap, charts.market_cap_donut),
-        (right, vol, charts.volume_bars),
+    for col, frame, chart, what, name in (
+        (left, cap, charts.market_cap_donut, "Top 10 by market cap", "cap-top-10"),
+        (right, vol, charts.volume_bars, "Top 10 by 24h volume", "vol-top-10"),
     ):
         with col:
             if isinstance(frame, Missing):
@@ -287,6 +311,7 @@ def top_section(
             st.plotly_chart(chart(frame, colors, labels, cur), config=charts.PLOTLY_CONFIG)
             snapshot = pd.Timestamp(frame["snapshot_at"].max()).tz_convert("UTC")
             st.caption(f"Snapshot {snapshot:%Y-%m-%d %H:%M} UTC ({tf.format_age(snapshot)})")
+            download(frame, "top", labels, cur, what, name)
 
 
 # ECB reference rates come on working days: a Monday morning's newest rate is Friday's, and
@@ -473,7 +498,7 @@ def render(db: str, status: pd.DataFrame, summary: pd.DataFrame | Missing) -> No
         if not isinstance(history, Missing):
             history = tf.prefer_currency(history, ["coin_id", "last_updated_at"], current)
             history = to_cur(history, ("price",), "last_updated_at")
-        percent_section(history, colors, labels)
+        percent_section(history, colors, labels, cur)
 
     top_section(cap, vol, colors, labels, cur)
     health = _load("pipeline_health", lambda: queries.pipeline_health(db))

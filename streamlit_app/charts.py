@@ -127,8 +127,9 @@ def sparkline_svg(
     area = f"0,{height} {line} {width},{height}"
     color, title = css_color(color), html_text(title)  # the title names the coin: untrusted
     return (
-        f'<svg width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
-        f'style="vertical-align:middle;margin-left:0.6em" role="img" aria-label="{title}">'
+        # xmlns: the page shows the SVG as an image (markup.svg_image), which needs it.
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="{title}">'
         f"<title>{title}</title>"
         f'<polygon points="{area}" fill="{_rgba(color, 0.18)}" stroke="none"/>'
         f'<polyline points="{line}" fill="none" stroke="{color}" stroke-width="1.5"/></svg>'

@@ -9,6 +9,7 @@ for labels, captions and help texts) or a Plotly label (:func:`plotly_text`).
 
 from __future__ import annotations
 
+import base64
 import html
 import re
 import string
@@ -50,11 +51,23 @@ def css_color(value: str) -> str:
 
 def headline_html(color: str, label: str, name: str, detail: str, sparkline: str = "") -> str:
     """The title line of a coin's headline card: a dot in the coin's colour, its label in bold,
-    its name and ``detail`` (rank), then the ``sparkline`` SVG (already escaped by its builder).
+    its name and ``detail`` (rank), then the ``sparkline`` image (from :func:`svg_image`).
     Every text argument is escaped here; render the result with ``st.html``, which adds no
     Markdown of its own."""
     return (
         f'<div style="font-size:1.05rem"><span style="color:{css_color(color)};'
         f'font-size:1.3em">●</span> <strong>{html_text(label)}</strong> {html_text(name)}'
         f"{html_text(detail)}{sparkline}</div>"
+    )
+
+
+def svg_image(svg: str, alt: str) -> str:
+    """``svg`` as an ``<img>`` with a data URI, for ``st.html``: its sanitiser drops inline
+    ``<svg>``, and an SVG drawn as an image can run no script whatever it holds."""
+    if not svg:
+        return ""
+    data = base64.b64encode(svg.encode()).decode("ascii")
+    return (
+        f'<img src="data:image/svg+xml;base64,{data}" alt="{html_text(alt)}" '
+        'style="vertical-align:middle;margin-left:0.6em">'
     )

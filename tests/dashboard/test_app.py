@@ -42,6 +42,13 @@ def values(array: object) -> list:
     return list(array)
 
 
+def sparkline_points(headline: str) -> list[str]:
+    """The points of the sparkline in a headline card: inline SVG, or an image of one."""
+    encoded = re.search(r"data:image/svg\+xml;base64,([^\"]+)", headline)
+    svg = base64.b64decode(encoded.group(1)).decode() if encoded else headline
+    return re.search(r'<polyline points="([^"]+)"', svg).group(1).split()
+
+
 def page_text(at: AppTest) -> str:
     parts = []
     for kind in ("error", "warning", "info", "markdown", "caption", "exception", "badge", "html"):
@@ -173,10 +180,10 @@ def test_app_draws_a_sparkline_of_the_last_24_hourly_closes_per_coin(small_marts
     at = run_app()
     at.segmented_control(key="currency").set_value("EUR").run()
 
-    headlines = [h.value for h in at.get("html") if "<svg" in h.value]
+    headlines = [h.value for h in at.get("html") if "data:image/svg" in h.value]
     symbols = [re.search(r"<strong>(.*?)</strong>", h).group(1) for h in headlines]
     assert symbols == ["BTC", "ETH", "SOL"]
     btc = headlines[0]
     assert "hourly closes of the last 24 h (EUR)" in btc
-    points = re.search(r'<polyline points="([^"]+)"', btc).group(1).split()
+    points = sparkline_points(btc)
     assert len(points) == 24  # of the 49 hourly rows, the newest 24

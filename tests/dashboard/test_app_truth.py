@@ -14,7 +14,14 @@ from datetime import timedelta
 import pytest
 
 from tests.dashboard import marts_data
-from tests.dashboard.test_app import figures, metric, page_text, run_app, values
+from tests.dashboard.test_app import (
+    figures,
+    metric,
+    page_text,
+    run_app,
+    sparkline_points,
+    values,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -231,8 +238,13 @@ def test_app_sparkline_covers_the_last_24_hours_not_24_rows(marts, loader, dashb
     )
     at = run_app()
     # The first headline card is BTC's (by rank); its sparkline is the first one on the page.
-    btc = next(e.value for k in ("html", "markdown") for e in at.get(k) if "<polyline" in e.value)
-    points = re.search(r'<polyline points="([^"]+)"', btc).group(1).split()
+    btc = next(
+        e.value
+        for k in ("html", "markdown")
+        for e in at.get(k)
+        if "<svg" in e.value or "data:image/svg" in e.value
+    )
+    points = sparkline_points(btc)
     # 12 of the last 24 hours remain (11 if the clock crossed an hour since the fixture).
     assert len(points) in (11, 12)
 
@@ -294,3 +306,20 @@ def test_app_explains_a_mart_built_by_an_older_dbt_project(marts, loader, dashbo
     assert not at.exception and not at.error
     assert metric(at, "BTC price").value == "$60,000.00"
     assert any("was built by an older version of the dbt project" in i.value for i in at.info)
+
+
+# -- H: every table and chart downloads as CSV in the selected currency -------------------------
+
+
+def test_app_offers_each_table_and_chart_as_csv_in_the_selected_currency(marts, dashboard_env):
+    at = run_app()
+    at.segmented_control(key="currency").set_value("SEK").run()
+
+    buttons = {b.proto.label: b.proto for b in at.get("download_button")}
+    assert sorted(buttons) == [
+        "Hourly prices as CSV (SEK)",
+        "Percent changes and prices as CSV (SEK)",
+        "These quotes as CSV (SEK)",
+        "Top 10 by 24h volume as CSV (SEK)",
+        "Top 10 by market cap as CSV (SEK)",
+    ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import re
 import subprocess
@@ -104,6 +106,7 @@ def screenshot(page, path: Path, width: int = 1440) -> None:
 
 
 CHARTS = '[data-testid="stPlotlyChart"] .js-plotly-plot'
+SPARKLINES = '[data-testid="stHtml"] img[src^="data:image/svg+xml"]'
 
 
 @contextmanager
@@ -146,6 +149,14 @@ def test_browser_shows_charts_and_converts_currency(served, loader):
         for marker in ERROR_TEXT:
             assert marker not in body, f"{marker!r} on the page:\n{body[:2000]}"
         assert "SIMULATED DATA" in body
+        # Each headline card draws its sparkline (an SVG image the sanitiser lets through).
+        sparklines = page.locator(SPARKLINES)
+        expect(sparklines).to_have_count(3)
+        drawn = "els => els.map(e => e.complete && e.naturalWidth)"
+        page.wait_for_function(
+            f"[...document.querySelectorAll('{SPARKLINES}')].every(e => e.complete)"
+        )
+        assert sparklines.evaluate_all(drawn) == [120, 120, 120]  # decoded, not a broken image
         usd = headline_price(page, "BTC")
         assert usd == "$60,000.00"
 
@@ -157,6 +168,15 @@ def test_browser_shows_charts_and_converts_currency(served, loader):
         ).to_contain_text("€", timeout=30_000)
         eur = headline_price(page, "BTC")
         assert money(eur) == pytest.approx(money(usd) * data.rates["EUR"])
+
+        # The headline figures download as CSV, in the currency on the page.
+        with page.expect_download() as download:
+            page.get_by_role("button", name="These quotes as CSV (EUR)").click()
+        assert download.value.suggested_filename == "moonwatch-quotes-eur.csv"
+        rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text())))
+        assert [r["symbol"] for r in rows] == ["BTC", "ETH", "SOL"]
+        assert float(rows[0]["price"]) == pytest.approx(60000 * data.rates["EUR"])
+        assert {r["currency"] for r in rows} == {"EUR"}
         expect(charts).to_have_count(PLOTLY_CHARTS, timeout=30_000)
         screenshot(page, ARTIFACTS / "dashboard.png")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import html
 import re
 
@@ -19,13 +20,19 @@ def tags(markup_text: str) -> list[str]:
 
 
 def test_headline_html_shows_a_hostile_name_and_symbol_as_text():
-    spark = charts.sparkline_svg([1.0, 2.0], "#F7931A", title=f"{IMG}: closes")
-    line = markup.headline_html("#F7931A", IMG, IFRAME, " · rank #1", spark)
+    title = f"{IMG}: closes"
+    svg = charts.sparkline_svg([1.0, 2.0], "#F7931A", title=title)
+    line = markup.headline_html("#F7931A", IMG, IFRAME, " · rank #1", markup.svg_image(svg, title))
     # Only the builder's own elements exist; the hostile text is all entities.
-    assert tags(line) == ["div", "span", "strong", "svg", "title", "polygon", "polyline"]
+    assert tags(line) == ["div", "span", "strong", "img"]
     assert html.unescape(line).count(IFRAME) == 1
     assert "&lt;iframe srcdoc=&quot;&lt;script&gt;" in line
-    assert 'aria-label="&quot;&gt;&lt;img src=x onerror' in spark
+    assert 'alt="&quot;&gt;&lt;img src=x onerror' in line
+    # The sparkline travels as an image (no script runs in one), and escapes its title too.
+    data = re.search(r'src="data:image/svg\+xml;base64,([^"]+)"', line).group(1)
+    drawn = base64.b64decode(data).decode()
+    assert tags(drawn) == ["svg", "title", "polygon", "polyline"]
+    assert 'aria-label="&quot;&gt;&lt;img src=x onerror' in drawn
 
 
 def test_headline_html_refuses_a_colour_that_is_not_a_colour():

@@ -226,3 +226,24 @@ def test_last_hours_is_a_day_by_the_clock_not_24_rows():
     day = tf.last_hours(frame, 24, now)
     assert len(day) == 16
     assert min(day["hour_at"]) == now.replace(minute=0) - timedelta(hours=23)
+
+
+def test_table_csv_holds_the_shown_figures_and_makes_formulas_inert():
+    frame = pd.DataFrame(
+        {
+            "coin_id": [1, 666],
+            "symbol": ["BTC", "=EVIL"],
+            "name": ["Bitcoin", '=HYPERLINK("http://attacker.example","x")'],
+            "price": [55200.0, -0.5],
+            "last_updated_at": pd.to_datetime(["2026-01-01 12:00", "2026-01-01 12:01"], utc=True),
+            "quote_currency": ["EUR", "EUR"],
+            "not_exported": [1, 2],
+        }
+    )
+    text = tf.table_csv(frame, "quotes", {1: "BTC", 666: "=EVIL"}).decode()
+    lines = text.splitlines()
+    assert lines[0] == "coin_id,coin,symbol,name,price,last_updated_at,currency"
+    assert lines[1] == "1,BTC,BTC,Bitcoin,55200.0,2026-01-01T12:00:00Z,EUR"
+    # Text a spreadsheet would run starts with a quote; a negative number stays a number.
+    assert lines[2].startswith("666,'=EVIL,'=EVIL,\"'=HYPERLINK(")
+    assert ",-0.5,2026-01-01T12:01:00Z,EUR" in lines[2]
