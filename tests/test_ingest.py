@@ -263,7 +263,10 @@ def test_ingest_refuses_quotes_from_the_future_and_before_bitcoin(
     kafka: str, make_topic: Callable[[], str], warehouse: psycopg.Connection, warehouse_url: str
 ) -> None:
     topic = make_topic()
-    good = quote_message(coin_id=1, minute=0).to_bytes()
+    # Market cap 0 and no supply: CoinMarketCap's answer for an unverified supply, a value.
+    good = quote_message(coin_id=1, minute=0, market_cap=0).to_bytes()
+    assert b'"market_cap":0.0' in good
+    good = good.replace(b'"circulating_supply":19000000.0', b'"circulating_supply":null')
     at, fetched = b'"last_updated":"2026-11-27T12:00:00Z"', b'"fetched_at":"2026-11-27T12:00:02Z"'
     assert at in good and fetched in good
     future_source = good.replace(at, b'"last_updated":"2099-01-01T00:00:00Z"')
@@ -275,6 +278,9 @@ def test_ingest_refuses_quotes_from_the_future_and_before_bitcoin(
 
     assert (counts["inserted"], counts["rejected"]) == (1, 3)
     assert _keys(warehouse) == [(1, int(quote_message().last_updated.timestamp()))]
+    assert warehouse.execute(
+        "select message->'market_cap', message->'circulating_supply' from raw.crypto_quotes"
+    ).fetchone() == (0, None)
     reasons = [r[1] for r in _rejected(warehouse)]
     assert "last_updated 2099-01-01T00:00:00+00:00 is in the future" in reasons[0]
     assert "more than 5 minutes after fetched_at" in reasons[0]
@@ -439,3 +445,30 @@ def test_ingest_quarantines_a_message_the_client_cannot_read_and_skips_nothing_e
     assert reason.startswith("the consumer could not read this message:")
     monkeypatch.undo()
     assert consume_and_load(kafka, topic, group, warehouse_url, idle_s=2)["batches"] == 0
+
+
+def test_ingest_rejects_markup_and_control_characters_in_tickers_and_names(
+    kafka: str, make_topic: Callable[[], str], warehouse: psycopg.Connection, warehouse_url: str
+) -> None:
+    topic = make_topic()
+    real = quote_message(coin_id=1027).model_copy(update={"name": "Ünïcødé — 1inch (Bridged)"})
+    good = quote_message(coin_id=1).to_bytes()
+    hostile = [
+        good.replace(b'"name":"Bitcoin"', b'"name":"<iframe srcdoc=\\"<script>x()</script>\\">"'),
+        good.replace(b'"symbol":"BTC"', b'"symbol":"<img src=x>"'),
+        good.replace(b'"name":"Bitcoin"', b'"name":"Bit\\u202ecoin"'),
+        good.replace(b'"slug":"bitcoin"', b'"slug":"a/../b"'),
+    ]
+    assert all(value != good for value in hostile)
+    _produce_raw(kafka, topic, [real.to_bytes(), *hostile])
+
+    counts = consume_and_load(kafka, topic, _group(), warehouse_url, idle_s=2)
+
+    assert (counts["inserted"], counts["rejected"]) == (1, 4)
+    assert warehouse.execute("select message->>'name' from raw.crypto_quotes").fetchall() == [
+        ("Ünïcødé — 1inch (Bridged)",)
+    ]
+    reasons = [r[1] for r in _rejected(warehouse)]
+    assert "name: Value error, must not contain HTML markup" in reasons[0]
+    assert "symbol: Value error, character '<' is not allowed in a ticker" in reasons[1]
+    assert "U+202E" in reasons[2] and "slug" in reasons[3]

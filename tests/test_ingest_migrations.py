@@ -71,14 +71,16 @@ def test_migration_0003_backfills_source_and_keeps_every_row(
         (real.last_updated, real.model_dump_json()),
     )
     assert conn.execute("select count(*) from raw.crypto_quotes").fetchone() == (2,)
-    # A different bad message at the rejected row's offset is kept; the same one is not doubled.
+    # A different bad message at the rejected row's offset is kept; the same one, re-read by
+    # the new loader (which records its length), is not doubled.
     for value in (b"junk", b"other junk"):
         conn.execute(
             "insert into raw.crypto_quotes_rejected (kafka_topic, kafka_partition, kafka_offset,"
-            " message_key, message_base64, reason) values ('t', 0, 1, 'k', %s, 'not JSON')"
+            " message_key, message_base64, message_bytes, reason)"
+            " values ('t', 0, 1, 'k', %s, %s, 'not JSON')"
             " on conflict (kafka_topic, kafka_partition, kafka_offset, content_sha256)"
             " do nothing",
-            (base64.b64encode(value).decode(),),
+            (base64.b64encode(value).decode(), len(value)),
         )
     assert conn.execute("select count(*) from raw.crypto_quotes_rejected").fetchone() == (2,)
     keys = conn.execute(

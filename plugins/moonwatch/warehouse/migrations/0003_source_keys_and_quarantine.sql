@@ -48,6 +48,11 @@ drop function pg_temp.key_by_source(regclass, text, text);
 -- the Postgres and the Kafka commit) is still stored once, a different one is kept.
 -- `message_bytes` is the value's full length (the stored payload may be only its start).
 alter table raw.crypto_quotes_rejected add column if not exists message_bytes bigint;
+-- Rows stored before this kept whole values: their length is what a re-read would record, so a
+-- redelivered message still matches its row below.
+update raw.crypto_quotes_rejected
+set message_bytes = length(decode(message_base64, 'base64'))
+where message_bytes is null and message_base64 is not null;
 alter table raw.crypto_quotes_rejected
     add column if not exists content_sha256 bytea generated always as (
         sha256(
