@@ -15,8 +15,9 @@ from datetime import UTC, datetime, timedelta
 from airflow.sdk import dag, task
 
 from moonwatch.assets import RAW_FX_RATES
+from moonwatch.dag_defaults import moonwatch_default_args
 
-DEFAULT_ARGS = {"owner": "moonwatch", "retries": 3, "retry_delay": timedelta(minutes=5)}
+DEFAULT_ARGS = moonwatch_default_args(retries=3, retry_delay=timedelta(minutes=5))
 
 
 @dag(

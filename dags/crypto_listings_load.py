@@ -16,8 +16,9 @@ from datetime import UTC, datetime, timedelta
 from airflow.sdk import dag, task
 
 from moonwatch.assets import RAW_LISTINGS
+from moonwatch.dag_defaults import moonwatch_default_args
 
-DEFAULT_ARGS = {"owner": "moonwatch", "retries": 2, "retry_delay": timedelta(seconds=30)}
+DEFAULT_ARGS = moonwatch_default_args(retries=2, retry_delay=timedelta(seconds=30))
 EVERY = timedelta(minutes=int(os.environ.get("MOONWATCH_LISTINGS_EVERY_MINUTES", "15")))
 
 

@@ -21,8 +21,9 @@ from airflow.providers.apache.kafka.sensors.kafka import AwaitMessageSensor
 from airflow.sdk import dag, task
 
 from moonwatch.assets import RAW_QUOTES
+from moonwatch.dag_defaults import moonwatch_default_args
 
-DEFAULT_ARGS = {"owner": "moonwatch", "retries": 3, "retry_delay": timedelta(seconds=15)}
+DEFAULT_ARGS = moonwatch_default_args(retries=3, retry_delay=timedelta(seconds=15))
 TOPIC = os.environ.get("MOONWATCH_TOPIC", "crypto")
 
 

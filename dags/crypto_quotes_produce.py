@@ -14,7 +14,9 @@ from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import dag, task
 
-DEFAULT_ARGS = {"owner": "moonwatch", "retries": 2, "retry_delay": timedelta(seconds=10)}
+from moonwatch.dag_defaults import moonwatch_default_args
+
+DEFAULT_ARGS = moonwatch_default_args(retries=2, retry_delay=timedelta(seconds=10))
 
 
 @dag(
