@@ -72,7 +72,7 @@ def test_fuzzed_listings_snapshots_load(listings: psycopg.Connection) -> None:
     warehouse = listings
     client, adapter = _in_memory_client()
     loaded = {"snapshots": 0, "coins": 0, "quarantined": 0}
-    # After every time the strategies make (BASE +- 10**8 s): valid coins are not "future".
+    # After every well-formed time the strategies make: a valid coin is never "future".
     start = datetime(2030, 2, 1, tzinfo=UTC)
 
     @settings(
