@@ -86,8 +86,8 @@
             min(activity.xact_start) filter (where activity.backend_xid is not null),
             min(clock_timestamp() - interval '{{ var("incremental_lookback") }}')
                 filter (
-                    where activity.xact_start is null
-                        and activity.backend_type = 'client backend'
+                    -- Postgres shows a hidden session as this text, with nulls elsewhere.
+                    where activity.query = '<insufficient privilege>'
                         and ({% for input in inputs -%}
                             has_table_privilege(activity.usesysid, '{{ input }}', 'INSERT')
                             {%- if not loop.last %} or {% endif -%}

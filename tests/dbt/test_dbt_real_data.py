@@ -10,6 +10,7 @@ import psycopg
 import pytest
 
 from moonwatch import transform
+from moonwatch.stack.postgres import WAREHOUSE_DB
 from tests.dbt.support import T0, run_results
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -161,13 +162,21 @@ def test_simulated_and_real_quotes_and_top_10s_never_mix(
     dbt("test", "--select", "tag:audit")
 
 
+@pytest.mark.parametrize("writer", ["loader role", "another role"])
 def test_a_row_committed_late_ends_up_in_every_quotes_mart(
-    dbt, insert_quote, query, warehouse_url: str
+    dbt, insert_quote, query, pg, writer: str
 ) -> None:
+    # No margin: what keeps the row is the safe point itself. A session of another role (here
+    # the admin) hides its transaction start from the dbt role; it counts as having started
+    # var incremental_lookback ago.
+    no_margin = ("--vars", "{incremental_margin: '0 seconds'}")
+    url = pg.warehouse_url
+    if writer == "another role":
+        url = pg.admin_url.rsplit("/", 1)[0] + "/" + WAREHOUSE_DB
     insert_quote(1, 100.0, minute(0))
-    dbt("build", "--full-refresh", "--select", *transform.QUOTES_SELECTION)
+    dbt("build", "--full-refresh", "--select", *transform.QUOTES_SELECTION, *no_margin)
 
-    with psycopg.connect(warehouse_url) as loader:
+    with psycopg.connect(url) as loader:
         # A loader transaction stamps its row (loaded_at: the insert's clock time)...
         insert_quote(1027, 3000.0, minute(1), conn=loader)
         (stamped,) = loader.execute(
@@ -175,12 +184,12 @@ def test_a_row_committed_late_ends_up_in_every_quotes_mart(
         ).fetchone()
         # ...and stays open while 30 minutes of other loads commit and the marts build.
         insert_quote(1, 101.0, minute(31), loaded_at=stamped + timedelta(minutes=30))
-        dbt(*PER_MINUTE_BUILD)
+        dbt(*PER_MINUTE_BUILD, *no_margin)
         assert not query("select 1 from marts.quotes_coins where coin_id = 1027")
         loader.commit()
 
     # The next build takes the row, 30 minutes older than the newest one it holds.
-    dbt(*PER_MINUTE_BUILD)
+    dbt(*PER_MINUTE_BUILD, *no_margin)
     (row,) = query("select * from marts.quotes_coins where coin_id = 1027")
     (newest,) = query("select max(loaded_at) as loaded_at from marts.quotes_coins")
     assert newest["loaded_at"] - row["loaded_at"] >= timedelta(minutes=30)
@@ -197,3 +206,33 @@ def test_a_row_committed_late_ends_up_in_every_quotes_mart(
     assert counted == [{"n": 3}]
     # And the audit's full recomputation finds nothing missing.
     dbt("test", "--select", "tag:audit,stg_crypto_quotes+")
+
+
+def test_a_mart_stored_with_an_older_grain_rebuilds_in_full_by_itself(
+    dbt, insert_quote, query, warehouse
+) -> None:
+    insert_quote(1, 100.0, minute(0))
+    insert_quote(1, 200.0, minute(0), source="coinmarketcap")
+    dbt("build", "--full-refresh", "--select", *transform.QUOTES_SELECTION)
+    # latest_quotes as a deployment from before `source` was in its key has it.
+    (index,) = warehouse.execute(
+        "select indexrelid::regclass::text from pg_index"
+        " where indrelid = 'marts.latest_quotes'::regclass and indisunique"
+    ).fetchone()
+    warehouse.execute(f"drop index {index}")
+    warehouse.execute("delete from marts.latest_quotes where source = 'coinmarketcap'")
+    warehouse.execute("create unique index on marts.latest_quotes (coin_id, quote_currency)")
+
+    result = dbt(*PER_MINUTE_BUILD)
+    assert "Rebuilding" in result.output and "latest_quotes" in result.output
+    assert query("select source, price from marts.latest_quotes order by source") == [
+        {"source": "coinmarketcap", "price": 200.0},
+        {"source": "simulator", "price": 100.0},
+    ]
+    unique = query(
+        "select indexdef from pg_indexes where schemaname = 'marts'"
+        " and tablename = 'latest_quotes' and indexdef like 'CREATE UNIQUE%%'"
+    )
+    assert [u["indexdef"].split(" USING btree ")[1] for u in unique] == [
+        "(source, coin_id, quote_currency)"
+    ]
