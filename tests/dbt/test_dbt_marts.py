@@ -240,6 +240,10 @@ def test_pipeline_health_reports_each_source_and_is_readable_by_the_dashboard(
         "insert into raw.crypto_quotes_rejected (kafka_topic, kafka_partition, kafka_offset,"
         " reason) values ('crypto', 0, 7, 'not JSON')"
     )
+    warehouse.execute(
+        "insert into raw.crypto_listings_rejected (source, snapshot_at, quote_currency, payload,"
+        " reason) values ('coinmarketcap', now(), 'USD', '{}', 'price is not a number')"
+    )
 
     def health() -> dict:
         with psycopg.connect(pg.dashboard_db_url, autocommit=True) as dashboard:
@@ -268,16 +272,21 @@ def test_pipeline_health_reports_each_source_and_is_readable_by_the_dashboard(
         assert simulated[1] == now - timedelta(minutes=5)
         assert simulated[5] == "inactive" and "not the current source" in simulated[6]
         listings = by_source[("crypto_listings", "coinmarketcap")]
-        assert listings[0] is True and listings[2] == 2 and listings[5] == "ok"
+        assert listings[0] is True and listings[2:4] == (2, 1)
+        assert listings[5] == "warn" and "raw.crypto_listings_rejected" in listings[6]
         # No FX rates: optional, so a warning that says what it means, not an error.
         fx = by_source[("fx_rates", None)]
         assert fx[1:5] == (None, 0, 0, 0)
         assert fx[5] == "warn" and "no FX rates loaded yet" in fx[6]
 
-    check(health())
-    # After the next build (it counts the new minutes), the same figures.
-    dbt("build", "--select", *transform.QUOTES_SELECTION)
-    check(health())
+    try:
+        check(health())
+        # After the next build (it counts the new minutes), the same figures.
+        dbt("build", "--select", *transform.QUOTES_SELECTION)
+        check(health())
+    finally:
+        # The shared warehouse fixture empties the four main raw tables only.
+        warehouse.execute("delete from raw.crypto_listings_rejected")
 
 
 def test_dbt_build_exits_non_zero_when_a_data_test_fails(dbt, insert_listings, warehouse) -> None:

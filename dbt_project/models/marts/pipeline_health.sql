@@ -143,7 +143,12 @@ with
         ) else 0 end::bigint as rejected_last_hour
         {%- else -%}
         null::text as quarantine_reason,
-        0::bigint as rejected_last_hour
+        (
+            select count(*)
+            from {{ source('raw', name ~ '_rejected') }}
+            where rejected_at >= {{ window_start }}
+                and source = sources.source
+        )::bigint as rejected_last_hour
         {%- endif %}
 
     from {{ name }}_sources as sources
@@ -236,7 +241,7 @@ final as (
                 || ' quote(s) in the last hour left out of the marts ('
                 || coalesce(quarantine_reason, 'see stg_crypto_quotes.invalid_reason') || ')'
             when rejected_last_hour > 0 then rejected_last_hour::text
-                || ' message(s) refused in the last hour (raw.crypto_quotes_rejected)'
+                || ' row(s) refused in the last hour (raw.' || source_name || '_rejected)'
         end as status_reason
 
     from judged

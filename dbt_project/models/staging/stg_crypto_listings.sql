@@ -62,7 +62,7 @@ renamed as (
 
 )
 
--- No `select distinct`: raw.crypto_listings has primary key (snapshot_at, coin_id),
+-- No `select distinct`: raw.crypto_listings has primary key (source, snapshot_at, coin_id),
 -- so its rows are already unique. A plain view lets filters and max() on it use the
 -- raw table's indexes; the DISTINCT view it replaces scanned and sorted all history.
 select * from renamed
