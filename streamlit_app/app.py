@@ -373,6 +373,34 @@ def health_section(health: pd.DataFrame | Missing, fx_as_of: object | None) -> N
                 st.caption(":green[no rejected messages in the last hour]")
 
 
+def reconciliation_section(runs: pd.DataFrame | Missing) -> None:
+    """The newest reconciliation run (crypto_reconcile DAG): the numbers are checked against
+    the source, and a mismatch or a lost quote is loud."""
+    if isinstance(runs, Missing):
+        st.caption(
+            "Reconciliation: no run yet; the `crypto_reconcile` DAG asks the source again every "
+            "hour and compares with the marts."
+        )
+        return
+    run = runs.iloc[0]
+    counts = (
+        f"{int(run.matched)} of {int(run.samples)} coins matched the source"
+        f" · {int(run.superseded)} not comparable (a version the producer never fetched)"
+    )
+    when = f"Reconciliation of {tf.format_age(run.sampled_at)}"
+    if run.status == "error":
+        coins = markup.md_text(run.mismatched_coins) if run.mismatched_coins else "none"
+        st.error(
+            f"{when}: {int(run.mismatched)} mismatched (coins: {coins}), {int(run.not_loaded)} "
+            f"never reached the marts; {counts}. See the `crypto_reconcile` run in Airflow.",
+            icon=":material/error:",
+        )
+    elif run.status == "pending":
+        st.caption(f"{when}: {int(run.pending)} still waiting for their quote; {counts}.")
+    else:
+        st.caption(f":green[{when}: {counts}.]")
+
+
 # -- the page ------------------------------------------------------------------------------
 
 
@@ -505,6 +533,9 @@ def render(db: str, status: pd.DataFrame, summary: pd.DataFrame | Missing) -> No
     if not isinstance(health, Missing):
         health = queries.for_source(health, source)
     health_section(health, tf.newest_fx_date(rates))
+    reconciliation_section(
+        _load("reconciliation_runs", lambda: queries.reconciliation(db, source=source), source)
+    )
     st.caption(
         f"Reads schema `marts` as `{queries.describe_target()}` · money in {cur} · "
         "times in UTC · drag to zoom, double-click to reset"

@@ -451,6 +451,19 @@ def pipeline_health(db: str) -> pd.DataFrame:
     )
 
 
+@st.cache_data(ttl=REFRESH_SECONDS, show_spinner=False)
+def reconciliation(db: str, *, source: str) -> pd.DataFrame:
+    """The newest ``marts.reconciliation_runs`` row of ``source``: how many coins sampled
+    again from the source the marts held with the same numbers, and the verdict."""
+    return _read(
+        "select sampled_at, checked_at, samples, matched, mismatched, superseded, not_loaded, "
+        "pending, mismatched_coins, status from marts.reconciliation_runs "
+        "where source = :source and is_latest",
+        _source(source),
+        table="reconciliation_runs",
+    )
+
+
 def for_source(frame: pd.DataFrame, source: str) -> pd.DataFrame:
     """The ``marts.pipeline_health`` rows that describe what the page shows.
 

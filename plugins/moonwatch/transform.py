@@ -59,7 +59,9 @@ QUOTES_SELECTION = (
     "raw_loads_per_minute+",
     "pipeline_health",
 )
-REFERENCE_SELECTION = ("stg_crypto_listings+", "stg_fx_rates+")
+# The reconciliation views ride along: the reconcile DAG writes raw after any build, and a
+# view shows its rows at once; they only need to exist.
+REFERENCE_SELECTION = ("stg_crypto_listings+", "stg_fx_rates+", "stg_reconciliation+")
 # Raw sources the marts can do without: with no FX rates the dashboard shows amounts in USD
 # only. Their staleness is a warning (in the task log and in marts.pipeline_health), never a
 # failed run; quotes or listings past error_after still fail the freshness check.

@@ -107,7 +107,7 @@ def test_samples_read_the_api_json_not_the_message_builder() -> None:
 
 
 def test_reconcile_matches_then_catches_a_changed_number_a_lost_quote_and_a_skipped_version(
-    clock: Clock, through_the_pipeline: Callable[[], None], warehouse_url: str
+    clock: Clock, through_the_pipeline: Callable[[], None], warehouse_url: str, dbt
 ) -> None:
     through_the_pipeline()
 
@@ -150,3 +150,21 @@ def test_reconcile_matches_then_catches_a_changed_number_a_lost_quote_and_a_skip
     through_the_pipeline()
     assert reconcile.poll_task(load_settings(), skipped) == (True, {"superseded": 3})
     assert reconcile.report_task(load_settings(), skipped)["superseded"] == 3
+
+    # What the dashboard reads: one verdict per run, the mismatched coin named.
+    dbt("build", "--select", "stg_reconciliation+")
+    with psycopg.connect(warehouse_url) as conn:
+        runs = {
+            run_id: (status, mismatched_coins, is_latest)
+            for run_id, status, mismatched_coins, is_latest in conn.execute(
+                "select run_id, status, mismatched_coins, is_latest"
+                " from marts.reconciliation_runs where run_id = any(%s)",
+                ([matched, changed, lost, skipped],),
+            )
+        }
+    assert runs == {
+        matched: ("ok", None, False),
+        changed: ("error", "BTC (1)", False),
+        lost: ("error", None, False),
+        skipped: ("ok", None, True),
+    }
