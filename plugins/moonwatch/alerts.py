@@ -42,6 +42,7 @@ from pydantic import (
     field_validator,
 )
 
+from moonwatch.alert_channel import ALERT_CONN_ID
 from moonwatch.errors import ConfigurationError, MoonwatchError, TransientError
 from moonwatch.settings import PROJECT_ROOT, Settings
 
@@ -49,7 +50,6 @@ logger = logging.getLogger(__name__)
 
 RULES_FILE = PROJECT_ROOT / "dbt_project" / "alerts.yml"
 RULES_VARIABLE = "moonwatch_alert_rules"
-ALERT_CONN_ID = "moonwatch_alerts"
 # A notification still unsent after this long (no channel configured, a long outage) is left
 # unsent: the dashboard still lists its event, but a channel set up next week does not get a
 # flood of last week's news.

@@ -21,8 +21,8 @@ from tests.dbt.conftest import dbt, dbt_workdir, insert_quote  # noqa: F401
 
 @dataclass
 class Inbox:
-    """What a receiver got, in order; ``wait_for`` blocks until ``count`` arrived (Apprise
-    delivers synchronously, so this is a guard, not a timing assumption)."""
+    """What a receiver got, in order. Apprise returns only after the server answered, so a
+    test reads it right after the call, without waiting."""
 
     items: list[Any] = field(default_factory=list)
     _changed: threading.Condition = field(default_factory=threading.Condition)

@@ -9,6 +9,7 @@ a delivery that fails is retried, never duplicated; without a channel events are
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -26,6 +27,7 @@ from tests.alerts.conftest import Inbox
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 ALERT_MODELS = ("+alert_conditions", "alert_events")
+SECRET = "Wh00k-S3cret-9f2"
 
 
 @pytest.fixture
@@ -226,7 +228,9 @@ def test_alerts_failed_delivery_is_retried_once_and_never_duplicated(
     rules_file: Callable[[str], Path],
     warehouse_url: str,
     monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     _, hooks = alert_channel
     path = rules_file(
         "rules:\n  - {id: btc-below-50, kind: price_cross, coins: [1], currency: USD,"
@@ -236,7 +240,10 @@ def test_alerts_failed_delivery_is_retried_once_and_never_duplicated(
     monkeypatch.setenv(
         "AIRFLOW_CONN_MOONWATCH_ALERTS",
         json.dumps(
-            {"conn_type": "apprise", "extra": {"config": {"path": f"json://127.0.0.1:{nobody}/x"}}}
+            {
+                "conn_type": "apprise",
+                "extra": {"config": {"path": f"json://bot:{SECRET}@127.0.0.1:{nobody}/x"}},
+            }
         ),
     )
     insert_quote(1, 42.0, datetime.now(UTC) - timedelta(minutes=1))
@@ -244,6 +251,8 @@ def test_alerts_failed_delivery_is_retried_once_and_never_duplicated(
     with pytest.raises(AlertDeliveryError, match="next run retries them") as raised:
         run_alerts(warehouse_url=warehouse_url, variable_text=None, rules_path=path)
     assert f":{nobody}" not in str(raised.value)  # the destination never reaches a message
+    assert SECRET not in str(raised.value)
+    assert "Connection error occurred sending JSON" in caplog.text  # Apprise's log is captured
     [event] = _events(alert_db)
     assert event["open_sent_at"] is None and "could not deliver" in event["last_error"]
 
@@ -265,6 +274,8 @@ def test_alerts_failed_delivery_is_retried_once_and_never_duplicated(
     assert run_alerts(warehouse_url=warehouse_url, variable_text=None, rules_path=path)["sent"] == 0
     [event] = _events(alert_db)
     assert event["open_sent_at"] is not None and event["last_error"] is None
+    # The credential in the destination URL reached no log line, message or table row.
+    assert SECRET not in caplog.text and SECRET not in json.dumps(event, default=str)
 
 
 def test_alerts_without_a_channel_are_recorded_and_say_how_to_add_one(

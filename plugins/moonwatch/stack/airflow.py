@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
+from moonwatch import alert_channel
 from moonwatch.errors import StackError
 from moonwatch.settings import PROJECT_ROOT
 from moonwatch.stack import environment
@@ -90,6 +91,8 @@ def airflow_env(config: StackConfig) -> dict[str, str]:
                 },
             }
         ),
+        # Where alerts go, when MOONWATCH_ALERT_URLS is set (else a connection made in the UI).
+        **alert_channel.connection_env(config.env.get(alert_channel.ALERT_URLS_ENV)),
     }
     return env
 

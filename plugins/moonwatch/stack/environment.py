@@ -18,6 +18,7 @@ CREDENTIAL_URLS = (
     "MOONWATCH_WAREHOUSE_URL",
     "MOONWATCH_DASHBOARD_DB_URL",
     "MOONWATCH_AIRFLOW_DB_URL",
+    "MOONWATCH_ALERT_URLS",  # Apprise URLs: SMTP passwords, chat tokens
 )
 _SECRET_WORDS = ("PASSWORD", "SECRET", "TOKEN", "KEY")
 # What the launcher itself reads: the supervisor (a launcher that keeps running) needs all of it.
