@@ -12,7 +12,9 @@
     - stale:       the latest quote (last_updated_at) is more than `minutes` old.
 
     Each source is judged on its own rows: a simulated quote never stands in for a real one.
-    A coin with no quote in the rule's currency has no row (nothing to judge).
+    Only the source being fetched now (the newest fetched_at) is judged: after a switch to a
+    real key, the simulator's frozen rows are not "stale" for ever. A coin with no quote in
+    the rule's currency has no row (nothing to judge).
 #}
 
 with
@@ -33,9 +35,21 @@ latest as (
         name as coin_name,
         is_simulated,
         price,
-        last_updated_at
+        last_updated_at,
+        fetched_at
 
     from {{ ref('latest_quotes') }}
+
+),
+
+current_source as (
+
+    -- fetched_at is the producer's own stamp (never in the future): the source's
+    -- last_updated could be.
+    select source
+    from latest
+    order by fetched_at desc nulls last
+    limit 1
 
 ),
 
@@ -75,6 +89,8 @@ targets as (
     inner join latest
         on latest.coin_id = rules.coin_id
         and latest.quote_currency = rules.quote_currency
+    inner join current_source
+        on current_source.source = latest.source
     cross join clock
 
 ),
