@@ -542,26 +542,17 @@ def evaluate(
 # -- DAG failures ---------------------------------------------------------------------------
 
 
-def record_dag_failure(
-    conn: Any,
-    rule: DagFailureRule,
-    context: Mapping[str, Any],
-    *,
-    successful_runs: int | None,
-    airflow_url: str,
-) -> int | None:
-    """Open (or count one more failure on) the DAG's failure event; returns the event id when
-    this failure opened it, None when an event for that DAG was already open."""
+def dag_failure_message(rule: DagFailureRule, context: Mapping[str, Any], airflow_url: str) -> str:
+    """Title line, blank line, body: which task of which DAG failed, why, and where the log is."""
     ti = context["ti"]
     dag_id, run_id, task_id = ti.dag_id, ti.run_id, ti.task_id
     error = context.get("exception")
     reason = f"{type(error).__name__}: {error}" if error is not None else "see the task log"
     # The first line, cut short: enough to recognise the failure; the log has the rest.
-    reason = reason.splitlines()[0][:300] if reason else reason
-    title = f"Moonwatch alert: DAG {dag_id} failed"
-    message = "\n".join(
+    reason = (reason.splitlines() or [""])[0][:300]
+    return "\n".join(
         [
-            title,
+            f"Moonwatch alert: DAG {dag_id} failed",
             "",
             f"Task {task_id} of DAG {dag_id} failed after {getattr(ti, 'try_number', '?')} "
             f"tries (run {run_id}).",
@@ -571,6 +562,19 @@ def record_dag_failure(
             f"Log: {airflow_url.rstrip('/')}/dags/{dag_id}/runs/{run_id}/tasks/{task_id}",
         ]
     )
+
+
+def record_dag_failure(
+    conn: Any,
+    rule: DagFailureRule,
+    context: Mapping[str, Any],
+    message: str,
+    *,
+    successful_runs: int | None,
+) -> int | None:
+    """Open (or count one more failure on) the DAG's failure event; returns the event id when
+    this failure opened it, None when an event for that DAG was already open."""
+    ti = context["ti"]
     with conn.transaction():
         row = conn.execute(
             "insert into raw.alert_events (rule_id, kind, subject, dag_id, open_message,"
@@ -579,7 +583,16 @@ def record_dag_failure(
             " on conflict (rule_id, subject) where resolved_at is null"
             " do update set repeat_count = raw.alert_events.repeat_count + 1"
             " returning event_id, (xmax = 0) as inserted",
-            (rule.id, dag_id, dag_id, message, successful_runs, title, run_id, task_id),
+            (
+                rule.id,
+                ti.dag_id,
+                ti.dag_id,
+                message,
+                successful_runs,
+                message.splitlines()[0],
+                ti.run_id,
+                ti.task_id,
+            ),
         ).fetchone()
     return row[0] if row[1] else None
 
@@ -587,8 +600,12 @@ def record_dag_failure(
 class DagFailureNotifier(BaseNotifier):
     """``on_failure_callback`` of every task (``moonwatch.dag_defaults``): records the DAG's
     failure as an alert event and sends it through the same channel as every other alert,
-    once per failing DAG until it succeeds again. It never raises: a broken channel must not
-    hide the task's own error; an unsent notification is retried by crypto_alerts."""
+    once per failing DAG until it succeeds again.
+
+    When the warehouse that keeps the alert state is itself unreachable (often the very reason
+    a DAG failed), the alert is sent anyway, saying it was not de-duplicated: a repeat is
+    better than silence. It never raises: a broken channel must not hide the task's own error;
+    a recorded but unsent notification is retried by crypto_alerts."""
 
     template_fields = ()
 
@@ -615,22 +632,35 @@ class DagFailureNotifier(BaseNotifier):
         if not rules:
             return
         settings = load_settings()
-        runs = _successful_runs_via(ti)(ti.dag_id)
-        with psycopg.connect(
-            settings.require_warehouse_url(), connect_timeout=10, autocommit=True
-        ) as conn:
-            opened = [
-                event_id
-                for rule in rules
-                if (
-                    event_id := record_dag_failure(
-                        conn, rule, context, successful_runs=runs, airflow_url=settings.airflow_url
+        messages = {r.id: dag_failure_message(r, context, settings.airflow_url) for r in rules}
+        try:
+            runs = _successful_runs_via(ti)(ti.dag_id)
+            with psycopg.connect(
+                settings.require_warehouse_url(), connect_timeout=10, autocommit=True
+            ) as conn:
+                opened = [
+                    event_id
+                    for rule in rules
+                    if (
+                        event_id := record_dag_failure(
+                            conn, rule, context, messages[rule.id], successful_runs=runs
+                        )
                     )
-                )
-                is not None
-            ]
-            if opened:
-                deliver_pending(conn, send_via_apprise, event_ids=opened)
+                    is not None
+                ]
+                if opened:
+                    deliver_pending(conn, send_via_apprise, event_ids=opened)
+        except psycopg.OperationalError:
+            logger.warning(
+                "the warehouse that keeps alert state is unreachable: sending this DAG-failure "
+                "alert without de-duplication"
+            )
+            title, body = _split(messages[rules[0].id])
+            body += (
+                "\n\nSent without de-duplication: the warehouse that records alerts was "
+                "unreachable, so this failure is not in marts.alert_events."
+            )
+            send_via_apprise(Notification(0, "open", title, body))
 
 
 def _successful_runs_via(ti: Any) -> Callable[[str], int | None]:

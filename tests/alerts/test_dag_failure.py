@@ -143,3 +143,31 @@ def test_dag_failure_every_dag_task_reports_its_failure(path: Path) -> None:
                 f"{dag.dag_id}.{task.task_id} has no failure alert: use "
                 "moonwatch.dag_defaults.moonwatch_default_args in the DAG's default_args"
             )
+
+
+def test_dag_failure_is_sent_even_when_the_warehouse_is_down(
+    alert_channel: tuple[Inbox, Inbox], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Postgres down is a common reason for a DAG to fail, and it is where alert state lives:
+    the alert still goes out, saying it could not be de-duplicated."""
+    from types import SimpleNamespace
+
+    from moonwatch import alerts
+    from moonwatch.stack.process import free_port
+
+    mails, hooks = alert_channel
+    monkeypatch.setenv(
+        "MOONWATCH_WAREHOUSE_URL", f"postgresql://nobody:x@127.0.0.1:{free_port()}/moonwatch"
+    )
+    monkeypatch.setattr(alerts, "rules_variable_text", lambda: None)  # outside a task: no API
+    ti = SimpleNamespace(
+        dag_id="crypto_quotes_load", run_id="scheduled__1", task_id="load_quotes", try_number=4
+    )
+    alerts.DagFailureNotifier().notify(
+        {"ti": ti, "exception": RuntimeError("could not reach the warehouse")}
+    )
+    [mail] = mails.items
+    assert mail["subject"] == "Moonwatch alert: DAG crypto_quotes_load failed"
+    assert "Task load_quotes of DAG crypto_quotes_load failed after 4 tries" in mail["body"]
+    assert "Sent without de-duplication" in mail["body"]
+    assert [h["json"]["title"] for h in hooks.items] == [mail["subject"]]
