@@ -15,7 +15,6 @@ import psycopg
 import pytest
 from pydantic import SecretStr
 
-from moonwatch.errors import CreditBudgetExceededError
 from moonwatch.kafka import consume_batches, open_consumer, wait_for_assignment
 from moonwatch.messages import parse_quote_message
 from moonwatch.pipeline import (
@@ -25,7 +24,7 @@ from moonwatch.pipeline import (
     load_listings,
 )
 from moonwatch.settings import load_settings
-from moonwatch.sources.credits import InMemoryLedgerStore, month_key
+from moonwatch.sources.credits import InMemoryLedgerStore, NotYourTurnError, month_key
 from moonwatch.sources.simulator import SimulatorServer
 from moonwatch.warehouse.snapshots import load_listings_snapshot
 from tests.factories import listing_coin
@@ -87,9 +86,10 @@ def test_fetched_at_is_stamped_after_the_source_answered(
     assert all(m.fetched_at >= max(answered) for m in messages)
 
 
-def test_producer_refuses_to_call_when_the_month_budget_is_spent(
+def test_producer_pauses_without_calling_when_the_month_budget_is_spent(
     simulator_env: SimulatorServer, kafka: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Paced: a spent month is a skipped run until the 1st, not a failure every minute."""
     settings = _settings(
         monkeypatch, CMC_API_KEY="marker-key-0123456789", MOONWATCH_CMC_MONTHLY_CREDITS="100"
     )
@@ -98,7 +98,7 @@ def test_producer_refuses_to_call_when_the_month_budget_is_spent(
     store.add(month_key(datetime.now(UTC)), 100)
     with simulator_env.lock:
         before = sum(simulator_env.requests.values())
-    with pytest.raises(CreditBudgetExceededError, match="budget") as refused:
+    with pytest.raises(NotYourTurnError, match="paused until the 1st") as refused:
         fetch_and_produce_quotes(settings, ledger_store=store)
     with simulator_env.lock:
         assert sum(simulator_env.requests.values()) == before  # no call was made

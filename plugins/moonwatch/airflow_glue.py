@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import Iterator
 
 from moonwatch.errors import PermanentError
+from moonwatch.sources.credits import NotYourTurnError
 
 
 @contextlib.contextmanager
@@ -14,6 +15,11 @@ def fail_without_retry_on_permanent_errors() -> Iterator[None]:
     retrying cannot help until a person acts, and retries would only spend credits."""
     try:
         yield
+    except NotYourTurnError as e:
+        # The credit pacer says "not this minute": a skipped run, with the reason, not a failure.
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        raise AirflowSkipException(str(e)) from e
     except PermanentError as e:
         from airflow.sdk.exceptions import AirflowFailException
 

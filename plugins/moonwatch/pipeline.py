@@ -15,21 +15,27 @@ import psycopg
 from moonwatch.errors import SourceResponseError, WarehouseError
 from moonwatch.kafka import produce_quotes
 from moonwatch.messages import InvalidMessage, QuoteMessage, build_quote_message
+from moonwatch.pacing import (
+    HISTORY_JOB,
+    LISTINGS_JOB,
+    QUOTES_JOB,
+    RECONCILE_JOB,
+    CreditBook,
+    credit_book,
+    ensure_my_turn,
+    source_name,
+    turn_of,
+)
 from moonwatch.settings import DASHBOARD_CURRENCIES, Settings, parse_symbols
 from moonwatch.sources.cmc import CoinMarketCapClient
 from moonwatch.sources.credits import (
-    CreditLedger,
+    CallLog,
     LedgerStore,
     Schedule,
-    check_schedule,
     credits_per_call,
 )
 from moonwatch.sources.fx import fetch_usd_rates
-from moonwatch.warehouse.snapshots import (
-    PostgresLedgerStore,
-    load_fx_rates,
-    load_listings_snapshot,
-)
+from moonwatch.warehouse.snapshots import load_fx_rates, load_listings_snapshot
 
 logger = logging.getLogger(__name__)
 
@@ -38,24 +44,18 @@ RECONCILE_EVERY_MINUTES = 60  # dags/crypto_reconcile.py runs hourly
 FX_CURRENCIES = (*DASHBOARD_CURRENCIES, "CHF", "JPY", "CAD", "AUD")
 
 
-def source_name(settings: Settings) -> str:
-    """The ``source`` every row from this configuration carries."""
-    return "simulator" if settings.is_simulated else "coinmarketcap"
-
-
 def credit_schedules(settings: Settings, coins: int) -> list[Schedule]:
     """What Moonwatch's schedules call CoinMarketCap for, to set against the monthly budget."""
     return [
-        Schedule("quotes", QUOTES_EVERY_MINUTES, coins),
-        Schedule("listings", settings.listings_every_minutes, settings.listings_limit),
-        Schedule("reconciliation", RECONCILE_EVERY_MINUTES, coins),
+        Schedule(QUOTES_JOB, QUOTES_EVERY_MINUTES, coins),
+        Schedule(LISTINGS_JOB, settings.listings_every_minutes, settings.listings_limit),
+        Schedule(RECONCILE_JOB, RECONCILE_EVERY_MINUTES, coins),
     ]
 
 
-def _ledger(settings: Settings, store: LedgerStore | None) -> CreditLedger:
-    if store is None:
-        store = PostgresLedgerStore(settings.require_warehouse_url())
-    return CreditLedger(store, settings.monthly_credit_budget, simulated=settings.is_simulated)
+def tracked_coin_count(settings: Settings, symbols: str | None = None) -> int:
+    ids, tickers = parse_symbols(symbols or settings.symbols)
+    return len(ids) + len(tickers)
 
 
 def _connect(settings: Settings) -> psycopg.Connection:
@@ -72,20 +72,26 @@ def charge_and_fetch_quotes(
     settings: Settings,
     symbols: str | None = None,
     ledger_store: LedgerStore | None = None,
+    *,
+    call_log: CallLog | None = None,
+    book: CreditBook | None = None,
+    job: str = QUOTES_JOB,
+    turn: datetime | None = None,
 ) -> list[dict[str, Any]]:
-    """One ``quotes/latest`` call for the tracked coins, checked against the credit ledger."""
+    """One ``quotes/latest`` call for the tracked coins when it is ``job``'s turn (else
+    ``NotYourTurnError``: the month's credits are paced), checked against the credit ledger
+    and charged to ``job`` at ``turn`` (the run's minute; now if not given). A history run is
+    on request and only checked against the ledger."""
     ids, tickers = parse_symbols(symbols or settings.symbols)
-    budget = check_schedule(
-        credit_schedules(settings, len(ids) + len(tickers)), settings.monthly_credit_budget
-    )
-    if not budget.ok and not settings.is_simulated:
-        logger.warning("credit budget: %s", budget.message)
-    ledger = _ledger(settings, ledger_store)
+    book = book or credit_book(settings, ledger_store, call_log, now=turn_of(turn))
+    if job != HISTORY_JOB:
+        schedules = credit_schedules(settings, len(ids) + len(tickers))
+        ensure_my_turn(settings, book, schedules, job, turn_of(turn))
     calls = (1 if ids else 0) + (1 if tickers else 0)
-    ledger.ensure_available(calls * credits_per_call(max(len(ids), len(tickers))))
+    book.ledger.ensure_available(calls * credits_per_call(max(len(ids), len(tickers))))
     with CoinMarketCapClient.from_settings(settings) as client:
         result = client.quotes_latest(ids=ids, symbols=tickers, convert=settings.quote_currency)
-    ledger.record(result.credit_count)
+    book.charge(job, result.credit_count, turn_of(turn))
     return result.coins
 
 
@@ -93,9 +99,12 @@ def fetch_quote_messages(
     settings: Settings,
     symbols: str | None = None,
     ledger_store: LedgerStore | None = None,
+    *,
+    call_log: CallLog | None = None,
+    turn: datetime | None = None,
 ) -> list[QuoteMessage]:
     """Fetch the configured coins in one call and turn each into a contract message."""
-    coins = charge_and_fetch_quotes(settings, symbols, ledger_store)
+    coins = charge_and_fetch_quotes(settings, symbols, ledger_store, call_log=call_log, turn=turn)
     # Stamped once the answer is in hand: a stamp taken before the call can precede the
     # source's own last_updated when the call crosses a minute boundary.
     fetched_at = datetime.now(UTC)
@@ -120,10 +129,16 @@ def fetch_quote_messages(
 
 
 def fetch_and_produce_quotes(
-    settings: Settings, symbols: str | None = None, ledger_store: LedgerStore | None = None
+    settings: Settings,
+    symbols: str | None = None,
+    ledger_store: LedgerStore | None = None,
+    *,
+    call_log: CallLog | None = None,
+    turn: datetime | None = None,
 ) -> dict[str, Any]:
-    """One producer run: fetch, build messages, produce them all or fail."""
-    messages = fetch_quote_messages(settings, symbols, ledger_store)
+    """One producer run: when it is its turn (``NotYourTurnError`` otherwise: the budget is
+    paced), fetch, build messages, produce them all or fail."""
+    messages = fetch_quote_messages(settings, symbols, ledger_store, call_log=call_log, turn=turn)
     delivered = produce_quotes(messages, settings.kafka_bootstrap, settings.topic)
     return {
         "source": source_name(settings),
@@ -133,16 +148,24 @@ def fetch_and_produce_quotes(
     }
 
 
-def load_listings(settings: Settings, ledger_store: LedgerStore | None = None) -> dict[str, Any]:
-    """One listings snapshot straight to ``raw.crypto_listings``."""
-    ledger = _ledger(settings, ledger_store)
-    ledger.ensure_available(credits_per_call(settings.listings_limit))
+def load_listings(
+    settings: Settings,
+    ledger_store: LedgerStore | None = None,
+    *,
+    call_log: CallLog | None = None,
+    turn: datetime | None = None,
+) -> dict[str, Any]:
+    """One listings snapshot straight to ``raw.crypto_listings``, inside the paced budget."""
+    book = credit_book(settings, ledger_store, call_log, now=turn_of(turn))
+    schedules = credit_schedules(settings, tracked_coin_count(settings))
+    ensure_my_turn(settings, book, schedules, LISTINGS_JOB, turn_of(turn))
+    book.ledger.ensure_available(credits_per_call(settings.listings_limit))
     snapshot_at = datetime.now(UTC).replace(microsecond=0)
     with CoinMarketCapClient.from_settings(settings) as client:
         result = client.listings_latest(
             limit=settings.listings_limit, convert=settings.quote_currency
         )
-    ledger.record(result.credit_count)
+    book.charge(LISTINGS_JOB, result.credit_count, turn_of(turn))
     with _connect(settings) as conn:
         inserted = load_listings_snapshot(
             conn, result.coins, snapshot_at, settings.quote_currency, source_name(settings)

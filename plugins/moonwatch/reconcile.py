@@ -106,9 +106,10 @@ def sample_source(
     settings: Settings, symbols: str | None = None, ledger_store: Any = None
 ) -> list[Sample]:
     """Ask the source for the tracked coins once, charging the credit ledger like the producer."""
+    from moonwatch.pacing import RECONCILE_JOB
     from moonwatch.pipeline import charge_and_fetch_quotes, source_name
 
-    coins = charge_and_fetch_quotes(settings, symbols, ledger_store)
+    coins = charge_and_fetch_quotes(settings, symbols, ledger_store, job=RECONCILE_JOB)
     return samples_from_coins(coins, settings.quote_currency, source_name(settings))
 
 

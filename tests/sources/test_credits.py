@@ -12,13 +12,20 @@ from hypothesis import strategies as st
 from moonwatch.errors import CreditBudgetExceededError
 from moonwatch.sources.credits import (
     CreditLedger,
+    InMemoryCallLog,
     InMemoryLedgerStore,
     JsonFileLedgerStore,
+    NotYourTurnError,
     Schedule,
     check_schedule,
     credits_per_call,
+    ensure_turn,
+    historical_credits,
+    minutes_left_in_month,
+    month_end,
     month_key,
     monthly_credits,
+    pace,
 )
 
 
@@ -97,3 +104,98 @@ def test_json_file_store_persists_between_instances(tmp_path):
     ledger = CreditLedger(store, 7, clock=lambda: datetime(2025, 5, 2, tzinfo=UTC))
     with pytest.raises(CreditBudgetExceededError):
         ledger.ensure_available()
+
+
+# -- pacing ----------------------------------------------------------------------------------
+
+FREE_PLAN = [
+    Schedule("quotes", 1, 10),
+    Schedule("listings", 15, 200),
+    Schedule("reconciliation", 60, 10),
+]
+
+
+def test_pace_spreads_the_free_plan_five_times_slower():
+    """43,200 + 5,760 + 720 credits of schedules against 10,000: every schedule runs 5x less
+    often (quotes every 5 minutes, listings every 75), which fits."""
+    decision = pace(FREE_PLAN, budget=10_000, spent=0, now=datetime(2026, 4, 1, tzinfo=UTC))
+    assert decision.minutes_left == 30 * 1440 and decision.needed == 49_680
+    assert decision.stretch == 5
+    assert [decision.every_minutes(s) for s in FREE_PLAN] == [5, 75, 300]
+    spend = sum(
+        credits_per_call(s.coins) * decision.minutes_left / decision.every_minutes(s)
+        for s in FREE_PLAN
+    )
+    assert spend <= 10_000
+    assert "quotes every 5 minutes; 0 of 10,000 credits used" in decision.describe(FREE_PLAN[0])
+
+
+def test_pace_runs_at_full_speed_when_the_plan_allows_and_for_the_simulator():
+    now = datetime(2026, 4, 1, tzinfo=UTC)
+    assert pace(FREE_PLAN, budget=110_000, spent=0, now=now).stretch == 1
+    simulated = pace(FREE_PLAN, budget=10_000, spent=9_999, now=now, simulated=True)
+    assert simulated.every_minutes(FREE_PLAN[0]) == 1
+    assert "simulator: free" in simulated.describe(FREE_PLAN[0])
+
+
+def test_pace_slows_down_when_the_month_ran_ahead_and_stops_only_when_nothing_fits():
+    mid = datetime(2026, 4, 16, tzinfo=UTC)  # 15 days left
+    behind = pace(FREE_PLAN, budget=10_000, spent=2_000, now=mid)
+    ahead = pace(FREE_PLAN, budget=10_000, spent=8_000, now=mid)
+    assert behind.stretch is not None and ahead.stretch is not None
+    assert ahead.stretch > behind.stretch
+    spent = pace(FREE_PLAN, budget=10_000, spent=10_000, now=mid)
+    assert spent.stretch is None and spent.every_minutes(FREE_PLAN[0]) is None
+    with pytest.raises(NotYourTurnError, match=r"paused until the 1st.*2026-05-01"):
+        ensure_turn(spent, FREE_PLAN[0], None, mid)
+
+
+def test_ensure_turn_counts_whole_minutes_and_lets_a_retry_of_the_same_turn_through():
+    now = datetime(2026, 4, 1, 12, 5, 2, tzinfo=UTC)
+    decision = pace(FREE_PLAN, budget=10_000, spent=0, now=now)  # every 5 minutes
+    ensure_turn(decision, FREE_PLAN[0], None, now)  # never called: go
+    ensure_turn(decision, FREE_PLAN[0], datetime(2026, 4, 1, 12, 0, 59, tzinfo=UTC), now)
+    ensure_turn(decision, FREE_PLAN[0], datetime(2026, 4, 1, 12, 5, tzinfo=UTC), now)  # retry
+    with pytest.raises(NotYourTurnError, match=r"last call 4 minute\(s\) ago, next in 1"):
+        ensure_turn(decision, FREE_PLAN[0], datetime(2026, 4, 1, 12, 1, tzinfo=UTC), now)
+
+
+@pytest.mark.parametrize(
+    ("moment", "left"),
+    [
+        (datetime(2026, 12, 31, 23, 59, 30, tzinfo=UTC), 1),
+        (datetime(2026, 2, 1, tzinfo=UTC), 28 * 1440),
+        (datetime(2026, 4, 30, 12, 0, tzinfo=UTC), 720),
+    ],
+)
+def test_minutes_left_in_month_rolls_over_december(moment, left):
+    assert minutes_left_in_month(moment) == left
+    assert month_end(datetime(2026, 12, 5, tzinfo=UTC)) == datetime(2027, 1, 1, tzinfo=UTC)
+
+
+def test_historical_calls_cost_a_credit_per_100_points():
+    assert historical_credits(10 * 288) == 29  # a day of 10 coins every 5 minutes
+    assert historical_credits(10 * 1440, converts=2) == 145
+    assert historical_credits(1) == 1
+
+
+def test_in_memory_call_log_keeps_the_last_call_and_the_month_per_source():
+    log = InMemoryCallLog()
+    log.record_call("quotes", "coinmarketcap", datetime(2026, 4, 30, 23, 59, tzinfo=UTC), 1)
+    log.record_call("quotes", "coinmarketcap", datetime(2026, 5, 1, 0, 4, tzinfo=UTC), 2)
+    log.record_call("quotes", "simulator", datetime(2026, 5, 1, 0, 5, tzinfo=UTC), 7)
+    assert log.spent("coinmarketcap", "2026-05") == 2 and log.spent("simulator", "2026-05") == 7
+    assert log.last_call("quotes", "coinmarketcap") == datetime(2026, 5, 1, 0, 4, tzinfo=UTC)
+    assert log.last_call("listings", "coinmarketcap") is None
+
+
+def test_a_paced_skip_is_a_skipped_task_not_a_failure():
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from moonwatch.airflow_glue import fail_without_retry_on_permanent_errors
+
+    with (
+        pytest.raises(AirflowSkipException, match="next in 3"),
+        fail_without_retry_on_permanent_errors(),
+    ):
+        raise NotYourTurnError("quotes every 5 minutes: last call 2 minute(s) ago, next in 3")

@@ -1,4 +1,5 @@
-"""CoinMarketCap Pro API client: quotes/latest (v1, v2, v3) and listings/latest.
+"""CoinMarketCap Pro API client: quotes/latest (v1, v2, v3), quotes/historical (v2),
+listings/latest and key/info.
 
 Every answer is checked for ``status.error_code`` (a 200 can carry an error), only transient
 failures are retried, and the API key never reaches a log line, an exception or a repr. The key
@@ -19,7 +20,7 @@ from typing import Any
 import requests
 from pydantic import SecretStr
 
-from moonwatch.errors import ConfigurationError, SourceResponseError
+from moonwatch.errors import ConfigurationError, SourceRejectedError, SourceResponseError
 from moonwatch.settings import CMC_PUBLIC_BASE_URL, Settings
 from moonwatch.sources._http import (
     HttpLimits,
@@ -32,7 +33,7 @@ from moonwatch.sources._http import (
 )
 from moonwatch.sources.cmc_errors import error_for
 from moonwatch.sources.cmc_shapes import Coin, coins_by_id, coins_by_symbol, normalise_coin
-from moonwatch.sources.credits import credits_per_call
+from moonwatch.sources.credits import credits_per_call, historical_credits
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +49,76 @@ class QuotesResult:
     status: dict[str, Any]
     credit_count: int
     missing: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class HistoricalResult:
+    """quotes/historical: one v1-shaped coin per data point (``last_updated`` = its time)."""
+
+    points: list[Coin]
+    status: dict[str, Any]
+    credit_count: int
+    missing: list[str] = field(default_factory=list)
+
+
+HISTORICAL_PATH = "/v2/cryptocurrency/quotes/historical"
+PLAN_LACKS_ENDPOINT = 1006
+KEY_INFO_PATH = "/v1/key/info"
+# CoinMarketCap's plans by their monthly credits (its pricing page); /v1/key/info gives the
+# limit, not the name. Basic, the free plan, has no historical endpoints.
+PLANS: dict[int, str] = {
+    10_000: "Basic (free)",
+    110_000: "Hobbyist",
+    300_000: "Startup",
+    1_200_000: "Standard",
+    3_000_000: "Professional",
+}
+
+
+def plan_name(credit_limit_monthly: Any) -> str:
+    """``Basic (free)`` for 10,000 credits a month, and so on; else the limit itself."""
+    if type(credit_limit_monthly) is int and credit_limit_monthly in PLANS:
+        return f"{PLANS[credit_limit_monthly]} ({credit_limit_monthly:,} credits a month)"
+    if type(credit_limit_monthly) is int:
+        return f"with {credit_limit_monthly:,} credits a month"
+    return "(unknown: /v1/key/info did not say)"
+
+
+def historical_plan_message(plan: str) -> str:
+    """What a person reads when the key's plan has no historical quotes (error 1006)."""
+    return (
+        f"CoinMarketCap refused historical quotes (error 1006): this key's plan {plan} does not "
+        "include /v2/cryptocurrency/quotes/historical. History needs a paid plan (Hobbyist or "
+        "higher, see https://coinmarketcap.com/api/pricing/). Nothing was charged or loaded. "
+        "Live quotes are unaffected; run without CMC_API_KEY to see simulated history, or "
+        "upgrade the plan and run the backfill again."
+    )
+
+
+def historical_point(coin: Coin, point: Any) -> Coin | None:
+    """One ``quotes[]`` entry of a history answer as a v1-shaped coin at that time."""
+    if not isinstance(point, dict) or not isinstance(point.get("quote"), dict):
+        return None
+    stamp = point.get("timestamp")
+    quote: dict[str, Any] = {}
+    for currency, figures in point["quote"].items():
+        if isinstance(figures, dict):
+            quote[str(currency).upper()] = {**figures, "last_updated": stamp}
+    supplies = next(iter(quote.values()), {})
+    return {
+        "id": coin["id"],
+        "name": coin.get("name"),
+        "symbol": coin.get("symbol"),
+        "slug": coin.get("slug"),
+        "circulating_supply": supplies.get("circulating_supply"),
+        "total_supply": supplies.get("total_supply"),
+        "last_updated": stamp,
+        "quote": quote,
+    }
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
 @dataclass(frozen=True)
@@ -225,6 +296,78 @@ class CoinMarketCapClient:
         )
         return ListingsResult(coins=coins, status=body["status"], credit_count=credits)
 
+    def quotes_historical(
+        self,
+        ids: Sequence[int],
+        time_start: datetime,
+        time_end: datetime,
+        interval: str = "5m",
+        convert: str = "USD",
+    ) -> HistoricalResult:
+        """``/v2/cryptocurrency/quotes/historical`` for ``ids`` from ``time_start`` to
+        ``time_end`` (inclusive) every ``interval``: one v1-shaped coin per point, oldest first.
+
+        CoinMarketCap charges one credit per 100 data points returned (plus one per extra
+        ``convert``). Plans without history (the free Basic plan) answer error 1006: that
+        becomes a ``SourceRejectedError`` naming the plan and what to do, not a stack trace.
+        """
+        ids = list(dict.fromkeys(ids))
+        if not ids:
+            raise ValueError("quotes_historical needs ids")
+        if time_end < time_start:
+            raise ValueError("time_end must not be before time_start")
+        params = {
+            "id": ",".join(str(i) for i in ids),
+            "time_start": _iso(time_start),
+            "time_end": _iso(time_end),
+            "interval": interval,
+            "count": 10_000,
+            "convert": convert,
+        }
+        try:
+            body = self._get(HISTORICAL_PATH, params)
+        except SourceRejectedError as e:
+            if getattr(e, "error_code", None) == PLAN_LACKS_ENDPOINT:
+                raise SourceRejectedError(historical_plan_message(self._plan_name())) from e
+            raise
+        points: list[Coin] = []
+        found, missing = coins_by_id(body["data"], ids)
+        for coin in found:
+            quotes = coin.get("quotes")
+            for point in quotes if isinstance(quotes, list) else []:
+                shaped = historical_point(coin, point)
+                if shaped is not None:
+                    points.append(shaped)
+        points.sort(key=lambda c: (c["last_updated"], c["id"]))
+        credits = self._credits(body["status"], len(points), convert, per_points=True)
+        if missing:
+            logger.warning("CoinMarketCap history has no data for %s", ", ".join(missing))
+        logger.info(
+            "CoinMarketCap history %s..%s every %s: %d point(s) for %d coin(s), %d credit(s)",
+            params["time_start"],
+            params["time_end"],
+            interval,
+            len(points),
+            len(found),
+            credits,
+        )
+        return HistoricalResult(
+            points=points, status=body["status"], credit_count=credits, missing=missing
+        )
+
+    def key_info(self) -> dict[str, Any]:
+        """``/v1/key/info``: the plan's monthly credit limit and this month's use (no credits)."""
+        return self._get(KEY_INFO_PATH, {})["data"]
+
+    def _plan_name(self) -> str:
+        """The key's plan, told by its monthly credits (CoinMarketCap does not name it)."""
+        try:
+            limit = self.key_info().get("plan", {}).get("credit_limit_monthly")
+        except Exception as e:  # noqa: BLE001 - naming the plan is best effort
+            logger.info("could not read /v1/key/info to name the plan: %s", e)
+            limit = None
+        return plan_name(limit)
+
     # -- plumbing ------------------------------------------------------------------------------
 
     @staticmethod
@@ -236,13 +379,16 @@ class CoinMarketCapClient:
         return params
 
     @staticmethod
-    def _credits(status: dict[str, Any], coins: int, convert: str) -> int:
+    def _credits(status: dict[str, Any], coins: int, convert: str, per_points: bool = False) -> int:
         count = status.get("credit_count")
         # Trust only a plausible count (a call costs tens of credits; never a bool): an absurd
         # one would overflow the credit ledger's integer column and fail the task after the fetch.
         if type(count) is int and 0 <= count <= 1_000_000:
             return count
-        return credits_per_call(coins, converts=len(convert.split(",")))
+        converts = len(convert.split(","))
+        if per_points:
+            return historical_credits(coins, converts)
+        return credits_per_call(coins, converts=converts)
 
     def _get(self, path: str, params: dict[str, Any]) -> dict[str, Any]:
         what = f"CoinMarketCap GET {path}"

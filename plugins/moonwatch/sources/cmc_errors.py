@@ -57,7 +57,9 @@ def error_for(
         error.retry_after = _retry_after(response, clock)  # type: ignore[attr-defined]
         return error
     if code in _REJECTIONS:
-        return SourceRejectedError(f"{head}: {_REJECTIONS[code]} Retrying will not help.")
+        rejected = SourceRejectedError(f"{head}: {_REJECTIONS[code]} Retrying will not help.")
+        rejected.error_code = code  # type: ignore[attr-defined]  # callers may refine the advice
+        return rejected
     if response.status_code >= 500 or code >= 500:
         return SourceUnavailableError(
             f"{head}: CoinMarketCap is having trouble; retried with backoff."

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Protocol
 
-from moonwatch.errors import CreditBudgetExceededError
+from moonwatch.errors import CreditBudgetExceededError, MoonwatchError
 
 logger = logging.getLogger(__name__)
 
@@ -220,3 +220,175 @@ class CreditLedger:
                 100 * total / max(1, self.monthly_budget),
             )
         return total
+
+
+# -- pacing: spread the month's credits so they last until the 1st ---------------------------
+
+
+def historical_credits(points: int, converts: int = 1) -> int:
+    """Credits a ``quotes/historical`` call costs: CoinMarketCap charges one per 100 data points
+    returned (rounded up, at least one) plus one per extra ``convert`` currency, the same
+    arithmetic as a coin count."""
+    return credits_per_call(points, converts)
+
+
+def month_end(moment: datetime) -> datetime:
+    """The first instant of the next UTC calendar month (when the plan's credits reset)."""
+    moment = moment.astimezone(UTC)
+    year, month = (moment.year + 1, 1) if moment.month == 12 else (moment.year, moment.month + 1)
+    return datetime(year, month, 1, tzinfo=UTC)
+
+
+def minutes_left_in_month(moment: datetime) -> int:
+    """Whole minutes from ``moment``'s minute to the month's end, the current minute included."""
+    start = moment.astimezone(UTC).replace(second=0, microsecond=0)
+    return int((month_end(moment) - start).total_seconds() // 60)
+
+
+@dataclass(frozen=True)
+class Pace:
+    """How much slower than their own schedules the paid calls must run to last the month.
+
+    ``stretch`` is a whole number: every schedule runs on every ``stretch``-th of its own
+    turns (quotes every ``stretch`` minutes, listings every ``15 * stretch``), so what is
+    left is shared evenly in time and in proportion to what each schedule would spend.
+    ``stretch`` is None when not even one more call fits before the month ends.
+    """
+
+    stretch: int | None
+    budget: int
+    spent: int
+    minutes_left: int
+    needed: int
+    simulated: bool = False
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.budget - self.spent)
+
+    def every_minutes(self, schedule: Schedule) -> int | None:
+        """The effective cadence of ``schedule`` in minutes (None: no call until the 1st)."""
+        if self.stretch is None:
+            return None
+        return max(1, math.ceil(schedule.every_minutes)) * self.stretch
+
+    def describe(self, schedule: Schedule) -> str:
+        """One line for logs, ``make status`` and the dashboard."""
+        every = self.every_minutes(schedule)
+        cadence = "paused until the 1st (UTC)" if every is None else _every(every)
+        if self.simulated:
+            return (
+                f"{schedule.name} {cadence}; simulator: free, {self.spent:,} credits counted "
+                f"this month against a budget of {self.budget:,}"
+            )
+        return (
+            f"{schedule.name} {cadence}; {self.spent:,} of {self.budget:,} credits used this "
+            f"month, {self.remaining:,} left for {self.minutes_left:,} minutes"
+        )
+
+
+def _every(minutes: int) -> str:
+    return "every minute" if minutes == 1 else f"every {minutes} minutes"
+
+
+def pace(
+    schedules: Sequence[Schedule],
+    budget: int,
+    spent: int,
+    now: datetime,
+    *,
+    simulated: bool = False,
+) -> Pace:
+    """The pace that makes ``budget - spent`` credits last until the month ends.
+
+    What the schedules would spend at full speed in the minutes left (``needed``) is set
+    against what is left; the stretch is the smallest whole factor that fits. Every schedule
+    runs ``stretch`` times less often, so the spend is at most ``needed / stretch <= left``.
+    It is recomputed on every turn from the real ledger, so an extra call (a retry, a
+    reconciliation, a backfill) slows the rest of the month down instead of running it dry.
+    The simulator is free: simulated pacing always runs at full speed.
+    """
+    minutes = minutes_left_in_month(now)
+    needed = math.ceil(
+        sum(
+            credits_per_call(s.coins, s.converts) * s.calls_per_run * minutes / s.every_minutes
+            for s in schedules
+        )
+    )
+    remaining = max(0, budget - spent)
+    cheapest = min((credits_per_call(s.coins, s.converts) for s in schedules), default=1)
+    if simulated or needed <= remaining:
+        stretch: int | None = 1
+    elif remaining < cheapest:
+        stretch = None
+    else:
+        stretch = math.ceil(needed / remaining)
+    return Pace(stretch, budget, spent, minutes, needed, simulated)
+
+
+class CallLog(Protocol):
+    """When each schedule last called the API: its turn comes ``every_minutes`` after that."""
+
+    def last_call(self, job: str, source: str) -> datetime | None: ...
+
+    def record_call(self, job: str, source: str, at: datetime, credits: int) -> None: ...
+
+    def spent(self, source: str, month: str) -> int:
+        """Credits the calls of ``source`` cost in ``month`` (``YYYY-MM``)."""
+        ...
+
+
+class InMemoryCallLog:
+    """A process-local call log (tests, one-off scripts)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, datetime, int]] = []
+        self._last: dict[tuple[str, str], datetime] = {}
+        self._spent: dict[tuple[str, str], int] = {}
+        self._lock = threading.Lock()
+
+    def last_call(self, job: str, source: str) -> datetime | None:
+        with self._lock:
+            return self._last.get((job, source))
+
+    def record_call(self, job: str, source: str, at: datetime, credits: int) -> None:
+        with self._lock:
+            self.calls.append((job, source, at, credits))
+            self._last[job, source] = max(at, self._last.get((job, source), at))
+            month = (source, month_key(at))
+            self._spent[month] = self._spent.get(month, 0) + credits
+
+    def spent(self, source: str, month: str) -> int:
+        with self._lock:
+            return self._spent.get((source, month), 0)
+
+
+def minutes_since(earlier: datetime | None, now: datetime) -> int | None:
+    """Whole clock minutes between two moments (12:04:59 to 12:05:01 is one): a task that
+    starts a few seconds late on its minute still finds its turn."""
+    if earlier is None:
+        return None
+    return int(now.timestamp() // 60) - int(earlier.timestamp() // 60)
+
+
+class NotYourTurnError(MoonwatchError):
+    """The paced schedule's turn has not come: the run is skipped, which is not a failure."""
+
+
+def ensure_turn(pace_now: Pace, schedule: Schedule, last: datetime | None, now: datetime) -> None:
+    """Raise ``NotYourTurnError`` with the reason unless ``schedule`` may call now."""
+    every = pace_now.every_minutes(schedule)
+    if every is None:
+        raise NotYourTurnError(
+            f"{pace_now.describe(schedule)}: not even one more call fits this month's "
+            f"MOONWATCH_CMC_MONTHLY_CREDITS ({pace_now.budget:,}); calls resume on "
+            f"{month_end(now):%Y-%m-%d} (UTC)."
+        )
+    since = minutes_since(last, now)
+    # 0: the same turn again (an Airflow retry of the same run), which may call.
+    if since is not None and 0 < since < every:
+        raise NotYourTurnError(
+            f"{pace_now.describe(schedule)}: last call {since} minute(s) ago, next in "
+            f"{every - since}. Paced to make the month's credits last; raise "
+            "MOONWATCH_CMC_MONTHLY_CREDITS only if the plan allows it."
+        )

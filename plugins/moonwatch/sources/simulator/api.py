@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from moonwatch.sources.credits import credits_per_call
+from moonwatch.sources.credits import credits_per_call, historical_credits, month_end
 from moonwatch.sources.simulator.fx_rates import USD_RATES, reference_date, usd_rates
 from moonwatch.sources.simulator.market import Market
 
@@ -164,3 +164,112 @@ def listings_latest(params: dict[str, str], market: Market, now: datetime) -> Re
     data = [_priced(c, converts, rates) for c in page]
     credits = credits_per_call(len(data), len(converts))
     return 200, {"data": data, "status": status(now, credits=credits, total_count=len(active))}
+
+
+# quotes/historical's ``interval`` values (CoinMarketCap's list) in minutes. "1m" is the
+# simulator's own addition: its market has a value every minute, so offline history can be as
+# fine as the live feed; the real API's finest interval is "5m".
+HISTORICAL_INTERVALS: dict[str, int] = {
+    "1m": 1, "5m": 5, "10m": 10, "15m": 15, "30m": 30, "45m": 45, "hourly": 60, "1h": 60,
+    "2h": 120, "3h": 180, "4h": 240, "6h": 360, "12h": 720, "daily": 1440, "24h": 1440,
+    "1d": 1440, "2d": 2880, "3d": 4320, "weekly": 10080, "7d": 10080, "14d": 20160,
+    "15d": 21600, "monthly": 43200, "30d": 43200, "60d": 86400, "90d": 129600,
+    "365d": 525600, "yearly": 525600,
+}  # fmt: skip
+MAX_HISTORICAL_COUNT = 10_000
+
+
+def _moment(params: dict[str, str], name: str) -> datetime | None:
+    """``time_start``/``time_end``: Unix seconds or ISO 8601, as CoinMarketCap accepts."""
+    raw = params.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        if raw.replace(".", "", 1).isdigit():
+            return datetime.fromtimestamp(float(raw), UTC)
+        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except (ValueError, OverflowError, OSError):
+        raise BadRequest(f'Invalid value for "{name}": "{raw[:40]}"') from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _historical_minutes(params: dict[str, str], now: datetime) -> list[int]:
+    """The minutes (since the epoch) of the points to return, oldest first, none after now."""
+    interval = params.get("interval", "5m")
+    if interval not in HISTORICAL_INTERVALS:
+        raise BadRequest(f'"interval" must be one of [{", ".join(HISTORICAL_INTERVALS)}]')
+    step = HISTORICAL_INTERVALS[interval]
+    count = _int(params, "count", 10, 1, MAX_HISTORICAL_COUNT)
+    start, end = _moment(params, "time_start"), _moment(params, "time_end")
+    if start is not None and end is not None and start > end:
+        raise BadRequest('"time_start" must be before "time_end"')
+    last = int(min(end or now, now).timestamp() // 60) // step * step
+    if start is None:  # count periods back from time_end (or now)
+        return [m for m in range(last - (count - 1) * step, last + 1, step)]
+    first = -(-int(start.timestamp() // 60) // step) * step  # the first boundary >= start
+    stop = last if end is not None else min(last, first + (count - 1) * step)
+    return list(range(first, stop + 1, step))[:MAX_HISTORICAL_COUNT]
+
+
+def quotes_historical(params: dict[str, str], market: Market, now: datetime) -> Reply:
+    """``/v2/cryptocurrency/quotes/historical``: ``data`` maps each id to one coin, each
+    symbol to a list of coins, each coin with ``quotes``: ``[{timestamp, quote: {CUR: ...}}]``.
+    One credit per 100 data points returned (rounded up), plus one per extra currency."""
+    given = [k for k in ("id", "symbol") if params.get(k)]
+    if len(given) != 1:
+        raise BadRequest('"value" must contain exactly one of [id, symbol]')
+    by = given[0]
+    converts = _converts(params)
+    minutes = _historical_minutes(params, now)
+    rates = usd_rates(market.seed, reference_date(now))
+    data: dict[str, Any] = {}
+    points = 0
+    for raw in params[by].split(","):
+        token = raw.strip().upper() if by == "symbol" else raw.strip()
+        if by == "id" and not token.isdigit():
+            raise BadRequest(f'Invalid value for "id": "{raw}"')
+        specs = [
+            c for c in market.coins if (str(c.id) if by == "id" else c.symbol.upper()) == token
+        ]
+        if not specs:
+            if params.get("skip_invalid", "false").lower() == "true":
+                continue
+            raise BadRequest(f'Invalid value for "{by}": "{raw.strip()}"')
+        coins = []
+        for spec in specs:
+            quotes = []
+            for minute in minutes:
+                usd = market.historical_quote(spec.id, minute)
+                quote = {
+                    cur: {
+                        k: (v * rates[cur] if k in _MONEY and v is not None else v)
+                        for k, v in usd.items()
+                    }
+                    for cur in converts
+                }
+                quotes.append({"timestamp": usd["timestamp"], "quote": quote})
+            points += len(quotes)
+            coins.append({"id": spec.id, "name": spec.name, "symbol": spec.symbol,
+                          "is_active": 1 if spec.is_active else 0, "is_fiat": 0,
+                          "quotes": quotes})  # fmt: skip
+        data[token] = coins if by == "symbol" else coins[0]
+    credits = historical_credits(points, len(converts))
+    return 200, {"data": data, "status": status(now, credits=credits)}
+
+
+def key_info(now: datetime, month_used: int, day_used: int, monthly_limit: int | None) -> Reply:
+    """``/v1/key/info``: the plan's monthly credits and what this key used (costs nothing).
+    Without a limit the simulator is unmetered and says so (``credit_limit_monthly`` null)."""
+    left = None if monthly_limit is None else max(0, monthly_limit - month_used)
+    reset = month_end(now)
+    plan = {
+        "credit_limit_monthly": monthly_limit,
+        "credit_limit_monthly_reset": f"In {(reset - now).days} days",
+        "credit_limit_monthly_reset_timestamp": reset.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+        "rate_limit_minute": None,
+    }
+    usage = {
+        "current_day": {"credits_used": day_used},
+        "current_month": {"credits_used": month_used, "credits_left": left},
+    }
+    return 200, {"data": {"plan": plan, "usage": usage}, "status": status(now)}

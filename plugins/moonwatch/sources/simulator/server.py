@@ -1,12 +1,13 @@
 """The simulator's HTTP server: CoinMarketCap and Frankfurter shapes on loopback, stdlib only.
 
-Routes: ``/v1|v2|v3/cryptocurrency/quotes/latest``, ``/v1/cryptocurrency/listings/latest``,
-``/frankfurter/latest``, ``/health``; for tests and chaos runs ``POST|GET|DELETE /_sim/faults``
-(e.g. ``{"status": 429, "error_code": 1008, "count": 2}``, ``{"status": 500, "count": 1}``,
-``{"delay_seconds": 3}``, ``{"status": 200, "body": "<html>"}``), ``POST /_sim/config``
-(``{"require_key": true}``) and ``GET /_sim/requests`` (requests seen per path). The ``/_sim/*``
-routes exist only when the server has a control token, and want it in every request (see
-``control``).
+Routes: ``/v1|v2|v3/cryptocurrency/quotes/latest``, ``/v2/cryptocurrency/quotes/historical``,
+``/v1/cryptocurrency/listings/latest``, ``/v1/key/info`` (the credits its answers cost, per UTC
+month of its clock), ``/frankfurter/latest``, ``/health``; for tests and chaos runs
+``POST|GET|DELETE /_sim/faults`` (e.g. ``{"status": 429, "error_code": 1008, "count": 2}``,
+``{"status": 500, "count": 1}``, ``{"delay_seconds": 3}``, ``{"status": 200, "body": "<html>"}``),
+``POST /_sim/config`` (``{"require_key": true}``) and ``GET /_sim/requests`` (requests seen per
+path). The ``/_sim/*`` routes exist only when the server has a control token, and want it in
+every request (see ``control``).
 """
 
 from __future__ import annotations
@@ -51,10 +52,18 @@ class SimulatorServer(ThreadingHTTPServer):
     allow_reuse_address = True
 
     def __init__(
-        self, address: tuple[str, int], market: Market, control_token: str | None = None
+        self,
+        address: tuple[str, int],
+        market: Market,
+        control_token: str | None = None,
+        monthly_credits: int | None = None,
     ) -> None:
         super().__init__(address, _Handler)
         self.market = market
+        # The plan's monthly credits: None is unmetered (make up: the simulator is free);
+        # a number makes it answer 1010 once a month's answers have cost that much.
+        self.monthly_credits = monthly_credits
+        self.credits_used: Counter[str] = Counter()  # "YYYY-MM" and "YYYY-MM-DD" -> credits
         # None: fault control is off and /_sim/* does not exist.
         self.control_token = control_token or None
         self.require_key = False
@@ -67,6 +76,19 @@ class SimulatorServer(ThreadingHTTPServer):
     def url(self) -> str:
         host, port = self.server_address[:2]
         return f"http://{host}:{port}"
+
+    def charge(self, now: datetime, body: Any) -> None:
+        """Count what an answer said it cost, against its month and day (the market's clock)."""
+        credits = body.get("status", {}).get("credit_count") if isinstance(body, dict) else None
+        if isinstance(credits, int) and credits > 0:
+            with self.lock:
+                self.credits_used[f"{now:%Y-%m}"] += credits
+                self.credits_used[f"{now:%Y-%m-%d}"] += credits
+
+    def month_spent(self, now: datetime) -> bool:
+        with self.lock:
+            used = self.credits_used[f"{now:%Y-%m}"]
+        return self.monthly_credits is not None and used >= self.monthly_credits
 
     def take_fault(self, path: str) -> Fault | None:
         with self.lock:
@@ -201,15 +223,33 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(*frankfurter_latest(params, self.server.market.seed, now, api.NOTICE))
         if self.server.require_key and not self.headers.get(KEY_HEADER):
             return self._send(*api.error_reply(now, 1002))
+        if path == "/v1/key/info":
+            with self.server.lock:
+                month = self.server.credits_used[f"{now:%Y-%m}"]
+                day = self.server.credits_used[f"{now:%Y-%m-%d}"]
+            return self._send(*api.key_info(now, month, day, self.server.monthly_credits))
         try:
-            if path == "/v1/cryptocurrency/listings/latest":
-                return self._send(*api.listings_latest(params, self.server.market, now))
-            for version in (1, 2, 3):
-                if path == f"/v{version}/cryptocurrency/quotes/latest":
-                    return self._send(*api.quotes_latest(version, params, self.server.market, now))
+            reply = self._answer(path, params, now)
         except api.BadRequest as e:
             return self._send(*api.error_reply(now, 400, str(e)))
+        if reply is not None:
+            if reply[0] == 200 and self.server.month_spent(now):
+                return self._send(*api.error_reply(now, 1010))
+            self.server.charge(now, reply[1])
+            return self._send(*reply)
         self._send(*api.error_reply(now, 404, f"No endpoint at {path}", http=404))
+
+    def _answer(self, path: str, params: dict[str, str], now: datetime) -> api.Reply | None:
+        """The API's answer for ``path``, or None when there is no such endpoint."""
+        market = self.server.market
+        if path == "/v1/cryptocurrency/listings/latest":
+            return api.listings_latest(params, market, now)
+        if path == "/v2/cryptocurrency/quotes/historical":
+            return api.quotes_historical(params, market, now)
+        for version in (1, 2, 3):
+            if path == f"/v{version}/cryptocurrency/quotes/latest":
+                return api.quotes_latest(version, params, market, now)
+        return None
 
     def _fault(self, fault: Fault, now: datetime) -> None:
         code = fault.error_code if fault.error_code is not None else fault.status or 500
@@ -235,13 +275,15 @@ def make_server(
     seed: int = 42,
     clock: Callable[[], datetime] | None = None,
     control_token: str | None = None,
+    monthly_credits: int | None = None,
 ) -> SimulatorServer:
     """A bound, not yet serving, simulator; call ``serve_forever()`` or ``start()``.
 
     ``control_token`` turns on fault control (``/_sim/*``); without it those routes are 404.
+    ``monthly_credits`` meters it like a plan (error 1010 once a month's answers cost that).
     """
     market = Market(seed=seed, clock=clock or (lambda: datetime.now(UTC)))
-    return SimulatorServer((host, port), market, control_token)
+    return SimulatorServer((host, port), market, control_token, monthly_credits)
 
 
 def serve_in_thread(
@@ -250,6 +292,7 @@ def serve_in_thread(
     seed: int = 42,
     clock: Callable[[], datetime] | None = None,
     control_token: str | None = None,
+    monthly_credits: int | None = None,
 ) -> SimulatorServer:
     """A simulator serving from a daemon thread (port 0 picks a free port; see ``.url``)."""
-    return make_server(host, port, seed, clock, control_token).start()
+    return make_server(host, port, seed, clock, control_token, monthly_credits).start()

@@ -1,0 +1,96 @@
+"""The history DAG: its shape, its scheduled runs skip, a real `dag.test()` run fetches its
+day into Kafka, and Airflow's own backfill cuts a date range into one run per day."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+DAGS_DIR = Path(__file__).resolve().parents[2] / "dags"
+DAG_ID = "crypto_quotes_backfill"
+
+
+@pytest.fixture(scope="module")
+def backfill_dag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(DAGS_DIR / f"{DAG_ID}.py"))
+    assert bag.import_errors == {}
+    return bag.dags[DAG_ID]
+
+
+def test_backfill_dag_can_be_backfilled_and_yields_to_live_quotes(backfill_dag) -> None:
+    from airflow.sdk import CronDataIntervalTimetable
+
+    # Whole-day data intervals (Airflow 3's cron trigger timetables have empty ones).
+    assert isinstance(backfill_dag.timetable, CronDataIntervalTimetable)
+    assert not backfill_dag.catchup and "history" in backfill_dag.tags
+    assert backfill_dag.start_date <= datetime.now(UTC) - timedelta(days=365)
+    task = backfill_dag.get_task("backfill_quotes_to_kafka")
+    assert task.retries >= 2 and task.owner == "moonwatch"
+    assert task.priority_weight == 1 and task.weight_rule == "absolute"
+    assert "airflow backfill create --dag-id crypto_quotes_backfill" in backfill_dag.doc_md
+
+
+def test_backfill_dag_scheduled_runs_skip_with_the_reason(backfill_dag) -> None:
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    body = backfill_dag.get_task("backfill_quotes_to_kafka").python_callable
+    with pytest.raises(AirflowSkipException, match="airflow backfill create"):
+        body(dag_run=SimpleNamespace(run_type="scheduled"))
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_backfill_dag_run_fetches_its_day_and_airflow_backfill_makes_one_run_a_day(
+    backfill_dag, airflow_db, simulator_env, kafka, make_topic, monkeypatch
+) -> None:
+    from airflow.models.backfill import _create_backfill
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    from moonwatch.kafka import consume_batches, open_consumer, wait_for_assignment
+    from moonwatch.messages import parse_quote_message
+
+    topic = make_topic()
+    monkeypatch.setenv("MOONWATCH_TOPIC", topic)
+    monkeypatch.setenv("MOONWATCH_SYMBOLS", "BTC")
+    monkeypatch.setenv("MOONWATCH_WAREHOUSE_URL", airflow_db.warehouse_url)
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    day = today - timedelta(days=3)
+
+    run = backfill_dag.test(logical_date=day)
+    assert run.state == "success"
+    consumer = open_consumer(kafka, f"reader-{topic}", topic)
+    wait_for_assignment(consumer)
+    values = [r.value for batch in consume_batches(consumer, idle_s=2) for r in batch]
+    consumer.close()
+    stamps = sorted(parse_quote_message(v).last_updated for v in values)
+    # A run at `day` covers the day before it (its data interval): every minute, once.
+    assert len(stamps) == 1440
+    assert stamps[0] == day - timedelta(days=1) and stamps[-1] == day - timedelta(minutes=1)
+
+    # The CLI's and the UI's backfill (same function): a range becomes one run per day,
+    # each with its own day as the data interval.
+    backfill = _create_backfill(
+        dag_id=DAG_ID,
+        from_date=today - timedelta(days=30),
+        to_date=today - timedelta(days=28),
+        max_active_runs=2,
+        reverse=False,
+        dag_run_conf=None,
+        triggering_user_name="test",
+    )
+    with create_session() as session:
+        runs = session.scalars(
+            select(DagRun).where(DagRun.backfill_id == backfill.id).order_by(DagRun.logical_date)
+        ).all()
+        intervals = [(r.data_interval_start, r.data_interval_end, str(r.run_type)) for r in runs]
+    assert len(intervals) == 3
+    for start, end, run_type in intervals:
+        assert end - start == timedelta(days=1) and "backfill" in run_type
+    assert intervals[0][0] == today - timedelta(days=30)
