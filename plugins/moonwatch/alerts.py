@@ -157,12 +157,20 @@ class DagFailureRule(_Rule):
 Rule = Annotated[
     PriceCrossRule | PriceMoveRule | StaleRule | DagFailureRule, Field(discriminator="kind")
 ]
-CoinRule = PriceCrossRule | PriceMoveRule | StaleRule
 KINDS = ("price_cross", "price_move", "stale", "dag_failure")
 _RULE = TypeAdapter(Rule)
 
 
-def parse_rules(document: Any, origin: str) -> list[Rule]:
+@dataclass(frozen=True)
+class RuleOff:
+    """``{"id": "...", "enabled": false}`` with no other field: switches off the rule of that
+    id from an earlier layer (the file), without repeating the whole rule."""
+
+    id: str
+    enabled: bool = False
+
+
+def parse_rules(document: Any, origin: str) -> list[Rule | RuleOff]:
     """The rules of one document (``{"rules": [...]}`` or a bare list), validated one by one.
 
     Raises :class:`AlertRulesError` listing every bad rule by position and id, with the field
@@ -180,7 +188,7 @@ def parse_rules(document: Any, origin: str) -> list[Rule]:
         return []
     if not isinstance(items, list):
         raise AlertRulesError(f"{origin}: `rules` must be a list of rules, one per `- id: ...`")
-    rules: list[Rule] = []
+    rules: list[Rule | RuleOff] = []
     problems: list[str] = []
     seen: set[str] = set()
     for number, item in enumerate(items, start=1):
@@ -189,6 +197,9 @@ def parse_rules(document: Any, origin: str) -> list[Rule]:
             label += f" ({item['id']!r})"
         if not isinstance(item, Mapping):
             problems.append(f"{label}: is {type(item).__name__}, not a mapping of fields")
+            continue
+        if set(item) == {"id", "enabled"} and item["enabled"] is False:
+            rules.append(RuleOff(str(item["id"])))
             continue
         if item.get("kind") not in KINDS:
             problems.append(f"{label}: kind {item.get('kind')!r} is not one of {', '.join(KINDS)}")
@@ -227,7 +238,7 @@ def _describe(error: Mapping[str, Any]) -> str:
     )
 
 
-def read_rules_file(path: Path = RULES_FILE) -> list[Rule]:
+def read_rules_file(path: Path = RULES_FILE) -> list[Rule | RuleOff]:
     """The rules in the YAML file (none if it does not exist)."""
     if not path.exists():
         logger.info("no alert rules file at %s", path)
@@ -242,7 +253,7 @@ def read_rules_file(path: Path = RULES_FILE) -> list[Rule]:
     )
 
 
-def read_rules_variable(text: str | None) -> list[Rule]:
+def read_rules_variable(text: str | None) -> list[Rule | RuleOff]:
     """The rules in the Airflow Variable's value (JSON; YAML is accepted too)."""
     if text is None or not text.strip():
         return []
@@ -256,14 +267,14 @@ def read_rules_variable(text: str | None) -> list[Rule]:
     return parse_rules(document, f"the Airflow Variable {RULES_VARIABLE}")
 
 
-def merge_rules(*layers: Iterable[Rule]) -> list[Rule]:
+def merge_rules(*layers: Iterable[Rule | RuleOff]) -> list[Rule]:
     """Later layers replace earlier rules with the same id and add new ones; disabled rules
     (``enabled: false``) are dropped after merging, so a Variable can switch a file rule off."""
-    merged: dict[str, Rule] = {}
+    merged: dict[str, Rule | RuleOff] = {}
     for layer in layers:
         for rule in layer:
             merged[rule.id] = rule
-    return [rule for rule in merged.values() if rule.enabled]
+    return [rule for rule in merged.values() if not isinstance(rule, RuleOff) and rule.enabled]
 
 
 def load_rules(*, path: Path = RULES_FILE, variable_text: str | None = None) -> list[Rule]:
@@ -460,6 +471,9 @@ class Evaluation:
     opened: list[int] = field(default_factory=list)
     resolved: list[int] = field(default_factory=list)
     active: int = 0
+    # (rule_id, coin_id, quote_currency) the view judged: a rule's coin missing here has no
+    # current quote in that currency, so it cannot fire.
+    judged: set[tuple[str, int, str]] = field(default_factory=set)
 
 
 def evaluate(
@@ -478,6 +492,7 @@ def evaluate(
         active = {(c.rule_id, c.subject): c for c in conditions if c.is_active}
         current = {(c.rule_id, c.subject): c for c in conditions}
         result.active = len(active)
+        result.judged = {(c.rule_id, c.coin_id, c.quote_currency) for c in conditions}
         for (rule_id, subject), c in active.items():
             message = open_message(c)
             row = conn.execute(
@@ -826,6 +841,18 @@ def run_alerts(
             _build_alert_models(warehouse_url)
         evaluation = evaluate(conn, successful_runs=successful_runs)
         delivery = deliver_pending(conn, send)
+    unquoted = sorted(
+        f"{rule_id} (coin {coin_id}, {currency})"
+        for rule_id, _, coin_id, currency, *_ in coin_rule_rows(rules)
+        if (rule_id, coin_id, currency) not in evaluation.judged
+    )
+    if unquoted:
+        logger.warning(
+            "no current quote for %s: these rules cannot fire until the coin is tracked "
+            "(MOONWATCH_SYMBOLS or the Variable moonwatch_symbols) and quoted in that currency "
+            "(MOONWATCH_QUOTE_CURRENCY)",
+            ", ".join(unquoted),
+        )
     summary_ = {
         "rules": len(rules),
         "rule_rows": synced,
@@ -835,6 +862,7 @@ def run_alerts(
         "sent": delivery.sent,
         "failed": delivery.failed,
         "no_channel": delivery.no_channel,
+        "without_quotes": unquoted,
     }
     logger.info("alerts: %s", summary_)
     if delivery.no_channel:

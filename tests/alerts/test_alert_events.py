@@ -290,11 +290,16 @@ def test_alerts_without_a_channel_are_recorded_and_say_how_to_add_one(
     path = rules_file(
         "rules:\n  - {id: btc-above-1, kind: price_cross, coins: [1], currency: USD,"
         " direction: above, level: 1}\n"
+        "  - {id: btc-in-eur, kind: stale, coins: [1], currency: EUR, minutes: 5}\n"
+        "  - {id: eth-above-1, kind: price_cross, coins: [1027], currency: USD,"
+        " direction: above, level: 1}\n"
     )
     insert_quote(1, 42.0, datetime.now(UTC) - timedelta(minutes=1))
     build()
     result = run_alerts(warehouse_url=warehouse_url, variable_text=None, rules_path=path)
     assert result["opened"] == 1 and result["sent"] == 0 and result["no_channel"]
+    # A rule on a coin or currency with no quotes is named, not silently idle.
+    assert result["without_quotes"] == ["btc-in-eur (coin 1, EUR)", "eth-above-1 (coin 1027, USD)"]
     [row] = alert_db.execute("select status, delivery_error from marts.alert_events").fetchall()
     assert row[0] == "open"
     assert "connection 'moonwatch_alerts' does not exist" in row[1]

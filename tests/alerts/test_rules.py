@@ -99,7 +99,15 @@ rules:
                     "direction": "above",
                     "level": 90000,
                 },
-                {"id": "failures", "kind": "dag_failure", "enabled": False},
+                {"id": "failures", "enabled": False},
+                {
+                    "id": "stale",
+                    "kind": "stale",
+                    "coins": [1],
+                    "currency": "USD",
+                    "minutes": 5,
+                    "enabled": False,
+                },
                 {
                     "id": "sol-drop",
                     "kind": "price_move",
@@ -113,14 +121,16 @@ rules:
         }
     )
     rules = {rule.id: rule for rule in load_rules(path=path, variable_text=variable)}
-    assert set(rules) == {"btc-high", "stale", "sol-drop"}
+    assert set(rules) == {"btc-high", "sol-drop"}
     assert rules["btc-high"].currency == "EUR" and rules["btc-high"].level == 90000
     assert rules["sol-drop"].direction == "down"
     # One raw.alert_rules row per coin rule per coin: what the dbt view joins to the marts.
     rows = sorted(row[:4] for row in coin_rule_rows(rules.values()))
+    assert rows == [("btc-high", "price_cross", 1, "EUR"), ("sol-drop", "price_move", 5426, "USD")]
+    # Without the Variable, the file's rules, one raw.alert_rules row per coin.
+    rows = sorted(row[:4] for row in coin_rule_rows(load_rules(path=path)))
     assert rows == [
-        ("btc-high", "price_cross", 1, "EUR"),
-        ("sol-drop", "price_move", 5426, "USD"),
+        ("btc-high", "price_cross", 1, "USD"),
         ("stale", "stale", 1, "USD"),
         ("stale", "stale", 1027, "USD"),
     ]
