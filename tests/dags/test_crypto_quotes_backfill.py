@@ -1,13 +1,19 @@
 """The history DAG: its shape, its scheduled runs skip, a real `dag.test()` run fetches its
-day into Kafka, and Airflow's own backfill cuts a date range into one run per day."""
+day into Kafka, and the launcher's real `airflow backfill create` (what `make up` runs on a
+fresh warehouse) cuts the last 30 days into one run per day. The backfill runs themselves are
+executed by the scheduler, which these tests do not start: the task body they run is the one
+`dag.test()` runs here."""
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+
+from moonwatch.stack.history import backfill_argv, has_history, request_history
 
 DAGS_DIR = Path(__file__).resolve().parents[2] / "dags"
 DAG_ID = "crypto_quotes_backfill"
@@ -46,9 +52,8 @@ def test_backfill_dag_scheduled_runs_skip_with_the_reason(backfill_dag) -> None:
 @pytest.mark.integration
 @pytest.mark.slow
 def test_backfill_dag_run_fetches_its_day_and_airflow_backfill_makes_one_run_a_day(
-    backfill_dag, airflow_db, simulator_env, kafka, make_topic, monkeypatch
+    backfill_dag, airflow_db, simulator_env, kafka, make_topic, warehouse, monkeypatch
 ) -> None:
-    from airflow.models.backfill import _create_backfill
     from airflow.models.dagrun import DagRun
     from airflow.utils.session import create_session
     from sqlalchemy import select
@@ -74,23 +79,39 @@ def test_backfill_dag_run_fetches_its_day_and_airflow_backfill_makes_one_run_a_d
     assert len(stamps) == 1440
     assert stamps[0] == day - timedelta(days=1) and stamps[-1] == day - timedelta(minutes=1)
 
-    # The CLI's and the UI's backfill (same function): a range becomes one run per day,
-    # each with its own day as the data interval.
-    backfill = _create_backfill(
-        dag_id=DAG_ID,
-        from_date=today - timedelta(days=30),
-        to_date=today - timedelta(days=28),
-        max_active_runs=2,
-        reverse=False,
-        dag_run_conf=None,
-        triggering_user_name="test",
-    )
+    # What `make up` does on a fresh warehouse offline (moonwatch.stack.history): the real
+    # `airflow backfill create` for the last 30 days, one run per day.
+    warehouse.execute("delete from raw.crypto_quotes where last_updated < now() - interval '1 day'")
+    assert not has_history(airflow_db.warehouse_url, datetime.now(UTC))
+    assert request_history(str(Path(sys.executable).parent / "airflow"), deadline_s=0) == 0
     with create_session() as session:
         runs = session.scalars(
-            select(DagRun).where(DagRun.backfill_id == backfill.id).order_by(DagRun.logical_date)
+            select(DagRun)
+            .where(DagRun.dag_id == DAG_ID, DagRun.backfill_id.is_not(None))
+            .order_by(DagRun.logical_date)
         ).all()
         intervals = [(r.data_interval_start, r.data_interval_end, str(r.run_type)) for r in runs]
-    assert len(intervals) == 3
+    # 30 whole days, today's (unfinished) interval not among them, and minus the day the
+    # dag.test() run above already holds (Airflow's backfill skips existing runs).
+    assert len(intervals) == 29
     for start, end, run_type in intervals:
         assert end - start == timedelta(days=1) and "backfill" in run_type
     assert intervals[0][0] == today - timedelta(days=30)
+    assert intervals[-1][1] == today
+    # Asked again (a second `make up` before the history has landed): no second backfill.
+    assert request_history(str(Path(sys.executable).parent / "airflow"), deadline_s=0) == 0
+
+
+def test_history_is_requested_only_on_a_warehouse_without_it(warehouse, warehouse_url) -> None:
+    now = datetime.now(UTC)
+    assert not has_history(warehouse_url, now)
+    warehouse.execute(
+        "insert into raw.crypto_quotes (coin_id, quote_currency, last_updated, message,"
+        " kafka_topic, kafka_partition, kafka_offset)"
+        " values (1, 'USD', %s, '{\"source\": \"simulator\"}', 't', 0, 0)",
+        (now - timedelta(days=2),),
+    )
+    assert has_history(warehouse_url, now)
+    argv = backfill_argv("airflow", datetime(2026, 3, 31, 17, 5, tzinfo=UTC))
+    assert argv[argv.index("--from-date") + 1] == "2026-03-01T00:00:00+00:00"
+    assert argv[argv.index("--to-date") + 1] == "2026-03-31T00:00:00+00:00"

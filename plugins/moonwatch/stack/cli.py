@@ -16,7 +16,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from moonwatch.errors import MoonwatchError
-from moonwatch.stack import airflow, broker, postgres, services, supervisor
+from moonwatch.stack import airflow, broker, history, postgres, services, supervisor
 from moonwatch.stack.config import AIRFLOW_ADMIN_USER, StackConfig
 from moonwatch.stack.files import (
     ensure_private,
@@ -48,6 +48,10 @@ def up(config: StackConfig, only: tuple[str, ...] = SERVICES) -> None:
         services.start_simulator(config)
     if "airflow" in only:
         airflow.start_airflow(config)
+        # Offline, a fresh warehouse gets 30 days of simulated history through Airflow's
+        # backfill (a one-shot in the background; see moonwatch.stack.history).
+        if history.start_history_request(config):
+            print("History: asking Airflow to backfill 30 days of simulated quotes (once)")
     if "dashboard" in only:
         services.start_dashboard(config)
     supervisor.start_supervisor(config, only)
