@@ -31,7 +31,7 @@
 with
 
 {% for name in tables %}
-{%- set raw_rows = ref('stg_crypto_quotes') if name == 'crypto_quotes' else source('raw', name) %}
+{%- set raw_table = source('raw', name) %}
 {{ name }}_sources as (
 
     {% for data_source in data_sources[name] %}
@@ -53,7 +53,7 @@ with
         coalesce(max(newest_minute), '-infinity'::timestamptz) as newest_minute,
         -- The newest raw row says which source is current (a backward step on the index).
         (
-            select source from {{ raw_rows }}
+            select source from {{ raw_table }}
             order by loaded_at desc limit 1
         ) as current_source
     from {{ name }}_sources
@@ -75,7 +75,7 @@ with
             ),
             (
                 select max(loaded_at)
-                from {{ raw_rows }}
+                from {{ raw_table }}
                 where loaded_at >= greatest(tables.newest_minute, {{ window_start }})
                     and source = sources.source
             )
@@ -101,10 +101,12 @@ with
         end as newest_data_at,
         {%- set counts = ['rows_loaded', 'rows_quarantined'] if name == 'crypto_quotes' else ['rows_loaded'] %}
         {% for column in counts %}
+        {#- Quarantine is decided in staging (invalid_reason); plain counts read raw. #}
+        {%- set rows = ref('stg_crypto_quotes') if column == 'rows_quarantined' else raw_table %}
         (
             (
                 select count(*) {%- if column == 'rows_quarantined' %} filter (where invalid_reason is not null){% endif %}
-                from {{ raw_rows }}
+                from {{ rows }}
                 where loaded_at >= {{ window_start }}
                     and loaded_at < {{ first_whole_minute }}
                     and source = sources.source
@@ -118,7 +120,7 @@ with
             )
             + (
                 select count(*) {%- if column == 'rows_quarantined' %} filter (where invalid_reason is not null){% endif %}
-                from {{ raw_rows }}
+                from {{ rows }}
                 where loaded_at >= {{ first_whole_minute }}
                     and loaded_at >= tables.newest_minute
                     and source = sources.source
