@@ -57,6 +57,8 @@ SEND_WINDOW = timedelta(hours=6)
 # The relations an evaluation reads; the first two come from the per-minute dbt build.
 QUOTE_MARTS = ("marts.quotes_coins", "marts.latest_quotes")
 ALERT_MODELS = ("marts.alert_conditions", "marts.alert_events")
+# The DAG-failure rule in force while the rules do not validate.
+RULES_INVALID_ID = "rules-invalid"
 
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
@@ -479,7 +481,7 @@ class Evaluation:
 def evaluate(
     conn: Any,
     *,
-    successful_runs: Callable[[str], int] | None = None,
+    successful_runs: Callable[[str], int | None] | None = None,
     now: datetime | None = None,
 ) -> Evaluation:
     """Open an event for each condition that started, resolve each that ended (one
@@ -528,7 +530,8 @@ def evaluate(
             if kind == "dag_failure":
                 if successful_runs is None or runs_at_open is None:
                     continue
-                if successful_runs(dag_id) <= runs_at_open:
+                runs_now = successful_runs(dag_id)
+                if runs_now is None or runs_now <= runs_at_open:
                     continue
                 message = "\n".join(
                     [
@@ -639,11 +642,13 @@ class DagFailureNotifier(BaseNotifier):
         from moonwatch.settings import load_settings
 
         ti = context["ti"]
-        rules = [
-            r
-            for r in load_rules(variable_text=rules_variable_text())
-            if isinstance(r, DagFailureRule) and r.matches(ti.dag_id)
-        ]
+        try:
+            every_rule = load_rules(variable_text=rules_variable_text())
+        except AlertRulesError:
+            # Broken rules must not silence failures (crypto_alerts' own failure names them).
+            logger.warning("the alert rules do not validate: reporting this failure anyway")
+            every_rule = [DagFailureRule(id=RULES_INVALID_ID, kind="dag_failure")]
+        rules = [r for r in every_rule if isinstance(r, DagFailureRule) and r.matches(ti.dag_id)]
         if not rules:
             return
         settings = load_settings()

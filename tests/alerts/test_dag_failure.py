@@ -171,3 +171,27 @@ def test_dag_failure_is_sent_even_when_the_warehouse_is_down(
     assert "Task load_quotes of DAG crypto_quotes_load failed after 4 tries" in mail["body"]
     assert "Sent without de-duplication" in mail["body"]
     assert [h["json"]["title"] for h in hooks.items] == [mail["subject"]]
+
+
+def test_dag_failure_is_sent_even_while_the_rules_do_not_validate(
+    airflow_db: StackConfig,
+    alert_db: psycopg.Connection,
+    alert_channel: tuple[Inbox, Inbox],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A typo in the rules fails crypto_alerts; that failure (and any other) still goes out."""
+    from types import SimpleNamespace
+
+    from moonwatch import alerts
+
+    mails, _ = alert_channel
+    monkeypatch.setenv("MOONWATCH_WAREHOUSE_URL", airflow_db.warehouse_url)
+    monkeypatch.setattr(alerts, "rules_variable_text", lambda: '{"rules": [{"id": "x"}]}')
+    ti = SimpleNamespace(dag_id="crypto_alerts", run_id="r1", task_id="evaluate_and_notify")
+    error = alerts.AlertRulesError("the Airflow Variable moonwatch_alert_rules has invalid rules")
+    alerts.DagFailureNotifier().notify({"ti": ti, "exception": error})
+    alerts.DagFailureNotifier().notify({"ti": ti, "exception": error})  # once while open
+    [mail] = mails.items
+    assert mail["subject"] == "Moonwatch alert: DAG crypto_alerts failed"
+    assert "AlertRulesError: the Airflow Variable moonwatch_alert_rules" in mail["body"]
+    assert "Rule: rules-invalid (dag_failure)" in mail["body"]
