@@ -538,7 +538,8 @@ def render(db: str, status: pd.DataFrame, summary: pd.DataFrame | Missing) -> No
     )
     st.caption(
         f"Reads schema `marts` as `{queries.describe_target()}` · money in {cur} · "
-        "times in UTC · drag to zoom, double-click to reset"
+        "times in UTC · drag to zoom, double-click to reset · "
+        f"[dbt docs: every mart and column explained](<{queries.dbt_docs_url()}>)"
     )
 
 

@@ -20,6 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Result, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
+from moonwatch import dbt_docs
 from moonwatch.errors import ConfigurationError, MoonwatchError, TransientError
 from moonwatch.settings import load_settings
 
@@ -140,6 +141,11 @@ def _raw_url() -> str:
     # Read the environment on every call (not the process-wide cached settings), so a changed
     # MOONWATCH_DASHBOARD_DB_URL takes effect on the next refresh.
     return load_settings().require_dashboard_db_url()
+
+
+def dbt_docs_url() -> str:
+    """The dbt docs page (Cosmos' plugin on Airflow's api-server), from MOONWATCH_AIRFLOW_URL."""
+    return dbt_docs.docs_url(load_settings().airflow_url)
 
 
 def database_key() -> str:

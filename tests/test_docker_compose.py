@@ -162,10 +162,15 @@ def airflow_config_options() -> set[str]:
         for section, body in sections.items()
         for option in (body.get("options") or {})
     }
-    # Cosmos reads its own [cosmos] section: take the option names from its settings module.
-    cosmos = importlib.util.find_spec("cosmos.settings")
-    assert cosmos and cosmos.origin
-    found = re.findall(r'conf\.get\w*\(\s*"cosmos",\s*"(\w+)"', Path(cosmos.origin).read_text())
+    # Cosmos reads its own [cosmos] section: take the option names from its settings module and
+    # its Airflow 3 plugin (dbt_docs_projects).
+    found = []
+    for module in ("cosmos.settings", "cosmos.plugin.airflow3"):
+        cosmos = importlib.util.find_spec(module)
+        assert cosmos and cosmos.origin
+        found += re.findall(
+            r'conf\.get\w*\(\s*"cosmos",\s*"(\w+)"', Path(cosmos.origin).read_text()
+        )
     return options | {f"AIRFLOW__COSMOS__{name.upper()}" for name in found}
 
 
@@ -663,3 +668,18 @@ def test_healthcheck_script(tmp_path: Path) -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_airflow_serves_the_dbt_docs_from_a_volume_the_tasks_write(
+    services: dict[str, Any],
+) -> None:
+    from moonwatch import dbt_docs
+
+    folder = "/opt/airflow/dbt_docs"
+    for name in (*AIRFLOW_COMPONENTS, "airflow-init"):
+        env = environment(services[name])
+        assert env[dbt_docs.DOCS_PROJECTS_ENV] == dbt_docs.cosmos_docs_projects(folder), name
+    # The scheduler's LocalExecutor runs crypto_dbt_docs; the api-server serves what it wrote.
+    for name in ("airflow-api-server", "airflow-scheduler"):
+        assert f"dbt-docs:{folder}" in services[name]["volumes"], name
+    assert folder in DOCKERFILE.read_text(), "the image creates the folder for its user"

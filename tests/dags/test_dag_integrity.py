@@ -16,6 +16,7 @@ EXPECTED = {
     "crypto_transform_reference",
     "crypto_marts_audit",
     "crypto_reconcile",
+    "crypto_dbt_docs",
 }
 
 

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
-from moonwatch import alert_channel
+from moonwatch import alert_channel, dbt_docs
 from moonwatch.errors import StackError
 from moonwatch.settings import PROJECT_ROOT
 from moonwatch.stack import environment
@@ -77,6 +77,11 @@ def airflow_env(config: StackConfig) -> dict[str, str]:
         # No usage tracking calls from Cosmos: this machine may have no way out, and no need.
         "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
         "DO_NOT_TRACK": "1",
+        # dbt docs in the Airflow UI (Browse): Cosmos' plugin serves this folder from the
+        # api-server, and the crypto_dbt_docs DAG writes it.
+        dbt_docs.DOCS_PROJECTS_ENV: dbt_docs.cosmos_docs_projects(
+            dbt_docs.docs_dir_for_home(config.home)
+        ),
         # Connections and Variables the DAGs use, derived from the settings (never stored in code).
         "AIRFLOW_CONN_MOONWATCH_WAREHOUSE": config.warehouse_url,
         "AIRFLOW_CONN_MOONWATCH_KAFKA": json.dumps(
