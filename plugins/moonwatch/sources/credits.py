@@ -274,8 +274,7 @@ class Pace:
 
     def describe(self, schedule: Schedule) -> str:
         """One line for logs, ``make status`` and the dashboard."""
-        every = self.every_minutes(schedule)
-        cadence = "paused until the 1st (UTC)" if every is None else _every(every)
+        cadence = cadence_text(self.every_minutes(schedule))
         if self.simulated:
             return (
                 f"{schedule.name} {cadence}; simulator: free, {self.spent:,} credits counted "
@@ -287,7 +286,10 @@ class Pace:
         )
 
 
-def _every(minutes: int) -> str:
+def cadence_text(minutes: int | None) -> str:
+    """``every minute``, ``every 6 minutes``, or (None) ``paused until the 1st (UTC)``."""
+    if minutes is None:
+        return "paused until the 1st (UTC)"
     return "every minute" if minutes == 1 else f"every {minutes} minutes"
 
 

@@ -180,7 +180,20 @@ def status(config: StackConfig) -> bool:
             line += broker_note(config)
         print(line)
         all_ok = all_ok and healthy
+    print(f"{'credits':<10} {credits_note(config)}")
     return all_ok
+
+
+def credits_note(config: StackConfig) -> str:
+    """The producer's pace: effective cadence, credits used and left (raw.cmc_credit_pace)."""
+    from moonwatch.warehouse.credits import describe_pace, read_pace
+
+    source = "simulator" if config.simulated else "coinmarketcap"
+    try:
+        with psycopg.connect(config.warehouse_url, connect_timeout=2) as conn:
+            return describe_pace(read_pace(conn, source))
+    except psycopg.Error as e:
+        return f"unknown (cannot read the warehouse: {type(e).__name__})"
 
 
 def secure_home(config: StackConfig) -> list[Path]:

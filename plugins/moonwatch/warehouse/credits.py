@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import psycopg
 
-from moonwatch.sources.credits import Pace, month_end, month_key
+from moonwatch.sources.credits import Pace, cadence_text, month_end, month_key
 
 
 class PostgresCallLog:
@@ -35,6 +35,12 @@ class PostgresCallLog:
                 " values (%s, %s, %s, %s) on conflict (source, job, called_at) do update"
                 " set credits = raw.cmc_credit_calls.credits + excluded.credits",
                 (at, job, source, credits),
+            )
+            # The published pace counts this call at once (make status, the dashboard).
+            conn.execute(
+                "update raw.cmc_credit_pace set spent = spent + %s"
+                " where source = %s and month = %s",
+                (credits, source, month_key(at)),
             )
 
     def spent(self, source: str, month: str) -> int:
@@ -109,3 +115,20 @@ def read_pace(conn: psycopg.Connection, source: str) -> PaceRow | None:
         (source,),
     ).fetchone()
     return PaceRow(*row) if row else None
+
+
+def describe_pace(row: PaceRow | None) -> str:
+    """One line for `make status`: effective cadences, credits used and left this month."""
+    if row is None:
+        return "no producer run has recorded its pace yet"
+
+    cadence = (
+        f"quotes {cadence_text(row.quotes_every_minutes)}, "
+        f"listings {cadence_text(row.listings_every_minutes)}"
+    )
+    if row.source == "simulator":
+        money = f"simulator: free, {row.spent:,} credits counted in {row.month}"
+    else:
+        left = max(0, row.budget - row.spent)
+        money = f"{row.spent:,} of {row.budget:,} credits used in {row.month}, {left:,} left"
+    return f"{cadence}; {money} (as of {row.decided_at:%Y-%m-%d %H:%M} UTC)"
