@@ -14,6 +14,7 @@ import psycopg
 import pytest
 import requests
 
+from moonwatch import dbt_docs
 from moonwatch.stack.ephemeral import ephemeral_stack, leftovers, live_pids
 from tests.dashboard.conftest import require_chromium
 from tests.dashboard.test_browser import (
@@ -49,6 +50,16 @@ def _wait_for_two_producer_runs(url: str) -> list[tuple]:
             pass  # marts not built yet
         time.sleep(5)
     raise AssertionError(f"no two producer runs in the marts after {WAIT_FOR_DATA_S} s: {last}")
+
+
+def _wait_for_dbt_docs(url: str) -> requests.Response:
+    """The dbt docs page, once crypto_dbt_docs (on the first listings load) has written it."""
+    deadline = time.monotonic() + WAIT_FOR_DATA_S
+    while True:
+        page = requests.get(url, timeout=10)
+        if page.status_code == 200 or time.monotonic() > deadline:
+            return page
+        time.sleep(5)
 
 
 def _recent_prices(url: str, symbol: str, quotes: int = 3) -> set[float]:
@@ -102,6 +113,22 @@ def test_full_stack_simulator_to_dashboard_then_clean_shutdown() -> None:
         latest = _wait_for_two_producer_runs(config.warehouse_url)
         assert [row[0] for row in latest] == ["BTC", "ETH", "SOL"]
         assert all(row[2] for row in latest)  # every row is labelled simulated
+
+        # dbt docs: Cosmos' plugin on the real api-server serves what crypto_dbt_docs wrote,
+        # and the UI lists it under Browse.
+        docs = _wait_for_dbt_docs(dbt_docs.docs_url(config.airflow_url))
+        assert docs.status_code == 200, docs.text[:300]
+        manifest = requests.get(
+            docs.url.replace("dbt_docs_index.html", "manifest.json"), timeout=10
+        )
+        assert "model.moonwatch.cap_top_10" in manifest.json()["nodes"]
+        plugins = requests.get(
+            f"{config.airflow_url}/api/v2/plugins",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+        ).json()["plugins"]
+        views = [v for p in plugins for v in p["external_views"]]
+        assert any(v["href"].endswith("/cosmos/moonwatch/dbt_docs_index.html") for v in views)
 
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
