@@ -61,7 +61,13 @@ QUOTES_SELECTION = (
 )
 # The reconciliation views ride along: the reconcile DAG writes raw after any build, and a
 # view shows its rows at once; they only need to exist.
-REFERENCE_SELECTION = ("stg_crypto_listings+", "stg_fx_rates+", "stg_reconciliation+")
+# credit_budget is a view (current whenever read): building it with the listings is enough.
+REFERENCE_SELECTION = (
+    "stg_crypto_listings+",
+    "stg_fx_rates+",
+    "stg_reconciliation+",
+    "credit_budget",
+)
 # Raw sources the marts can do without: with no FX rates the dashboard shows amounts in USD
 # only. Their staleness is a warning (in the task log and in marts.pipeline_health), never a
 # failed run; quotes or listings past error_after still fail the freshness check.

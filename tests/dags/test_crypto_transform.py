@@ -32,6 +32,7 @@ REFERENCE_MODELS = {
     "cap_top_10",
     "vol_top_10",
     "fx_rates_daily",
+    "credit_budget",  # a view over the producer's pace, for the dashboard
 }
 WITHOUT_TESTS = {"pipeline_health"}
 
