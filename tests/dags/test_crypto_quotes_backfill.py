@@ -14,6 +14,7 @@ from types import SimpleNamespace
 import pytest
 
 from moonwatch.stack.history import backfill_argv, has_history, request_history
+from moonwatch.stack.history import main as history_main
 
 DAGS_DIR = Path(__file__).resolve().parents[2] / "dags"
 DAG_ID = "crypto_quotes_backfill"
@@ -52,7 +53,7 @@ def test_backfill_dag_scheduled_runs_skip_with_the_reason(backfill_dag) -> None:
 @pytest.mark.integration
 @pytest.mark.slow
 def test_backfill_dag_run_fetches_its_day_and_airflow_backfill_makes_one_run_a_day(
-    backfill_dag, airflow_db, simulator_env, kafka, make_topic, warehouse, monkeypatch
+    backfill_dag, airflow_db, simulator_env, kafka, make_topic, warehouse, monkeypatch, capfd
 ) -> None:
     from airflow.models.dagrun import DagRun
     from airflow.utils.session import create_session
@@ -100,6 +101,13 @@ def test_backfill_dag_run_fetches_its_day_and_airflow_backfill_makes_one_run_a_d
     assert intervals[-1][1] == today
     # Asked again (a second `make up` before the history has landed): no second backfill.
     assert request_history(str(Path(sys.executable).parent / "airflow"), deadline_s=0) == 0
+    # The README's command for a range by hand reaches the same Airflow, which refuses a
+    # second backfill while one runs (and says so).
+    capfd.readouterr()
+    days = ["--from-date", "2026-01-01", "--to-date", "2026-01-02"]
+    assert history_main(["backfill", *days]) != 0
+    said = "".join(capfd.readouterr())
+    assert "Another backfill is running for Dag crypto_quotes_backfill" in said
 
 
 def test_history_is_requested_only_on_a_warehouse_without_it(warehouse, warehouse_url) -> None:

@@ -96,15 +96,36 @@ def start_history_request(config: StackConfig) -> bool:
     from moonwatch.stack.airflow import airflow_env
 
     process = ManagedProcess(PROCESS_NAME, config.run_dir, config.log_dir)
-    argv = [str(config.venv_bin / "python"), "-m", "moonwatch.stack.history"]
+    argv = [str(config.venv_bin / "python"), "-m", "moonwatch.stack.history", "request"]
     process.start([*argv, str(config.venv_bin / "airflow")], airflow_env(config),
                   cwd=config.airflow_home)  # fmt: skip
     return True
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    """``request <airflow>``: the one-shot `make up` starts. ``backfill --from-date ...
+    --to-date ...``: `airflow backfill create` for crypto_quotes_backfill with the local stack's
+    Airflow settings (its metadata database is not in an airflow.cfg a shell would find)."""
+    import argparse
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    return request_history(str(sys.argv[1]) if len(sys.argv) > 1 else "airflow")
+    parser = argparse.ArgumentParser(prog="python -m moonwatch.stack.history")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("request").add_argument("airflow")
+    backfill = commands.add_parser("backfill", help="backfill a date range (UTC days)")
+    backfill.add_argument("--from-date", required=True, help="first day, e.g. 2026-11-01")
+    backfill.add_argument("--to-date", required=True, help="last day, e.g. 2026-11-30")
+    backfill.add_argument("--max-active-runs", type=int, default=MAX_ACTIVE_RUNS)
+    args = parser.parse_args(argv)
+    if args.command == "request":
+        return request_history(args.airflow)
+    from moonwatch.stack.airflow import airflow_env
+
+    config = StackConfig.from_env()
+    command = [str(config.venv_bin / "airflow"), "backfill", "create", "--dag-id", DAG_ID,
+               "--from-date", args.from_date, "--to-date", args.to_date,
+               "--max-active-runs", str(args.max_active_runs)]  # fmt: skip
+    return subprocess.run(command, env=airflow_env(config), check=False).returncode
 
 
 if __name__ == "__main__":
