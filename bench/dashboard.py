@@ -47,12 +47,15 @@ SOURCE = "simulator"  # the bench loads simulated data; every page query filters
 
 
 def seed_other_marts(wh) -> None:
-    """A 5,000-coin listings snapshot and fx rates, then the marts built from them."""
+    """A 5,000-coin listings snapshot (under both rankings, as a listings run stores it) and
+    fx rates, then the marts built from them."""
     with psycopg.connect(wh.url, autocommit=True) as conn:
         conn.execute(
             """
-            insert into raw.crypto_listings (snapshot_at, coin_id, quote_currency, source, coin)
-            select date_trunc('minute', now()), c, 'USD', 'simulator', jsonb_build_object(
+            insert into raw.crypto_listings
+              (snapshot_at, coin_id, quote_currency, source, ranked_by, coin)
+            select date_trunc('minute', now()), c, 'USD', 'simulator', ranked_by,
+            jsonb_build_object(
               'id', c, 'symbol', 'C' || c, 'name', 'Coin ' || c, 'slug', 'coin-' || c,
               'cmc_rank', c, 'num_market_pairs', 100, 'circulating_supply', 19000000.0,
               'total_supply', 19000000.0, 'max_supply', 21000000.0, 'infinite_supply', false,
@@ -66,7 +69,8 @@ def seed_other_marts(wh) -> None:
                  'volume_change_24h', 1.5,
                  'last_updated', to_char(now() at time zone 'UTC',
                                          'YYYY-MM-DD"T"HH24:MI:SS"Z"'))))
-            from generate_series(1, 5000) c
+            from generate_series(1, 5000) c,
+                 (values ('market_cap'), ('volume_24h')) as rankings (ranked_by)
             on conflict do nothing
             """
         )

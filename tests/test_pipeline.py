@@ -112,15 +112,33 @@ def test_listings_snapshot_lands_once_per_snapshot(
 ) -> None:
     settings = _settings(monkeypatch, MOONWATCH_LISTINGS_LIMIT="50")
     summary = load_listings(settings, ledger_store=InMemoryLedgerStore())
-    assert summary["coins"] == 50 and summary["inserted"] == 50
+    assert summary["coins"] == 50 and summary["coins_by_volume"] == 100
+    assert summary["inserted"] == 150
     rows = warehouse.execute(
-        "select count(*), count(distinct snapshot_at), min(source) from raw.crypto_listings"
-    ).fetchone()
-    assert rows == (50, 1, "simulator")
+        "select ranked_by, count(*), count(distinct snapshot_at), min(source)"
+        " from raw.crypto_listings group by ranked_by order by ranked_by"
+    ).fetchall()
+    assert rows == [("market_cap", 50, 1, "simulator"), ("volume_24h", 100, 1, "simulator")]
     top = warehouse.execute(
-        "select coin->>'symbol' from raw.crypto_listings order by (coin->>'cmc_rank')::int limit 1"
+        "select coin->>'symbol' from raw.crypto_listings where ranked_by = 'market_cap'"
+        " order by (coin->>'cmc_rank')::int limit 1"
     ).fetchone()
     assert top == ("BTC",)
+    # The volume listing is the market's (sort=volume_24h over every coin), not a re-ranking
+    # of the market-cap top 50: its top 10 reaches coins the market-cap listing does not hold.
+    volume = "(coin->'quote'->'USD'->>'volume_24h')::float8"
+    by_volume = warehouse.execute(
+        f"select coin_id, {volume} from raw.crypto_listings where ranked_by = 'volume_24h'"
+        f" order by {volume} desc nulls last limit 10"
+    ).fetchall()
+    by_cap = dict(
+        warehouse.execute(
+            f"select coin_id, {volume} from raw.crypto_listings where ranked_by = 'market_cap'"
+        ).fetchall()
+    )
+    assert {coin for coin, _ in by_volume} - set(by_cap), "volume top 10 inside the cap top 50"
+    tenth_in_cap = sorted((v for v in by_cap.values() if v is not None), reverse=True)[9]
+    assert by_volume[-1][1] >= tenth_in_cap
 
 
 def test_fx_rates_load_is_idempotent_and_includes_usd(
@@ -219,13 +237,14 @@ def test_listings_row_staging_cannot_read_is_quarantined_not_stored(
     _serve_listings(source, [_listing(1), bad])
     summary = load_listings(_settings(monkeypatch), ledger_store=InMemoryLedgerStore())
 
-    assert summary["coins"] == 2 and summary["inserted"] == 1
+    # The stand-in answers both listings (by market cap and by volume) with the same coins.
+    assert summary["coins"] == 2 and summary["inserted"] == 2
     staged = _staging(warehouse, "stg_crypto_listings")  # the casts read every stored row
-    assert [row[0] for row in staged] == [1]
+    assert [row[0] for row in staged] == [1, 1]
     rejected = warehouse.execute(
         "select source, coin_id, payload, reason from raw.crypto_listings_rejected"
     ).fetchall()
-    assert len(rejected) == 1
+    assert len(rejected) == 2
     kept_source, coin_id, payload, why = rejected[0]
     assert (kept_source, coin_id) == ("simulator", "1027")
     assert reason in why and '"id": 1027' in payload  # nothing is silently lost

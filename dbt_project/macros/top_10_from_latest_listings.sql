@@ -1,6 +1,8 @@
 {#
     For each data source ('coinmarketcap', 'simulator'), the ten coins of its latest
-    listings snapshot with the largest `metric` (a column of stg_crypto_listings), with each
+    listings snapshot ranked by `metric` (a column of stg_crypto_listings, and the snapshot's
+    ranked_by: the market-cap listing for market_cap, CoinMarketCap's sort=volume_24h listing
+    of the whole market for volume_24h) with the largest `metric`, with each
     one's share of the ten: a simulated snapshot never ranks among real ones, and after a
     switch the old source's last ten stay apart, under their own source. Each row carries its
     snapshot's quote_currency. Coins without a value for the metric cannot be ranked by it;
@@ -26,7 +28,9 @@ latest_snapshot as (
     from listings
     inner join latest_snapshots
         on listings.source = latest_snapshots.source
+        and listings.ranked_by = latest_snapshots.ranked_by
         and listings.snapshot_at = latest_snapshots.snapshot_at
+    where listings.ranked_by = '{{ metric }}'
 
 ),
 
@@ -78,20 +82,24 @@ select * from final
 
 
 {#
-    CTE `latest_snapshots`: each source's newest listings snapshot_at (null for a source
-    that never loaded): one probe of raw.crypto_listings' primary key (source, snapshot_at,
-    coin_id) per source.
+    CTE `latest_snapshots`: each source's newest listings snapshot_at per ranking (null for
+    one never loaded): one probe of raw.crypto_listings' primary key (source, ranked_by,
+    snapshot_at, coin_id) per source and ranking.
 #}
 {% macro latest_listings_snapshots(listings) %}
 latest_snapshots as (
 
     {% for data_source in raw_data_sources()['crypto_listings'] %}
+    {% for ranked_by in ['market_cap', 'volume_24h'] %}
     select
         '{{ data_source }}'::text as source,
+        '{{ ranked_by }}'::text as ranked_by,
         (
             select max(snapshot_at) from {{ listings }}
-            where source = '{{ data_source }}'
+            where source = '{{ data_source }}' and ranked_by = '{{ ranked_by }}'
         ) as snapshot_at
+    {% if not loop.last %}union all{% endif %}
+    {% endfor %}
     {% if not loop.last %}union all{% endif %}
     {% endfor %}
 

@@ -1,7 +1,8 @@
 {#
     For each source, each top-10 mart has exactly min(10, coins with a value) rows from that
-    source's latest snapshot, all of that snapshot, and its shares sum to 1. Returns one row
-    per broken mart and source.
+    source's latest snapshot of its ranking (market_cap for cap_top_10, volume_24h for
+    vol_top_10), all of that snapshot, and its shares sum to 1. Returns one row per broken
+    mart and source.
 #}
 
 with
@@ -20,20 +21,24 @@ expected as (
 
     select
         latest_snapshots.source,
+        latest_snapshots.ranked_by,
         latest_snapshots.snapshot_at,
-        least(10, count(listings.market_cap)) as cap_rows,
-        least(10, count(listings.volume_24h)) as vol_rows
+        case latest_snapshots.ranked_by
+            when 'market_cap' then least(10, count(listings.market_cap))
+            else least(10, count(listings.volume_24h))
+        end as expected_rows
     from latest_snapshots
     left join listings
         on listings.source = latest_snapshots.source
+        and listings.ranked_by = latest_snapshots.ranked_by
         and listings.snapshot_at = latest_snapshots.snapshot_at
-    group by latest_snapshots.source, latest_snapshots.snapshot_at
+    group by latest_snapshots.source, latest_snapshots.ranked_by, latest_snapshots.snapshot_at
 
 ),
 
 actual as (
 
-    {% for mart in ['cap_top_10', 'vol_top_10'] %}
+    {% for mart, ranked_by in [('cap_top_10', 'market_cap'), ('vol_top_10', 'volume_24h')] %}
     select
         '{{ mart }}' as mart,
         expected.source,
@@ -41,11 +46,12 @@ actual as (
         count(distinct rows.snapshot_at) as n_snapshots,
         max(rows.snapshot_at) as snapshot_at,
         coalesce(sum(rows.share_of_top_10), 0) as total_share,
-        max(expected.{{ 'cap_rows' if mart == 'cap_top_10' else 'vol_rows' }}) as expected_rows,
+        max(expected.expected_rows) as expected_rows,
         max(expected.snapshot_at) as expected_snapshot_at
     from expected
     left join {{ ref(mart) }} as rows
         on rows.source = expected.source
+    where expected.ranked_by = '{{ ranked_by }}'
     group by expected.source
     {% if not loop.last %}union all{% endif %}
     {% endfor %}

@@ -32,6 +32,8 @@ logger = logging.getLogger(__name__)
 
 QUOTES_JOB = "quotes"
 LISTINGS_JOB = "listings"
+# The volume listing rides on each listings run (its own line in the budget, no turn of its own).
+VOLUME_LISTINGS_JOB = "listings by volume"
 RECONCILE_JOB = "reconciliation"
 HISTORY_JOB = "history"
 

@@ -20,6 +20,7 @@ from moonwatch.pacing import (
     LISTINGS_JOB,
     QUOTES_JOB,
     RECONCILE_JOB,
+    VOLUME_LISTINGS_JOB,
     CreditBook,
     credit_book,
     ensure_my_turn,
@@ -31,6 +32,7 @@ from moonwatch.sources.cmc import CoinMarketCapClient
 from moonwatch.sources.credits import (
     CallLog,
     LedgerStore,
+    NotYourTurnError,
     Schedule,
     credits_per_call,
 )
@@ -40,6 +42,8 @@ from moonwatch.warehouse.snapshots import load_fx_rates, load_listings_snapshot
 logger = logging.getLogger(__name__)
 
 QUOTES_EVERY_MINUTES = 1
+# One credit buys up to 100 coins: enough that a few refused coins still leave ten to rank.
+VOLUME_LISTINGS_LIMIT = 100
 RECONCILE_EVERY_MINUTES = 60  # dags/crypto_reconcile.py runs hourly
 FX_CURRENCIES = (*DASHBOARD_CURRENCIES, "CHF", "JPY", "CAD", "AUD")
 
@@ -49,6 +53,7 @@ def credit_schedules(settings: Settings, coins: int) -> list[Schedule]:
     return [
         Schedule(QUOTES_JOB, QUOTES_EVERY_MINUTES, coins),
         Schedule(LISTINGS_JOB, settings.listings_every_minutes, settings.listings_limit),
+        Schedule(VOLUME_LISTINGS_JOB, settings.listings_every_minutes, VOLUME_LISTINGS_LIMIT),
         Schedule(RECONCILE_JOB, RECONCILE_EVERY_MINUTES, coins),
     ]
 
@@ -155,24 +160,47 @@ def load_listings(
     call_log: CallLog | None = None,
     turn: datetime | None = None,
 ) -> dict[str, Any]:
-    """One listings snapshot straight to ``raw.crypto_listings``, inside the paced budget."""
+    """One listings run straight to ``raw.crypto_listings``, inside the paced budget: the top
+    ``listings_limit`` coins by market cap, and the market's top coins by 24h volume
+    (CoinMarketCap's own ``sort=volume_24h``; ranking volume inside the market-cap top N
+    would miss small coins that trade a lot). Both share one ``snapshot_at``."""
     book = credit_book(settings, ledger_store, call_log, now=turn_of(turn))
     schedules = credit_schedules(settings, tracked_coin_count(settings))
     ensure_my_turn(settings, book, schedules, LISTINGS_JOB, turn_of(turn))
-    book.ledger.ensure_available(credits_per_call(settings.listings_limit))
+    cost = credits_per_call(settings.listings_limit) + credits_per_call(VOLUME_LISTINGS_LIMIT)
+    if not settings.is_simulated and book.ledger.remaining() < cost:
+        # The month's last credits go to quotes: a listings run that cannot be paid for is
+        # skipped like any paced turn, never a failed run.
+        raise NotYourTurnError(
+            f"listings need {cost} credits and {book.ledger.remaining()} are left this month; "
+            "skipped so the last credits go to quotes. Listings resume on the 1st (UTC)."
+        )
+    book.ledger.ensure_available(cost)
     snapshot_at = datetime.now(UTC).replace(microsecond=0)
     with CoinMarketCapClient.from_settings(settings) as client:
-        result = client.listings_latest(
+        by_cap = client.listings_latest(
             limit=settings.listings_limit, convert=settings.quote_currency
         )
-    book.charge(LISTINGS_JOB, result.credit_count, turn_of(turn))
-    with _connect(settings) as conn:
-        inserted = load_listings_snapshot(
-            conn, result.coins, snapshot_at, settings.quote_currency, source_name(settings)
+        book.charge(LISTINGS_JOB, by_cap.credit_count, turn_of(turn))
+        by_volume = client.listings_latest(
+            limit=VOLUME_LISTINGS_LIMIT, sort="volume_24h", convert=settings.quote_currency
         )
+        book.charge(VOLUME_LISTINGS_JOB, by_volume.credit_count, turn_of(turn))
+    inserted = 0
+    with _connect(settings) as conn:
+        for ranked_by, result in (("market_cap", by_cap), ("volume_24h", by_volume)):
+            inserted += load_listings_snapshot(
+                conn,
+                result.coins,
+                snapshot_at,
+                settings.quote_currency,
+                source_name(settings),
+                ranked_by,
+            )
     return {
         "snapshot_at": snapshot_at.isoformat(),
-        "coins": len(result.coins),
+        "coins": len(by_cap.coins),
+        "coins_by_volume": len(by_volume.coins),
         "inserted": inserted,
     }
 

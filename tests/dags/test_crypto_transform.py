@@ -33,6 +33,9 @@ REFERENCE_MODELS = {
     "vol_top_10",
     "fx_rates_daily",
     "credit_budget",  # a view over the producer's pace, for the dashboard
+    # Views over what crypto_reconcile writes to raw: they only need to exist.
+    "stg_reconciliation",
+    "reconciliation_runs",
 }
 WITHOUT_TESTS = {"pipeline_health"}
 

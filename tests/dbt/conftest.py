@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
@@ -107,8 +108,11 @@ def insert_listings(warehouse: psycopg.Connection) -> Callable[..., None]:
         loaded_at: datetime | None = None,
         quote_currency: str = "USD",
         source: str = "coinmarketcap",
+        ranked_by: tuple[str, ...] = ("market_cap", "volume_24h"),
     ) -> None:
-        for coin_id, market_cap, volume in coins:
+        # By default one snapshot under both rankings, as one listings run stores it (the
+        # market-cap listing and the volume listing at the same snapshot_at).
+        for (coin_id, market_cap, volume), ranking in itertools.product(coins, ranked_by):
             coin = {
                 "id": coin_id,
                 "name": f"Coin {coin_id}",
@@ -142,9 +146,9 @@ def insert_listings(warehouse: psycopg.Connection) -> Callable[..., None]:
             }
             warehouse.execute(
                 "insert into raw.crypto_listings"
-                " (snapshot_at, coin_id, quote_currency, source, coin, loaded_at)"
-                " values (%s, %s, %s, %s, %s, coalesce(%s, clock_timestamp()))",
-                (snapshot_at, coin_id, quote_currency, source, Jsonb(coin), loaded_at),
+                " (snapshot_at, coin_id, quote_currency, source, ranked_by, coin, loaded_at)"
+                " values (%s, %s, %s, %s, %s, %s, coalesce(%s, clock_timestamp()))",
+                (snapshot_at, coin_id, quote_currency, source, ranking, Jsonb(coin), loaded_at),
             )
 
     return _insert

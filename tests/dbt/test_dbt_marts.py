@@ -195,6 +195,25 @@ def test_top_10_marts_rank_the_latest_snapshot(dbt, insert_listings, query) -> N
     ]
 
 
+def test_vol_top_10_ranks_the_markets_volume_listing_not_the_market_cap_top(
+    dbt, insert_listings, query
+) -> None:
+    # The market-cap listing holds the big coins; coin 777 is small but trades the most, so
+    # only CoinMarketCap's volume listing (sort=volume_24h over the whole market) has it.
+    insert_listings(
+        T0, [(i, 1000.0 - i, float(i)) for i in range(1, 13)], ranked_by=("market_cap",)
+    )
+    insert_listings(
+        T0, [(777, 5.0, 1e9), (3, 997.0, 3.0), (2, 998.0, 2.0)], ranked_by=("volume_24h",)
+    )
+    dbt("build", "--select", "+cap_top_10", "+vol_top_10")
+
+    vol = query("select rank, coin_id from marts.vol_top_10 order by rank")
+    assert [(r["rank"], r["coin_id"]) for r in vol] == [(1, 777), (2, 3), (3, 2)]
+    cap = query("select coin_id from marts.cap_top_10 order by rank")
+    assert [r["coin_id"] for r in cap] == list(range(1, 11))  # 777 is no top-10 market cap
+
+
 def test_fx_rates_daily_adds_usd_and_flags_the_latest_date(dbt, insert_fx, query) -> None:
     insert_fx(date(2025, 1, 1), "EUR", 0.9)
     insert_fx(date(2025, 1, 2), "EUR", 0.95)
@@ -235,7 +254,7 @@ def test_pipeline_health_reports_each_source_and_is_readable_by_the_dashboard(
     # next quotes come from CoinMarketCap.
     insert_quote(1, 101.0, minute(3), source="coinmarketcap")
     insert_quote(1027, 3000.0, minute(3), source="coinmarketcap")
-    insert_listings(T0, [(1, 10.0, 1.0), (2, 5.0, 1.0)])
+    insert_listings(T0, [(1, 10.0, 1.0), (2, 5.0, 1.0)], ranked_by=("market_cap",))
     warehouse.execute(
         "insert into raw.crypto_quotes_rejected (kafka_topic, kafka_partition, kafka_offset,"
         " reason) values ('crypto', 0, 7, 'not JSON')"

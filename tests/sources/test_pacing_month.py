@@ -27,7 +27,7 @@ pytestmark = pytest.mark.integration
 
 MONTH_START = datetime(2026, 4, 1, tzinfo=UTC)
 MONTH_END = datetime(2026, 5, 1, tzinfo=UTC)
-BUDGET = 200
+BUDGET = 400
 
 
 @pytest.fixture
@@ -92,13 +92,19 @@ def test_paced_schedules_spread_a_small_budget_over_the_whole_month(
     assert (MONTH_END - polls[-1]).total_seconds() / 60 <= 1.5 * average
     listings = [at for job, _, at, _ in log.calls if job == "listings"]
     assert len(listings) >= 5 and listings[-1] > MONTH_END - timedelta(days=10)
-    assert {job for job, *_ in log.calls} == {QUOTES_JOB, "listings", RECONCILE_JOB}
+    assert {job for job, *_ in log.calls} == {
+        QUOTES_JOB,
+        "listings",
+        "listings by volume",
+        RECONCILE_JOB,
+    }
 
 
-def test_free_plan_polls_every_five_minutes_and_listings_every_75(
+def test_free_plan_polls_every_six_minutes(
     metered: tuple[SimulatorServer, list[datetime]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The default free plan: 49,680 credits of schedules over 10,000 stretch by 5."""
+    """The default free plan: 52,560 credits of schedules (quotes 43,200, listings 5,760, the
+    volume listing 2,880, reconciliation 720) over 10,000 stretch by 6."""
     server, now = metered
     monkeypatch.setenv("CMC_API_KEY", "marker-key-0123456789")
     monkeypatch.setenv("CMC_BASE_URL", server.url)
@@ -113,5 +119,5 @@ def test_free_plan_polls_every_five_minutes_and_listings_every_75(
             fetch_quote_messages(settings, ledger_store=store, call_log=log, turn=minute)
             polls.append(offset)
         except NotYourTurnError as skipped:
-            assert "every 5 minutes" in str(skipped) and "credits used" in str(skipped)
-    assert polls == [0, 5, 10]
+            assert "every 6 minutes" in str(skipped) and "credits used" in str(skipped)
+    assert polls == [0, 6]

@@ -15,6 +15,7 @@ renamed as (
 
         ---------- text
         source,
+        ranked_by,
         coin ->> 'symbol' as symbol,
         coin ->> 'name' as name,
         coin ->> 'slug' as slug,
@@ -62,7 +63,7 @@ renamed as (
 
 )
 
--- No `select distinct`: raw.crypto_listings has primary key (source, snapshot_at, coin_id),
--- so its rows are already unique. A plain view lets filters and max() on it use the
+-- No `select distinct`: raw.crypto_listings has primary key
+-- (source, ranked_by, snapshot_at, coin_id), so its rows are already unique. A plain view lets filters and max() on it use the
 -- raw table's indexes; the DISTINCT view it replaces scanned and sorted all history.
 select * from renamed

@@ -28,8 +28,12 @@ def load_listings_snapshot(
     snapshot_at: datetime,
     quote_currency: str,
     source: str,
+    ranked_by: str = "market_cap",
 ) -> int:
     """Insert one snapshot (one row per valid coin); returns rows new to the table.
+
+    ``ranked_by`` says which listing it is: ``market_cap`` (the top N by market cap) or
+    ``volume_24h`` (the market's top coins by 24h volume).
 
     Each coin is validated with the quote contract's rules (``parse_listing_coin``) first: a
     coin the staging casts could not read (a rank past ``integer``, a 401-digit price, a
@@ -46,12 +50,13 @@ def load_listings_snapshot(
                 (source, snapshot_at, quote_currency, _brief_id(coin), _payload(coin), e.reason)
             )
             continue
-        rows.append((snapshot_at, listing.id, quote_currency, source, text))
+        rows.append((snapshot_at, listing.id, quote_currency, source, ranked_by, text))
     with conn.transaction(), conn.cursor() as cur:
         cur.executemany(
-            "insert into raw.crypto_listings (snapshot_at, coin_id, quote_currency, source, coin)"
-            " values (%s, %s, %s, %s, %s::jsonb)"
-            " on conflict (source, snapshot_at, coin_id) do nothing",
+            "insert into raw.crypto_listings"
+            " (snapshot_at, coin_id, quote_currency, source, ranked_by, coin)"
+            " values (%s, %s, %s, %s, %s, %s::jsonb)"
+            " on conflict (source, ranked_by, snapshot_at, coin_id) do nothing",
             rows,
         )
         inserted = cur.rowcount
