@@ -70,7 +70,12 @@ def render_report(
         "| attack | what must hold | rounds | passed | failed | did not count | seconds | note |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for attack, what in attacks.items():
+    # Every chaos-marked test that ran gets a row, also those outside ATTACKS (such as the long
+    # property test `make chaos` runs): a result is never silently left out.
+    rows = dict(attacks)
+    for name in outcomes:
+        rows.setdefault(name, "(a chaos-marked test outside tests/chaos/test_attacks.py)")
+    for attack, what in rows.items():
         counts = outcomes.get(attack)
         if counts is None:
             lines.append(f"| `{attack}` | {what} | not run in this run | | | | | |")

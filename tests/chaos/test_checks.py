@@ -64,7 +64,7 @@ def test_report_holds_this_run_only_with_a_threat_model() -> None:
     attacks = {"test_chaos_a": "a must hold", "test_chaos_b": "b must hold"}
     report = render_report(
         attacks,
-        outcomes={"test_chaos_a": {"passed": 2, "skipped": 1}},
+        outcomes={"test_chaos_a": {"passed": 2, "skipped": 1}, "test_other": {"failed": 1}},
         durations={"test_chaos_a": 12.0},
         notes={"test_chaos_a": "did not count: landed after the last commit"},
         evidence=[("test_chaos_a", "round 0: 1,200 of 60,000 rows committed when killed")],
@@ -73,6 +73,8 @@ def test_report_holds_this_run_only_with_a_threat_model() -> None:
     table = report.split("## Evidence", 1)[0]
     assert "| `test_chaos_a` | a must hold | 3 | 2 | 0 | 1 | 12 |" in table
     assert "| `test_chaos_b` | b must hold | not run in this run |" in table
+    # A chaos-marked test outside the attack list still gets its row.
+    assert "| `test_other` | (a chaos-marked test outside" in table and "| 1 | 0 | 1 |" in table
     assert "round 0: 1,200 of 60,000 rows committed when killed" in report
     assert "## Threat model" in report and "who can connect" in report
     # The earlier findings are history, outside the table, and report no passes of old runs.
