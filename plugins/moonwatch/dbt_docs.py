@@ -101,11 +101,14 @@ def reason_to_regenerate(
     model built since is not in the catalog (a fresh install builds the marts over several
     runs), or the catalog is older than a day.
     """
+    # First: the parsed manifest is re-written only when a project file changed, so it is
+    # older than docs generated after it, and newer once the project changes.
+    parsed_at = transform.ensure_manifest().stat().st_mtime
     missing = [name for name in DOCS_FILES if not (docs_dir / name).is_file()]
     if missing:
         return f"no docs yet ({', '.join(missing)} missing)"
     docs_manifest = docs_dir / "manifest.json"
-    if transform.ensure_manifest().stat().st_mtime > docs_manifest.stat().st_mtime:
+    if parsed_at > docs_manifest.stat().st_mtime:
         return "the dbt project changed"
     catalog = docs_dir / "catalog.json"
     age = (time.time() if now is None else now) - catalog.stat().st_mtime

@@ -109,8 +109,16 @@ def test_launcher_configures_cosmos_to_serve_the_docs_folder(stack, docs_dir: Pa
 
 
 def test_dbt_docs_generated_from_the_warehouse_document_every_real_column_and_are_served(
-    dbt: Callable[..., transform.DbtResult], warehouse, warehouse_url: str, docs_dir: Path, stack
+    dbt: Callable[..., transform.DbtResult],
+    warehouse,
+    warehouse_url: str,
+    docs_dir: Path,
+    stack,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # A fresh install: no parsed manifest yet (the DAGs' own is in dbt_project/target/airflow).
+    monkeypatch.setattr(transform, "MANIFEST_DIR", tmp_path / "parsed")
     dbt("run", "--full-refresh")  # every model exists, so the catalog has their real columns
     assert dbt_docs.reason_to_regenerate(docs_dir, warehouse_url=warehouse_url) is not None
 
@@ -131,6 +139,13 @@ def test_dbt_docs_generated_from_the_warehouse_document_every_real_column_and_ar
     assert dbt_docs.reason_to_regenerate(docs_dir, warehouse_url=warehouse_url) is None
     with pytest.raises(dbt_docs.DocsUpToDate, match="current"):
         dbt_docs.refresh_docs(docs_dir, warehouse_url=warehouse_url)
+    parsed_at = (tmp_path / "parsed" / "manifest.json").stat().st_mtime
+    generated_at = (docs_dir / "manifest.json").stat().st_mtime
+    os.utime(docs_dir / "manifest.json", (parsed_at - 60, parsed_at - 60))
+    assert dbt_docs.reason_to_regenerate(docs_dir, warehouse_url=warehouse_url) == (
+        "the dbt project changed"
+    )
+    os.utime(docs_dir / "manifest.json", (generated_at, generated_at))
     later = (docs_dir / "catalog.json").stat().st_mtime + dbt_docs.MAX_AGE_S + 60
     assert "h old" in dbt_docs.reason_to_regenerate(
         docs_dir, warehouse_url=warehouse_url, now=later
