@@ -13,7 +13,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from moonwatch.stack.history import backfill_argv, has_history, request_history
+from moonwatch.errors import StackError
+from moonwatch.stack.history import backfill_argv, has_history, history_days, request_history
 from moonwatch.stack.history import main as history_main
 
 DAGS_DIR = Path(__file__).resolve().parents[2] / "dags"
@@ -120,6 +121,9 @@ def test_history_is_requested_only_on_a_warehouse_without_it(warehouse, warehous
         (now - timedelta(days=2),),
     )
     assert has_history(warehouse_url, now)
+    assert history_days({}) == 30 and history_days({"MOONWATCH_HISTORY_DAYS": "0"}) == 0
+    with pytest.raises(StackError, match="MOONWATCH_HISTORY_DAYS='a month'"):
+        history_days({"MOONWATCH_HISTORY_DAYS": "a month"})
     argv = backfill_argv("airflow", datetime(2026, 3, 31, 17, 5, tzinfo=UTC))
     assert argv[argv.index("--from-date") + 1] == "2026-03-01T00:00:00+00:00"
     assert argv[argv.index("--to-date") + 1] == "2026-03-31T00:00:00+00:00"

@@ -51,7 +51,8 @@ def up(config: StackConfig, only: tuple[str, ...] = SERVICES) -> None:
         # Offline, a fresh warehouse gets 30 days of simulated history through Airflow's
         # backfill (a one-shot in the background; see moonwatch.stack.history).
         if history.start_history_request(config):
-            print("History: asking Airflow to backfill 30 days of simulated quotes (once)")
+            days = history.history_days(config.env)
+            print(f"History: asking Airflow to backfill {days} days of simulated quotes (once)")
     if "dashboard" in only:
         services.start_dashboard(config)
     supervisor.start_supervisor(config, only)

@@ -16,10 +16,12 @@ import logging
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
 import psycopg
 
+from moonwatch.errors import StackError
 from moonwatch.settings import load_settings
 from moonwatch.stack.config import StackConfig
 from moonwatch.stack.process import ManagedProcess
@@ -28,6 +30,7 @@ logger = logging.getLogger("moonwatch.stack.history")
 
 DAG_ID = "crypto_quotes_backfill"
 HISTORY_DAYS = 30
+DAYS_ENV = "MOONWATCH_HISTORY_DAYS"
 MAX_ACTIVE_RUNS = 2
 WAIT_FOR_DAG_SECONDS = 600.0
 PROCESS_NAME = "history-backfill"
@@ -60,7 +63,9 @@ def backfill_argv(airflow: str, now: datetime, days: int = HISTORY_DAYS) -> list
     ]  # fmt: skip
 
 
-def request_history(airflow: str, deadline_s: float = WAIT_FOR_DAG_SECONDS) -> int:
+def request_history(
+    airflow: str, deadline_s: float = WAIT_FOR_DAG_SECONDS, days: int = HISTORY_DAYS
+) -> int:
     """The one-shot: create the backfill once the DAG is parsed; returns a process exit code."""
     settings = load_settings()
     if not settings.is_simulated:
@@ -70,13 +75,13 @@ def request_history(airflow: str, deadline_s: float = WAIT_FOR_DAG_SECONDS) -> i
     if has_history(settings.require_warehouse_url(), now):
         logger.info("the warehouse already has history: no backfill needed")
         return 0
-    argv = backfill_argv(airflow, now)
+    argv = backfill_argv(airflow, now, days)
     deadline = time.monotonic() + deadline_s
     while True:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False)
         said = (done.stdout + done.stderr).strip()
         if done.returncode == 0:
-            logger.info("asked Airflow for %d days of simulated history: %s", HISTORY_DAYS,
+            logger.info("asked Airflow for %d days of simulated history: %s", days,
                         " ".join(argv[1:]))  # fmt: skip
             return 0
         if "AlreadyRunningBackfill" in said or "Another backfill is running" in said:
@@ -91,15 +96,25 @@ def request_history(airflow: str, deadline_s: float = WAIT_FOR_DAG_SECONDS) -> i
 def start_history_request(config: StackConfig) -> bool:
     """From `make up`, offline only: start the one-shot in the background (Airflow's
     environment, its own log ``history-backfill.log``). True if it was started."""
-    if not config.simulated:
+    days = history_days(config.env)
+    if not config.simulated or days == 0:
         return False
     from moonwatch.stack.airflow import airflow_env
 
     process = ManagedProcess(PROCESS_NAME, config.run_dir, config.log_dir)
     argv = [str(config.venv_bin / "python"), "-m", "moonwatch.stack.history", "request"]
-    process.start([*argv, str(config.venv_bin / "airflow")], airflow_env(config),
-                  cwd=config.airflow_home)  # fmt: skip
+    process.start([*argv, str(config.venv_bin / "airflow"), "--days", str(days)],
+                  airflow_env(config), cwd=config.airflow_home)  # fmt: skip
     return True
+
+
+def history_days(env: Mapping[str, str]) -> int:
+    """``MOONWATCH_HISTORY_DAYS`` (default 30; 0 turns the offline backfill off, e.g. for a
+    benchmark or chaos stack that must measure only the live feed)."""
+    raw = env.get(DAYS_ENV, "").strip() or str(HISTORY_DAYS)
+    if not raw.isdigit() or int(raw) > 366:
+        raise StackError(f"{DAYS_ENV}={raw!r}: give whole days from 0 (off) to 366")
+    return int(raw)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,14 +126,16 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     parser = argparse.ArgumentParser(prog="python -m moonwatch.stack.history")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("request").add_argument("airflow")
+    request = commands.add_parser("request")
+    request.add_argument("airflow")
+    request.add_argument("--days", type=int, default=HISTORY_DAYS)
     backfill = commands.add_parser("backfill", help="backfill a date range (UTC days)")
     backfill.add_argument("--from-date", required=True, help="first day, e.g. 2026-11-01")
     backfill.add_argument("--to-date", required=True, help="last day, e.g. 2026-11-30")
     backfill.add_argument("--max-active-runs", type=int, default=MAX_ACTIVE_RUNS)
     args = parser.parse_args(argv)
     if args.command == "request":
-        return request_history(args.airflow)
+        return request_history(args.airflow, days=args.days)
     from moonwatch.stack.airflow import airflow_env
 
     config = StackConfig.from_env()
