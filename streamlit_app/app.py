@@ -401,6 +401,33 @@ def reconciliation_section(runs: pd.DataFrame | Missing) -> None:
         st.caption(f":green[{when}: {counts}.]")
 
 
+def credits_section(budget: pd.DataFrame | Missing) -> None:
+    """One line: how often the producer calls CoinMarketCap now (paced to the month's
+    budget) and the month's credits used and left."""
+    if isinstance(budget, Missing):
+        st.caption("Credits: no producer run has recorded its pace yet.")
+        return
+    row = budget.iloc[0]
+
+    def every(minutes: object) -> str:
+        if pd.isna(minutes):
+            return "paused until the 1st (UTC)"
+        return "every minute" if int(minutes) == 1 else f"every {int(minutes)} minutes"
+
+    cadence = (
+        f"quotes {every(row.quotes_every_minutes)} · listings {every(row.listings_every_minutes)}"
+    )
+    if row.is_simulated:
+        st.caption(
+            f"Credits (simulator, free): {cadence} · {int(row.credits_used):,} counted this month"
+        )
+    else:
+        st.caption(
+            f"CoinMarketCap credits: {cadence} · {int(row.credits_used):,} of "
+            f"{int(row.credits_budget):,} used this month, {int(row.credits_left):,} left"
+        )
+
+
 # -- the page ------------------------------------------------------------------------------
 
 
@@ -535,6 +562,9 @@ def render(db: str, status: pd.DataFrame, summary: pd.DataFrame | Missing) -> No
     health_section(health, tf.newest_fx_date(rates))
     reconciliation_section(
         _load("reconciliation_runs", lambda: queries.reconciliation(db, source=source), source)
+    )
+    credits_section(
+        _load("credit_budget", lambda: queries.credit_budget(db, source=source), source)
     )
     st.caption(
         f"Reads schema `marts` as `{queries.describe_target()}` · money in {cur} · "

@@ -470,6 +470,19 @@ def reconciliation(db: str, *, source: str) -> pd.DataFrame:
     )
 
 
+@st.cache_data(ttl=REFRESH_SECONDS, show_spinner=False)
+def credit_budget(db: str, *, source: str) -> pd.DataFrame:
+    """``marts.credit_budget`` for ``source``: the producer's effective cadence and the
+    month's credits used and left (the simulator's are counted, never enforced)."""
+    return _read(
+        "select is_simulated, credits_budget, credits_used, credits_left, "
+        "quotes_every_minutes, listings_every_minutes, decided_at "
+        "from marts.credit_budget where source = :source",
+        _source(source),
+        table="credit_budget",
+    )
+
+
 def for_source(frame: pd.DataFrame, source: str) -> pd.DataFrame:
     """The ``marts.pipeline_health`` rows that describe what the page shows.
 
