@@ -428,6 +428,29 @@ def credits_section(budget: pd.DataFrame | Missing) -> None:
         )
 
 
+def alerts_section(alerts: pd.DataFrame | Missing) -> None:
+    """Recent alerts (crypto_alerts, rules in dbt_project/alerts.yml): what fired, whether it
+    still holds, and whether its notification went out."""
+    st.subheader("Alerts")
+    if isinstance(alerts, Missing):
+        st.caption(
+            "No alerts yet. Rules live in `dbt_project/alerts.yml` or the Airflow Variable "
+            "`moonwatch_alert_rules`; see README, Alerts."
+        )
+        return
+    table = pd.DataFrame(
+        {
+            "status": alerts["status"],
+            "alert": alerts["title"].str.replace("Moonwatch alert: ", "", regex=False),
+            "started (UTC)": alerts["opened_at"],
+            "resolved (UTC)": alerts["resolved_at"],
+            "sent": alerts["open_sent_at"].notna().map({True: "yes", False: "not sent"}),
+            "why not sent": alerts["delivery_error"],
+        }
+    )
+    st.dataframe(table, hide_index=True, use_container_width=True)
+
+
 # -- the page ------------------------------------------------------------------------------
 
 
@@ -566,6 +589,7 @@ def render(db: str, status: pd.DataFrame, summary: pd.DataFrame | Missing) -> No
     credits_section(
         _load("credit_budget", lambda: queries.credit_budget(db, source=source), source)
     )
+    alerts_section(_load("alert_events", lambda: queries.recent_alerts(db, source=source), source))
     st.caption(
         f"Reads schema `marts` as `{queries.describe_target()}` · money in {cur} · "
         "times in UTC · drag to zoom, double-click to reset · "

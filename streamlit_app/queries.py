@@ -483,6 +483,19 @@ def credit_budget(db: str, *, source: str) -> pd.DataFrame:
     )
 
 
+@st.cache_data(ttl=REFRESH_SECONDS, show_spinner=False)
+def recent_alerts(db: str, *, source: str) -> pd.DataFrame:
+    """The 20 newest ``marts.alert_events`` (DAG crypto_alerts): events on ``source``'s quotes
+    and DAG failures (no source), the most recently opened or resolved first."""
+    return _read(
+        "select status, title, opened_at, resolved_at, open_sent_at, delivery_error "
+        "from marts.alert_events where source = :source or source is null "
+        "order by last_change_at desc, event_id desc limit 20",
+        _source(source),
+        table="alert_events",
+    )
+
+
 def for_source(frame: pd.DataFrame, source: str) -> pd.DataFrame:
     """The ``marts.pipeline_health`` rows that describe what the page shows.
 
