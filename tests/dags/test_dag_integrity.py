@@ -17,6 +17,8 @@ EXPECTED = {
     "crypto_marts_audit",
     "crypto_reconcile",
     "crypto_dbt_docs",
+    "crypto_alerts",
+    "crypto_quotes_backfill",
 }
 
 
