@@ -470,3 +470,84 @@ def fill_rich(conn: psycopg.Connection, *, days: int = 30, seed: int = 7) -> Non
             },
         ],
     )
+    fill_rich_extras(conn, now)
+
+
+# Marts the page reads beyond the core ones, for the README screenshot only (fill_small's
+# tests create their own where they need them).
+EXTRA_DDL = {
+    "alert_events": """
+        event_id bigint, source text, status text, title text, opened_at timestamptz,
+        resolved_at timestamptz, open_sent_at timestamptz, delivery_error text,
+        last_change_at timestamptz
+    """,
+    "reconciliation_runs": """
+        run_id text, source text, is_simulated boolean, sampled_at timestamptz,
+        checked_at timestamptz, samples bigint, matched bigint, mismatched bigint,
+        superseded bigint, not_loaded bigint, pending bigint, mismatched_coins text,
+        status text, is_latest boolean
+    """,
+    "credit_budget": """
+        source text, is_simulated boolean, credits_budget bigint, credits_used bigint,
+        credits_left bigint, quotes_every_minutes bigint, listings_every_minutes bigint,
+        decided_at timestamptz
+    """,
+}
+
+
+def fill_rich_extras(conn: psycopg.Connection, now: datetime) -> None:
+    """Alerts, the newest reconciliation and the credit line, as the screenshot shows them."""
+    drop_rich_extras(conn)
+    for table, columns in EXTRA_DDL.items():
+        conn.execute(
+            sql.SQL("create table marts.{} ({})").format(sql.Identifier(table), sql.SQL(columns))
+        )
+    alerts = [
+        (3, "open", "SOL moved up 10.4% in 60 min (move ≥ 10%)", now - timedelta(minutes=12), None),
+        (2, "resolved", "ETH crossed above 3,500 USD", now - timedelta(hours=5),
+         now - timedelta(hours=2)),
+        (1, "resolved", "DAG crypto_fx_load failed (task load_fx_rates)", now - timedelta(days=1),
+         now - timedelta(hours=20)),
+    ]  # fmt: skip
+    _insert(
+        conn,
+        "alert_events",
+        [
+            {"event_id": i, "source": None if "DAG" in title else "simulator", "status": status,
+             "title": title, "opened_at": opened, "resolved_at": resolved,
+             "open_sent_at": opened + timedelta(seconds=3), "delivery_error": None,
+             "last_change_at": resolved or opened}
+            for i, status, title, opened, resolved in alerts
+        ],
+    )  # fmt: skip
+    _insert(
+        conn,
+        "reconciliation_runs",
+        [
+            {"run_id": "scheduled__hourly", "source": "simulator", "is_simulated": True,
+             "sampled_at": now - timedelta(minutes=21), "checked_at": now - timedelta(minutes=20),
+             "samples": 10, "matched": 10, "mismatched": 0, "superseded": 0, "not_loaded": 0,
+             "pending": 0, "mismatched_coins": None, "status": "ok", "is_latest": True}
+        ],
+    )  # fmt: skip
+    _insert(
+        conn,
+        "credit_budget",
+        [
+            {"source": "simulator", "is_simulated": True, "credits_budget": 10000,
+             "credits_used": 4120, "credits_left": 5880, "quotes_every_minutes": 1,
+             "listings_every_minutes": 15, "decided_at": now - timedelta(seconds=30)}
+        ],
+    )  # fmt: skip
+
+
+def drop_rich_extras(conn: psycopg.Connection) -> None:
+    for table in EXTRA_DDL:
+        kind = conn.execute(
+            "select c.relkind from pg_class c join pg_namespace n on n.oid = c.relnamespace"
+            " where n.nspname = 'marts' and c.relname = %s",
+            (table,),
+        ).fetchone()
+        if kind:
+            what = sql.SQL("view" if kind[0] == "v" else "table")
+            conn.execute(sql.SQL("drop {} marts.{} cascade").format(what, sql.Identifier(table)))

@@ -26,4 +26,5 @@ def test_docs_screenshot(pg, loader, tmp_path):
             screenshot(page, target)
     finally:
         stop_dashboard(process)
+        marts_data.drop_rich_extras(loader)
         marts_data.drop_marts(loader)
