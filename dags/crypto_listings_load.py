@@ -33,13 +33,14 @@ EVERY = timedelta(minutes=int(os.environ.get("MOONWATCH_LISTINGS_EVERY_MINUTES",
 )
 def crypto_listings_load():
     @task(outlets=[RAW_LISTINGS], execution_timeout=timedelta(minutes=5))
-    def load_listings_snapshot() -> dict:
+    def load_listings_snapshot(logical_date=None) -> dict:
         from moonwatch.airflow_glue import fail_without_retry_on_permanent_errors
         from moonwatch.pipeline import load_listings
         from moonwatch.settings import load_settings
 
         with fail_without_retry_on_permanent_errors():
-            return load_listings(load_settings())
+            # The run's own turn: a retry of this run may still call, paced or not.
+            return load_listings(load_settings(), turn=logical_date)
 
     load_listings_snapshot()
 

@@ -15,7 +15,7 @@ from moonwatch.sources.credits import NotYourTurnError, pace
 from moonwatch.sources.simulator import SimulatorServer
 from moonwatch.stack.cli import credits_note
 from moonwatch.stack.config import StackConfig
-from moonwatch.warehouse.credits import describe_pace, read_pace
+from moonwatch.warehouse.credits import PostgresCallLog, describe_pace, read_pace
 
 pytestmark = pytest.mark.integration
 
@@ -85,3 +85,18 @@ def test_make_status_prints_the_simulators_cadence_and_counted_credits(
     fetch_and_produce_quotes(load_settings())
     note = credits_note(stack)
     assert note.startswith("quotes every minute, listings every 15 minutes; simulator: free, 1 ")
+
+
+def test_every_scheduled_job_can_be_recorded_in_the_warehouse_call_log(
+    credit_tables: psycopg.Connection, warehouse_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The in-memory log takes any name; raw.cmc_credit_calls checks it. A job whose name the
+    # table refuses would fail its task after the API call was paid for.
+    monkeypatch.delenv("CMC_API_KEY", raising=False)
+    monkeypatch.setenv("MOONWATCH_WAREHOUSE_URL", warehouse_url)
+    settings = load_settings()
+    log = PostgresCallLog(warehouse_url)
+    moment = datetime(2026, 4, 1, 12, 0, tzinfo=UTC)
+    for schedule in credit_schedules(settings, coins=10):
+        log.record_call(schedule.name, "simulator", moment, 1)
+        assert log.last_call(schedule.name, "simulator") == moment

@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 QUOTES_JOB = "quotes"
 LISTINGS_JOB = "listings"
 # The volume listing rides on each listings run (its own line in the budget, no turn of its own).
-VOLUME_LISTINGS_JOB = "listings by volume"
+VOLUME_LISTINGS_JOB = "listings_by_volume"
 RECONCILE_JOB = "reconciliation"
 HISTORY_JOB = "history"
 

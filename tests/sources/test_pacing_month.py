@@ -95,7 +95,7 @@ def test_paced_schedules_spread_a_small_budget_over_the_whole_month(
     assert {job for job, *_ in log.calls} == {
         QUOTES_JOB,
         "listings",
-        "listings by volume",
+        "listings_by_volume",
         RECONCILE_JOB,
     }
 
