@@ -7,7 +7,8 @@ waits (at most 5 minutes, freeing its worker slot between checks) until the pipe
 the same coin-minute into `marts.quotes_coins`, and compares price, market cap and volume.
 Each sample ends `matched`, `mismatched` (with the fields that differ), `superseded` (the
 producer never saw that version) or `not_loaded`. A mismatch or a lost quote fails the run, in
-red; the counts show in the dashboard's pipeline health.
+red; the counts show in the dashboard's pipeline health. Before the first dbt build (a fresh
+install) there is nothing to compare: the run is skipped with that reason, not failed.
 """
 
 from __future__ import annotations
@@ -60,12 +61,17 @@ def crypto_reconcile():
     # Runs after a timed-out (skipped) wait too: whatever is still missing is reported lost.
     @task(trigger_rule="none_failed")
     def compare_with_marts(**context) -> dict:
+        from airflow.sdk.exceptions import AirflowSkipException
+
         from moonwatch.airflow_glue import fail_without_retry_on_permanent_errors
-        from moonwatch.reconcile import report_task
+        from moonwatch.reconcile import MartsNotBuiltYetError, report_task
         from moonwatch.settings import load_settings
 
-        with fail_without_retry_on_permanent_errors():
-            return report_task(load_settings(), context["run_id"])
+        try:
+            with fail_without_retry_on_permanent_errors():
+                return report_task(load_settings(), context["run_id"])
+        except MartsNotBuiltYetError as e:  # a fresh install: nothing to compare is no failure
+            raise AirflowSkipException(str(e)) from e
 
     sample_source() >> wait_for_marts() >> compare_with_marts()
 

@@ -28,7 +28,7 @@ from typing import Any
 
 import psycopg
 
-from moonwatch.errors import PermanentError
+from moonwatch.errors import MoonwatchError, PermanentError
 from moonwatch.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -42,6 +42,14 @@ FINAL_STATUSES = ("matched", "mismatched", "superseded", "not_loaded")
 
 class ReconciliationMismatchError(PermanentError):
     """The marts disagree with the source, or lost a quote: loud on purpose."""
+
+
+class MartsNotBuiltYetError(MoonwatchError):
+    """``marts.quotes_coins`` does not exist yet (a fresh install): nothing to compare, which
+    is not a failure; the run is skipped with this reason."""
+
+
+QUOTES_MART = "marts.quotes_coins"
 
 
 @dataclass(frozen=True)
@@ -201,8 +209,15 @@ CLASSIFY_SQL = _CLASSIFY.format(**{f"differs_{f}": _differs(f) for f in COMPARED
 
 def classify(conn: psycopg.Connection, run_id: str, *, final: bool) -> dict[str, int]:
     """Decide what can be decided for the run's samples; returns the count per status."""
-    with conn.transaction():
-        conn.execute(CLASSIFY_SQL, {"run_id": run_id, "final": final})
+    if conn.execute("select to_regclass(%s)", (QUOTES_MART,)).fetchone()[0] is None:
+        if final:
+            raise MartsNotBuiltYetError(
+                f"{QUOTES_MART} does not exist yet (the first dbt build has not finished): "
+                f"nothing to compare for run {run_id}; the next hourly run will"
+            )
+    else:
+        with conn.transaction():
+            conn.execute(CLASSIFY_SQL, {"run_id": run_id, "final": final})
     rows = conn.execute(
         "select status, count(*) from raw.reconciliation where run_id = %s group by status",
         (run_id,),

@@ -168,3 +168,17 @@ def test_reconcile_matches_then_catches_a_changed_number_a_lost_quote_and_a_skip
         lost: ("error", None, False),
         skipped: ("ok", None, True),
     }
+
+
+def test_reconcile_waits_for_marts_that_do_not_exist_yet_and_then_skips(
+    settings_env: str, warehouse_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A fresh install: the sampler runs before dbt has built anything. Waiting is not an
+    # error, and nothing to compare at the end is a skip, never a red run.
+    monkeypatch.setattr(reconcile, "QUOTES_MART", "marts.quotes_coins_not_built_yet")
+    run = f"fresh-{uuid4().hex[:8]}"
+    assert _sample(run) == 3
+    assert reconcile.poll_task(load_settings(), run) == (False, {"pending": 3})
+    with pytest.raises(reconcile.MartsNotBuiltYetError, match="does not exist yet"):
+        reconcile.report_task(load_settings(), run)
+    assert set(_statuses(warehouse_url, run).values()) == {"pending"}
