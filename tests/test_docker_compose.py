@@ -2,7 +2,7 @@
 
 The compose file must run the whole pipeline (PostgreSQL, Kafka in KRaft mode, Airflow 3's
 init + api-server + scheduler + dag-processor + triggerer, the simulator, the dashboard), pass
-Moonwatch only setting names the code actually reads (and every contract name from DESIGN.md),
+Moonwatch only setting names the code actually reads (and every contract name the README's Configuration section lists),
 publish non-colliding ports on 127.0.0.1, health-check every long-running service, and keep
 every password out of the file.
 """
@@ -36,7 +36,7 @@ DOCKERFILE = ROOT / "docker" / "Dockerfile"
 ENV_EXAMPLE = ROOT / ".env.example"
 IMAGE_ROOT = "/opt/moonwatch"  # where docker/Dockerfile copies the project
 
-# DESIGN.md, "Contracts": the settings every mode must use under these names.
+# README, Configuration: the settings every mode must use under these names.
 CONTRACT_NAMES = {
     "CMC_API_KEY",
     "CMC_BASE_URL",

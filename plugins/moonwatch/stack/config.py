@@ -184,7 +184,8 @@ class StackConfig:
         return self.env.get("MOONWATCH_DASHBOARD_URL") or f"http://127.0.0.1:{self.dashboard_port}"
 
     def settings_env(self) -> dict[str, str]:
-        """The DESIGN.md settings as environment variables, for every service and `make env`."""
+        """The contract settings (README, Configuration) as environment variables, for every
+        service and `make env`."""
         values = {
             "CMC_BASE_URL": self.cmc_base_url,
             "MOONWATCH_TOPIC": self.topic,
