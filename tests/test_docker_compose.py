@@ -2,9 +2,9 @@
 
 The compose file must run the whole pipeline (PostgreSQL, Kafka in KRaft mode, Airflow 3's
 init + api-server + scheduler + dag-processor + triggerer, the simulator, the dashboard), pass
-Moonwatch only setting names the code actually reads (and every contract name the README's Configuration section lists),
-publish non-colliding ports on 127.0.0.1, health-check every long-running service, and keep
-every password out of the file.
+Moonwatch only setting names the code actually reads (and every contract name the README's
+Configuration section lists), publish non-colliding ports on 127.0.0.1, health-check every
+long-running service, and keep every password out of the file.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Moonwatch settings: one typed object read from the environment.
 
-Every field names its environment variable (the ``alias``). The names the README's Configuration
-section lists are a contract: the launcher, the DAGs, dbt's profile, the dashboard and ``make env`` all
-read the same variables. Secrets are ``SecretStr`` so they never print by accident.
+Every field names its environment variable (the ``alias``). The names the README's
+Configuration section lists are a contract: the launcher, the DAGs, dbt's profile, the
+dashboard and ``make env`` all read the same variables. Secrets are ``SecretStr`` so they
+never print by accident.
 """
 
 from __future__ import annotations
