@@ -19,45 +19,20 @@ from moonwatch import transform
 from streamlit_app import queries
 from tests.dashboard import marts_data
 from tests.dashboard.test_app import metric, page_text, run_app
+from tests.dbt.support import raw_quote_message
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-NAMES = {1: ("BTC", "Bitcoin"), 1027: ("ETH", "Ethereum")}
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-
 
 def _quote(conn: psycopg.Connection, coin_id: int, price: float, at: datetime, source: str):
-    symbol, name = NAMES[coin_id]
-    message = {
-        "schema_version": 1,
-        "source": source,
-        "coin_id": coin_id,
-        "symbol": symbol,
-        "name": name,
-        "slug": name.lower(),
-        "cmc_rank": 1 if coin_id == 1 else 2,
-        "num_market_pairs": 100,
-        "circulating_supply": 1000.0,
-        "total_supply": 1000.0,
-        "max_supply": None,
-        "infinite_supply": False,
-        "quote_currency": "USD",
-        "price": price,
-        "volume_24h": price * 10,
-        "volume_change_24h": 1.5,
-        "percent_change_1h": 0.1,
-        "percent_change_24h": 1.0,
-        "percent_change_7d": 7.0,
-        "percent_change_30d": 30.0,
-        "market_cap": price * 1000,
-        "market_cap_dominance": 50.0,
-        "fully_diluted_market_cap": price * 1000,
-        "last_updated": _iso(at),
-        "fetched_at": _iso(at + timedelta(seconds=1)),
-    }
+    message = raw_quote_message(
+        coin_id,
+        price,
+        at,
+        source=source,
+        fetched_at=at + timedelta(seconds=1),
+        cmc_rank=1 if coin_id == 1 else 2,
+    )
     conn.execute(
         "insert into raw.crypto_quotes (coin_id, quote_currency, last_updated, message,"
         " kafka_topic, kafka_partition, kafka_offset, loaded_at)"

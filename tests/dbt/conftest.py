@@ -14,7 +14,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from moonwatch import transform
-from tests.dbt.support import COINS, iso
+from tests.dbt.support import iso, raw_quote_message
 
 
 @pytest.fixture(scope="session")
@@ -57,35 +57,14 @@ def insert_quote(warehouse: psycopg.Connection) -> Callable[..., None]:
     ) -> None:
         """``loaded_at`` None stamps the insert's clock time, as the loader does; ``conn``
         inserts in another connection (e.g. inside a transaction left open)."""
-        symbol, name = COINS[coin_id]
-        message = {
-            "schema_version": 1,
-            "source": source,
-            "coin_id": coin_id,
-            "symbol": symbol,
-            "name": name,
-            "slug": name.lower(),
-            "cmc_rank": 1,
-            "num_market_pairs": 100,
-            "circulating_supply": 1000.0,
-            "total_supply": 1000.0,
-            "max_supply": None,
-            "infinite_supply": False,
-            "quote_currency": quote_currency,
-            "price": price,
-            "volume_24h": price * 10,
-            "volume_change_24h": 1.5,
-            "percent_change_1h": 0.1,
-            "percent_change_24h": 1.0,
-            "percent_change_7d": 7.0,
-            "percent_change_30d": 30.0,
-            "market_cap": price * 1000,
-            "market_cap_dominance": 50.0,
-            "fully_diluted_market_cap": price * 1000,
-            "last_updated": iso(last_updated),
-            "fetched_at": iso(last_updated),
+        message = raw_quote_message(
+            coin_id,
+            price,
+            last_updated,
+            source=source,
+            quote_currency=quote_currency,
             **fields,
-        }
+        )
         (conn or warehouse).execute(
             "insert into raw.crypto_quotes (coin_id, quote_currency, last_updated, message,"
             " kafka_topic, kafka_partition, kafka_offset, loaded_at)"
