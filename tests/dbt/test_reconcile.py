@@ -16,6 +16,7 @@ import pytest
 
 from moonwatch import reconcile
 from moonwatch.ingest import consume_and_load
+from moonwatch.pacing import RECONCILE_JOB
 from moonwatch.pipeline import fetch_and_produce_quotes
 from moonwatch.settings import load_settings
 from moonwatch.sources.credits import InMemoryLedgerStore
@@ -82,7 +83,13 @@ def through_the_pipeline(
 
 
 def _sample(run_id: str) -> int:
-    return reconcile.sample_task(load_settings(), run_id)["sampled"]
+    """One hourly sample. The paced call log allows reconciliation once an hour; each sample
+    here stands for its own hour, so the previous turn is forgotten first (without this the
+    test failed whenever its samples crossed a minute boundary)."""
+    settings = load_settings()
+    with psycopg.connect(settings.require_warehouse_url(), autocommit=True) as conn:
+        conn.execute("delete from raw.cmc_credit_calls where job = %s", (RECONCILE_JOB,))
+    return reconcile.sample_task(settings, run_id)["sampled"]
 
 
 def _statuses(warehouse_url: str, run_id: str) -> dict[str, str]:
