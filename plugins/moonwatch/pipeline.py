@@ -63,9 +63,12 @@ def tracked_coin_count(settings: Settings, symbols: str | None = None) -> int:
     return len(ids) + len(tickers)
 
 
-def _connect(settings: Settings) -> psycopg.Connection:
+def connect_warehouse(settings: Settings, *, autocommit: bool = False) -> psycopg.Connection:
+    """A loader-role connection, or a ``WarehouseError`` that says what to check."""
     try:
-        return psycopg.connect(settings.require_warehouse_url(), connect_timeout=10)
+        return psycopg.connect(
+            settings.require_warehouse_url(), connect_timeout=10, autocommit=autocommit
+        )
     except psycopg.OperationalError as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise WarehouseError(
@@ -187,7 +190,7 @@ def load_listings(
         )
         book.charge(VOLUME_LISTINGS_JOB, by_volume.credit_count, turn_of(turn))
     inserted = 0
-    with _connect(settings) as conn:
+    with connect_warehouse(settings) as conn:
         for ranked_by, result in (("market_cap", by_cap), ("volume_24h", by_volume)):
             inserted += load_listings_snapshot(
                 conn,
@@ -208,7 +211,7 @@ def load_listings(
 def load_fx(settings: Settings) -> dict[str, Any]:
     """Today's reference rates (units per USD) to ``raw.fx_rates``."""
     rates = fetch_usd_rates(settings.fx_base_url, FX_CURRENCIES, settings.http_timeout_seconds)
-    with _connect(settings) as conn:
+    with connect_warehouse(settings) as conn:
         written = load_fx_rates(conn, rates)
     return {
         "as_of_date": rates.as_of_date.isoformat(),

@@ -29,6 +29,8 @@ from typing import Any
 import psycopg
 
 from moonwatch.errors import MoonwatchError, PermanentError
+from moonwatch.pacing import RECONCILE_JOB
+from moonwatch.pipeline import charge_and_fetch_quotes, connect_warehouse, source_name
 from moonwatch.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -114,9 +116,6 @@ def sample_source(
     settings: Settings, symbols: str | None = None, ledger_store: Any = None
 ) -> list[Sample]:
     """Ask the source for the tracked coins once, charging the credit ledger like the producer."""
-    from moonwatch.pacing import RECONCILE_JOB
-    from moonwatch.pipeline import charge_and_fetch_quotes, source_name
-
     coins = charge_and_fetch_quotes(settings, symbols, ledger_store, job=RECONCILE_JOB)
     return samples_from_coins(coins, settings.quote_currency, source_name(settings))
 
@@ -258,26 +257,22 @@ def report(conn: psycopg.Connection, run_id: str) -> dict[str, Any]:
     return summary
 
 
-def _connect(settings: Settings) -> psycopg.Connection:
-    return psycopg.connect(settings.require_warehouse_url(), connect_timeout=10, autocommit=True)
-
-
 def sample_task(settings: Settings, run_id: str, symbols: str | None = None) -> dict[str, Any]:
     """Task body: sample the source and store the samples as pending."""
     samples = sample_source(settings, symbols)
-    with _connect(settings) as conn:
+    with connect_warehouse(settings, autocommit=True) as conn:
         stored = record_samples(conn, samples, run_id)
     return {"run_id": run_id, "sampled": stored, "source": samples[0].source if samples else None}
 
 
 def poll_task(settings: Settings, run_id: str) -> tuple[bool, dict[str, int]]:
     """Sensor body: classify what the marts already hold; done once nothing is pending."""
-    with _connect(settings) as conn:
+    with connect_warehouse(settings, autocommit=True) as conn:
         counts = classify(conn, run_id, final=False)
     return is_settled(counts), counts
 
 
 def report_task(settings: Settings, run_id: str) -> dict[str, Any]:
     """Task body: close the run and fail on any mismatch or lost quote."""
-    with _connect(settings) as conn:
+    with connect_warehouse(settings, autocommit=True) as conn:
         return report(conn, run_id)
