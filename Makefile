@@ -6,21 +6,31 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-export PYTHONPATH := $(CURDIR)/plugins
 STACK := $(BIN)/python -m moonwatch.stack
 
-.PHONY: help install up down status env psql test test-fast lint format bench chaos docs-screenshot dbt-build clean
+.PHONY: help install lock system-packages up down status env psql test test-fast lint format bench chaos docs-screenshot dbt-build clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-$(STAMP): requirements.txt requirements-dev.txt
+# requirements-dev.txt pins everything (runtime, local broker, tools), constrained by the runtime
+# lock; the project itself goes in editable, without touching those pins.
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $(STAMP)
 
-install: $(STAMP) ## create .venv and install the pinned requirements
+install: $(STAMP) ## create .venv and install the pinned requirements and the moonwatch package
+
+lock: $(STAMP) ## re-pin requirements.txt and requirements-dev.txt from pyproject.toml's dependencies
+	$(BIN)/uv pip compile --quiet pyproject.toml --python-version 3.11 -o requirements.txt
+	$(BIN)/uv pip compile --quiet pyproject.toml --python-version 3.11 --extra local --extra dev \
+		-c requirements.txt -o requirements-dev.txt
+
+system-packages: ## install (or say how to install) the system packages the tests need
+	@bash scripts/system-packages.sh
 
 up: $(STAMP) ## start the whole local stack (Postgres, broker, simulator, Airflow, dashboard)
 	@$(STACK) up
@@ -37,7 +47,7 @@ env: ## print the live settings as export lines: eval "$$(make -s env)"
 psql: $(STAMP) ## psql on the warehouse; the password stays off the command line (PSQL_ARGS="-c ...")
 	@$(STACK) psql $(PSQL_ARGS)
 
-test: $(STAMP) ## run the test suite on throw-away services
+test: $(STAMP) system-packages ## run the test suite on throw-away services
 	$(BIN)/python -m pytest
 
 test-fast: $(STAMP) ## the unit tests only (no services)

@@ -80,7 +80,7 @@ def seed_other_marts(wh) -> None:
             " (values ('EUR', 0.92), ('SEK', 10.5), ('NOK', 10.8), ('DKK', 6.9)) v(cur, rate)"
             " on conflict do nothing"
         )
-    # +pipeline_health: its raw_loads_per_minute too, which the transform DAG builds every run.
+    # +pipeline_health: its int_loads_per_minute too, which the transform DAG builds every run.
     wh.dbt("run", "-s", "cap_top_10", "vol_top_10", "fx_rates_daily", "+pipeline_health")
 
 
@@ -169,7 +169,6 @@ def streamlit_server(app: Path, env_extra: dict[str, str], log: Path):
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("MOONWATCH_")},
         **env_extra,
-        "PYTHONPATH": str(PROJECT_ROOT / "plugins"),
     }
     with log.open("wb") as out:
         process = subprocess.Popen(

@@ -47,7 +47,7 @@ SYNTH_COINS = 5000
 def _stack(env: dict[str, str], command: str, timeout: float) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "moonwatch.stack", command],
-        env={**env, "PYTHONPATH": str(PROJECT_ROOT / "plugins")},
+        env=env,
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,

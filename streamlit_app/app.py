@@ -11,25 +11,17 @@ Data access lives in ``queries.py``, figures in ``charts.py``, conversion and fo
 from __future__ import annotations
 
 import re
-import sys
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
-# `streamlit run` puts only this folder on sys.path; the page imports `streamlit_app.*` and the
-# `moonwatch` package (plugins/), wherever it is started from.
-_ROOT = Path(__file__).resolve().parents[1]
-for _path in (_ROOT, _ROOT / "plugins"):
-    if str(_path) not in sys.path:
-        sys.path.append(str(_path))
+import pandas as pd
+import streamlit as st
 
-import pandas as pd  # noqa: E402
-import streamlit as st  # noqa: E402
-
-from moonwatch.errors import ConfigurationError  # noqa: E402
-from moonwatch.settings import DASHBOARD_CURRENCIES  # noqa: E402
-from streamlit_app import charts, markup, queries  # noqa: E402
-from streamlit_app import transform as tf  # noqa: E402
+from moonwatch.errors import ConfigurationError
+from moonwatch.settings import DASHBOARD_CURRENCIES
+from streamlit_app import charts, markup, queries
+from streamlit_app import transform as tf
 
 LOGO = Path(__file__).resolve().parent / "static" / "moonwatch-logo.svg"
 # Preselected coins by CoinMarketCap id (BTC, ETH, SOL): a coin that borrows a ticker is not.

@@ -401,15 +401,12 @@ def test_airflow_env_mirrors_the_local_launcher(
         assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
         assert env["AIRFLOW__CORE__DAGS_FOLDER"] == f"{IMAGE_ROOT}/dags"
         assert env["AIRFLOW__CORE__PLUGINS_FOLDER"] == f"{IMAGE_ROOT}/plugins"
-        assert env["PYTHONPATH"] == f"{IMAGE_ROOT}/plugins"
         assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == (
             "http://airflow-api-server:8080/execution/"
         )
         conn = interpolate(env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"], dummy_env())
         assert conn.startswith(f"postgresql+psycopg2://{stack_config.AIRFLOW_DB_ROLE}:")
         assert conn.endswith(f"@postgres:5432/{stack_config.AIRFLOW_DB}")
-    for name in ("simulator", "dashboard"):
-        assert environment(services[name])["PYTHONPATH"] == f"{IMAGE_ROOT}/plugins"
 
 
 def test_airflow_connections_match_the_settings(

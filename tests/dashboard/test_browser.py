@@ -46,7 +46,6 @@ def serve_dashboard(
         **os.environ,
         "MOONWATCH_DASHBOARD_DB_URL": db_url,
         "MOONWATCH_DASHBOARD_REFRESH_SECONDS": str(refresh_seconds),
-        "PYTHONPATH": str(PROJECT_ROOT / "plugins"),  # as the launcher sets it
     }
     with log.open("wb") as out:
         process = subprocess.Popen(

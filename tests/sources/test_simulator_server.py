@@ -10,7 +10,6 @@ import time
 import pytest
 import requests
 
-from moonwatch.settings import PROJECT_ROOT
 from moonwatch.sources.simulator import serve_in_thread
 from moonwatch.sources.simulator.control import MAX_FAULTS, TOKEN_ENV, TOKEN_HEADER
 from moonwatch.stack import environment
@@ -230,7 +229,6 @@ def _run_simulator(extra_env: dict[str, str]) -> tuple[int, int]:
     ``GET /_sim/requests`` answers without and with the test token."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != TOKEN_ENV} | extra_env
-    env["PYTHONPATH"] = str(PROJECT_ROOT / "plugins")
     argv = [sys.executable, "-m", "moonwatch.sources.simulator", "--port", str(port)]
     process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"

@@ -179,7 +179,7 @@ def test_make_psql_keeps_the_password_off_the_command_line(stack_env: dict[str, 
     # The real command, through make, as a user types it.
     result = subprocess.run(
         ["make", "-s", "psql", "PSQL_ARGS=-Atc 'select current_user'"],
-        env={k: v for k, v in stack_env.items() if k != "PYTHONPATH"},
+        env=stack_env,
         capture_output=True,
         text=True,
         timeout=60,

@@ -29,7 +29,6 @@ def _launcher_env(home: Path) -> dict[str, str]:
         MOONWATCH_HOME=str(home),
         MOONWATCH_PG_PORT=str(free_port()),
         MOONWATCH_KAFKA_PORT=str(free_port()),
-        PYTHONPATH=str(ROOT / "plugins"),
     )
     return env
 

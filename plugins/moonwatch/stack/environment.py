@@ -9,7 +9,6 @@ Moonwatch settings that are not secret, and only the secrets its own work needs.
 
 from __future__ import annotations
 
-from moonwatch.settings import PROJECT_ROOT
 from moonwatch.stack.config import StackConfig
 
 BASICS = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR")
@@ -33,10 +32,6 @@ def basics(env: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in env.items() if k in BASICS or k.startswith("LC_")}
 
 
-def _python_path() -> str:
-    return str(PROJECT_ROOT / "plugins")
-
-
 def public_settings(config: StackConfig) -> dict[str, str]:
     """Moonwatch settings (given and derived) that hold no secret."""
     given = {k: v for k, v in config.env.items() if k.startswith(("MOONWATCH_", "CMC_"))}
@@ -45,9 +40,9 @@ def public_settings(config: StackConfig) -> dict[str, str]:
 
 
 def python_service_env(config: StackConfig, *secrets: str) -> dict[str, str]:
-    """Basics, the plugins on PYTHONPATH, the public settings and the named ``secrets`` only."""
+    """Basics, the public settings and the named ``secrets`` only."""
     derived = config.settings_env()
-    env = {**basics(config.env), **public_settings(config), "PYTHONPATH": _python_path()}
+    env = {**basics(config.env), **public_settings(config)}
     for name in secrets:
         value = derived.get(name) or config.env.get(name)
         if value:
@@ -88,4 +83,4 @@ def supervisor_env(config: StackConfig) -> dict[str, str]:
     """The supervisor restarts every service, so it sees what the launcher was given (it reads
     the generated passwords from secrets.env itself), and nothing else."""
     given = {k: v for k, v in config.env.items() if k.startswith(_LAUNCHER_PREFIXES)}
-    return {**basics(config.env), **given, "PYTHONPATH": _python_path()}
+    return {**basics(config.env), **given}

@@ -30,7 +30,6 @@ def ephemeral_env(home: Path, **extra: str) -> dict[str, str]:
     }
     env.update({name: str(free_port()) for name in DEFAULT_PORTS})
     env["MOONWATCH_HOME"] = str(home)
-    env["PYTHONPATH"] = str(PROJECT_ROOT / "plugins")
     # No 30-day offline backfill at start: it would load the machine while the e2e, chaos
     # and bench runs measure the live path, and put messages on the topic no ledger expects.
     # The backfill has its own tests (tests/dags/test_crypto_quotes_backfill.py).
