@@ -17,24 +17,14 @@ the connection, events are still recorded and the dashboard lists them.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
-from airflow.sdk import dag, task
+from airflow.sdk import task
 
-from moonwatch.dag_defaults import moonwatch_default_args
-
-DEFAULT_ARGS = moonwatch_default_args(retries=2, retry_delay=timedelta(seconds=10))
+from moonwatch.dag_defaults import moonwatch_dag
 
 
-@dag(
-    schedule="* * * * *",
-    start_date=datetime(2026, 1, 1, tzinfo=UTC),
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-    tags=["moonwatch", "alerts"],
-    doc_md=__doc__,
-)
+@moonwatch_dag(schedule="* * * * *", tags=["alerts"], retry_delay=timedelta(seconds=10))
 def crypto_alerts():
     @task(execution_timeout=timedelta(minutes=2))
     def evaluate_and_notify(**context) -> dict:

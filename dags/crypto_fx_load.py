@@ -10,24 +10,16 @@ reason instead. Updates the `raw.fx_rates` Asset.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
-from airflow.sdk import dag, task
+from airflow.sdk import task
 
 from moonwatch.assets import RAW_FX_RATES
-from moonwatch.dag_defaults import moonwatch_default_args
-
-DEFAULT_ARGS = moonwatch_default_args(retries=3, retry_delay=timedelta(minutes=5))
+from moonwatch.dag_defaults import moonwatch_dag
 
 
-@dag(
-    schedule="@daily",
-    start_date=datetime(2026, 1, 1, tzinfo=UTC),
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-    tags=["moonwatch", "fx", "postgres"],
-    doc_md=__doc__,
+@moonwatch_dag(
+    schedule="@daily", tags=["fx", "postgres"], retries=3, retry_delay=timedelta(minutes=5)
 )
 def crypto_fx_load():
     @task(outlets=[RAW_FX_RATES], execution_timeout=timedelta(minutes=5))

@@ -11,26 +11,17 @@ contract's rules goes to `raw.crypto_listings_rejected` with the reason instead.
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
-from airflow.sdk import dag, task
+from airflow.sdk import task
 
 from moonwatch.assets import RAW_LISTINGS
-from moonwatch.dag_defaults import moonwatch_default_args
+from moonwatch.dag_defaults import moonwatch_dag
 
-DEFAULT_ARGS = moonwatch_default_args(retries=2, retry_delay=timedelta(seconds=30))
 EVERY = timedelta(minutes=int(os.environ.get("MOONWATCH_LISTINGS_EVERY_MINUTES", "15")))
 
 
-@dag(
-    schedule=EVERY,
-    start_date=datetime(2026, 1, 1, tzinfo=UTC),
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-    tags=["moonwatch", "listings", "postgres"],
-    doc_md=__doc__,
-)
+@moonwatch_dag(schedule=EVERY, tags=["listings", "postgres"])
 def crypto_listings_load():
     @task(outlets=[RAW_LISTINGS], execution_timeout=timedelta(minutes=5))
     def load_listings_snapshot(logical_date=None) -> dict:

@@ -23,24 +23,19 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from airflow.sdk import CronDataIntervalTimetable, dag, task
+from airflow.sdk import CronDataIntervalTimetable, task
 
-from moonwatch.dag_defaults import moonwatch_default_args
-
-DEFAULT_ARGS = moonwatch_default_args(retries=2, retry_delay=timedelta(seconds=30))
+from moonwatch.dag_defaults import moonwatch_dag
 
 
-@dag(
+@moonwatch_dag(
     # Daily data intervals, midnight to midnight UTC: a plain "@daily" or timedelta is a
     # trigger timetable in Airflow 3, whose runs have empty data intervals.
     schedule=CronDataIntervalTimetable("@daily", timezone="UTC"),
     # CoinMarketCap's history begins in April 2013; a backfill may start anywhere after it.
     start_date=datetime(2013, 4, 28, tzinfo=UTC),
-    catchup=False,
     max_active_runs=2,
-    default_args=DEFAULT_ARGS,
-    tags=["moonwatch", "quotes", "kafka", "history"],
-    doc_md=__doc__,
+    tags=["quotes", "kafka", "history"],
 )
 def crypto_quotes_backfill():
     # Behind the live producer in the executor's queue: history can wait, fresh quotes cannot.

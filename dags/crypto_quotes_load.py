@@ -15,26 +15,22 @@ wakes dbt.
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from airflow.providers.apache.kafka.sensors.kafka import AwaitMessageSensor
-from airflow.sdk import dag, task
+from airflow.sdk import task
 
 from moonwatch.assets import RAW_QUOTES
-from moonwatch.dag_defaults import moonwatch_default_args
+from moonwatch.dag_defaults import moonwatch_dag
 
-DEFAULT_ARGS = moonwatch_default_args(retries=3, retry_delay=timedelta(seconds=15))
 TOPIC = os.environ.get("MOONWATCH_TOPIC", "crypto")
 
 
-@dag(
+@moonwatch_dag(
     schedule="@continuous",
-    start_date=datetime(2026, 1, 1, tzinfo=UTC),
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-    tags=["moonwatch", "quotes", "kafka", "postgres"],
-    doc_md=__doc__,
+    tags=["quotes", "kafka", "postgres"],
+    retries=3,
+    retry_delay=timedelta(seconds=15),
 )
 def crypto_quotes_load():
     wait_for_quotes = AwaitMessageSensor(

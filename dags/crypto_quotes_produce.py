@@ -15,24 +15,18 @@ next call is.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
-from airflow.sdk import dag, task
+from airflow.sdk import task
 
-from moonwatch.dag_defaults import moonwatch_default_args
-
-DEFAULT_ARGS = moonwatch_default_args(retries=2, retry_delay=timedelta(seconds=10))
+from moonwatch.dag_defaults import moonwatch_dag
 
 
-@dag(
+@moonwatch_dag(
     schedule="* * * * *",
-    start_date=datetime(2026, 1, 1, tzinfo=UTC),
-    catchup=False,
-    max_active_runs=1,
+    tags=["quotes", "kafka"],
+    retry_delay=timedelta(seconds=10),
     dagrun_timeout=timedelta(minutes=3),
-    default_args=DEFAULT_ARGS,
-    tags=["moonwatch", "quotes", "kafka"],
-    doc_md=__doc__,
 )
 def crypto_quotes_produce():
     # Ahead of dbt's tasks in the executor's queue: fresh quotes must not wait behind a build.

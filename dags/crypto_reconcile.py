@@ -13,24 +13,14 @@ install) there is nothing to compare: the run is skipped with that reason, not f
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
-from airflow.sdk import dag, task
+from airflow.sdk import task
 
-from moonwatch.dag_defaults import moonwatch_default_args
-
-DEFAULT_ARGS = moonwatch_default_args(retries=2, retry_delay=timedelta(seconds=30))
+from moonwatch.dag_defaults import moonwatch_dag
 
 
-@dag(
-    schedule="@hourly",
-    start_date=datetime(2026, 1, 1, tzinfo=UTC),
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-    tags=["moonwatch", "quality", "quotes"],
-    doc_md=__doc__,
-)
+@moonwatch_dag(schedule="@hourly", tags=["quality", "quotes"])
 def crypto_reconcile():
     @task(execution_timeout=timedelta(minutes=2))
     def sample_source(**context) -> dict:
