@@ -4,8 +4,9 @@ Run it with ``make up`` (or ``streamlit run streamlit_app/app.py`` from the proj
 MOONWATCH_DASHBOARD_DB_URL set). Layout, top to bottom: header (logo, freshness, simulated-data
 badge) · coin and currency pickers · headline metrics per coin · hourly price chart · four
 percent-change charts · top 10 by market cap (donut) and by 24h volume (bars) · pipeline health.
-Data access lives in ``queries.py``, figures in ``charts.py``, conversion and formatting in
-``transform.py``.
+Data access lives in ``queries.py``, figures in ``charts.py``, currency conversion in
+``currency.py``, numbers as text in ``formatting.py``, ages and stale verdicts in
+``freshness.py``, CSV downloads in ``csv_export.py``.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ import streamlit as st
 
 from moonwatch.errors import ConfigurationError
 from moonwatch.settings import DASHBOARD_CURRENCIES
-from streamlit_app import charts, markup, queries
-from streamlit_app import transform as tf
+from streamlit_app import charts, csv_export, currency, freshness, markup, queries
+from streamlit_app import formatting as fmt
 
 LOGO = Path(__file__).resolve().parent / "static" / "moonwatch-logo.svg"
 # Preselected coins by CoinMarketCap id (BTC, ETH, SOL): a coin that borrows a ticker is not.
@@ -74,12 +75,12 @@ def _escape(text: str) -> str:
 def download(
     frame: pd.DataFrame, kind: str, labels: dict[int, str], cur: str, what: str, name: str
 ) -> None:
-    """A button that downloads ``frame``'s ``kind`` figures (transform.CSV_COLUMNS) as CSV,
+    """A button that downloads ``frame``'s ``kind`` figures (csv_export.CSV_COLUMNS) as CSV,
     money in the page's currency. The CSV is built only when someone clicks."""
     unit = re.sub(r"[^a-z0-9]", "", cur.lower()) or "money"
     st.download_button(
         f"{what} as CSV ({cur})",
-        data=partial(tf.table_csv, frame, kind, labels),
+        data=partial(csv_export.table_csv, frame, kind, labels),
         file_name=f"moonwatch-{name}-{unit}.csv",
         mime="text/csv",
         on_click="ignore",
@@ -108,9 +109,9 @@ def header(active: pd.Series | None) -> None:
         badges = st.container(horizontal=True, gap="small")
         with badges:
             st.badge(
-                f"updated {tf.format_age(stamped)}",
+                f"updated {freshness.format_age(stamped)}",
                 icon=":material/schedule:",
-                color=tf.badge_color(tf.age_seconds(stamped)),
+                color=freshness.badge_color(freshness.age_seconds(stamped)),
             )
             if simulated:
                 st.badge("SIMULATED DATA", icon=":material/science:", color="orange")
@@ -179,10 +180,10 @@ def pickers(coins: pd.DataFrame, stale: set[int]) -> tuple[list[int], str]:
         key="coins",
         placeholder="Pick coins to follow",
     )
-    currency = right.segmented_control(
+    picked = right.segmented_control(
         "Currency", list(DASHBOARD_CURRENCIES), default="USD", required=True, key="currency"
     )
-    return [int(c) for c in chosen], currency or "USD"
+    return [int(c) for c in chosen], picked or "USD"
 
 
 def headline(
@@ -203,7 +204,7 @@ def headline(
             spark = ""
             if hourly is not None and not hourly.empty:
                 # The last 24 hours by the clock, not the last 24 rows: missing hours stay gaps.
-                day = tf.last_hours(hourly[hourly["coin_id"] == coin_id])
+                day = freshness.last_hours(hourly[hourly["coin_id"] == coin_id])
                 title = f"{label}: hourly closes of the last 24 h ({cur})"
                 spark = markup.svg_image(
                     charts.sparkline_svg(
@@ -212,8 +213,8 @@ def headline(
                     title,
                 )
             st.html(markup.headline_html(color, label, str(row.name), rank, spark))
-            fetched = f"fetched {tf.format_age(row.stamped_at)}"
-            if tf.is_stale(row.stamped_at, stale_after):
+            fetched = f"fetched {freshness.format_age(row.stamped_at)}"
+            if freshness.is_stale(row.stamped_at, stale_after):
                 st.badge(
                     f"stale · {fetched}: no newer quote (older than {stale_after} s)",
                     icon=":material/history:",
@@ -222,32 +223,32 @@ def headline(
             else:
                 st.caption(f"Quote {fetched}")
             cols = st.columns([1.3, 1, 1, 1, 1, 0.8, 1.1])
-            cols[0].metric(f"{md_label} price", tf.format_money(row.price, cur))
+            cols[0].metric(f"{md_label} price", fmt.format_money(row.price, cur))
             for col, period, pct in (
                 (cols[1], "1h", row.percent_change_1h),
                 (cols[2], "24h", row.percent_change_24h),
             ):
                 col.metric(
                     f"Change {period}",
-                    tf.format_signed_money(tf.change_in_money(row.price, pct), cur),
-                    delta=tf.format_percent(pct) if pd.notna(pct) else None,
+                    fmt.format_signed_money(fmt.change_in_money(row.price, pct), cur),
+                    delta=fmt.format_percent(pct) if pd.notna(pct) else None,
                 )
-            cols[3].metric("Market cap", tf.format_money(row.market_cap, cur, compact=True))
+            cols[3].metric("Market cap", fmt.format_money(row.market_cap, cur, compact=True))
             cols[4].metric(
                 "Volume 24h",
-                tf.format_money(row.volume_24h, cur, compact=True),
-                delta=tf.format_percent(row.volume_change_24h)
+                fmt.format_money(row.volume_24h, cur, compact=True),
+                delta=fmt.format_percent(row.volume_change_24h)
                 if pd.notna(row.volume_change_24h)
                 else None,
                 delta_color="off",
                 delta_description="vs. day before" if pd.notna(row.volume_change_24h) else None,
             )
-            cols[5].metric("Dominance", tf.format_percent(row.market_cap_dominance, signed=False))
+            cols[5].metric("Dominance", fmt.format_percent(row.market_cap_dominance, signed=False))
             unit = str(row.symbol)
             cols[6].metric(
                 "Circulating supply",
-                tf.format_amount(row.circulating_supply, unit),
-                help=f"Max supply: {markup.md_text(tf.format_amount(row.max_supply, unit))}"
+                fmt.format_amount(row.circulating_supply, unit),
+                help=f"Max supply: {markup.md_text(fmt.format_amount(row.max_supply, unit))}"
                 if pd.notna(row.max_supply)
                 else "No max supply (unlimited)",
             )
@@ -302,7 +303,7 @@ def top_section(
                 continue
             st.plotly_chart(chart(frame, colors, labels, cur), config=charts.PLOTLY_CONFIG)
             snapshot = pd.Timestamp(frame["snapshot_at"].max()).tz_convert("UTC")
-            st.caption(f"Snapshot {snapshot:%Y-%m-%d %H:%M} UTC ({tf.format_age(snapshot)})")
+            st.caption(f"Snapshot {snapshot:%Y-%m-%d %H:%M} UTC ({freshness.format_age(snapshot)})")
             download(frame, "top", labels, cur, what, name)
 
 
@@ -327,11 +328,11 @@ def health_section(health: pd.DataFrame | Missing, fx_as_of: object | None) -> N
         title, detail, stale_after = SOURCE_LABELS.get(
             str(row.source_name), (str(row.source_name), "", 3600)
         )
-        age = tf.age_seconds(row.last_loaded_at)
-        value = f"loaded {tf.format_age(row.last_loaded_at)}"
+        age = freshness.age_seconds(row.last_loaded_at)
+        value = f"loaded {freshness.format_age(row.last_loaded_at)}"
         stale_note = ":orange[stale: no load for longer than expected]"
         if row.source_name == "fx_rates":
-            days = tf.days_old(fx_as_of)
+            days = freshness.days_old(fx_as_of)
             age = None if days is None else days * 86400.0
             stale_after = FX_STALE_DAYS * 86400
             value = "no rates yet" if days is None else f"rates of {fx_as_of} ({days} d old)"
@@ -379,7 +380,7 @@ def reconciliation_section(runs: pd.DataFrame | Missing) -> None:
         f"{int(run.matched)} of {int(run.samples)} coins matched the source"
         f" · {int(run.superseded)} not comparable (a version the producer never fetched)"
     )
-    when = f"Reconciliation of {tf.format_age(run.sampled_at)}"
+    when = f"Reconciliation of {freshness.format_age(run.sampled_at)}"
     if run.status == "error":
         coins = markup.md_text(run.mismatched_coins) if run.mismatched_coins else "none"
         st.error(
@@ -481,7 +482,7 @@ def render(db: str, status: pd.DataFrame, summary: pd.DataFrame | Missing) -> No
     source = None
     if not isinstance(summary, Missing):
         # One source on the page: the one the pipeline stamped most recently.
-        source = tf.active_source(summary)
+        source = freshness.active_source(summary)
         coins = _load("latest_quotes", lambda: queries.coins(db, source=source))
     if isinstance(coins, Missing) or source is None:
         header(None)
@@ -494,7 +495,7 @@ def render(db: str, status: pd.DataFrame, summary: pd.DataFrame | Missing) -> No
     stale = {
         int(c)
         for c, t in zip(coins["coin_id"], coins["stamped_at"], strict=True)
-        if tf.is_stale(t, stale_after)
+        if freshness.is_stale(t, stale_after)
     }
     # The currency the pipeline quotes in now: that of the most recently fetched coin.
     home = str(coins.sort_values("stamped_at", na_position="first")["quote_currency"].iloc[-1])
@@ -502,8 +503,8 @@ def render(db: str, status: pd.DataFrame, summary: pd.DataFrame | Missing) -> No
 
     coin_ids, requested = pickers(coins, stale)
     loaded_rates = _load("fx_rates_daily", lambda: queries.fx_rates(db))
-    rates = tf.fx_history(None if isinstance(loaded_rates, Missing) else loaded_rates)
-    fx = tf.resolve_fx(rates, home, requested)
+    rates = currency.fx_history(None if isinstance(loaded_rates, Missing) else loaded_rates)
+    fx = currency.resolve_fx(rates, home, requested)
     cur = fx.currency
     if fx.problem:
         st.warning(fx.problem, icon=":material/currency_exchange:")
@@ -516,16 +517,16 @@ def render(db: str, status: pd.DataFrame, summary: pd.DataFrame | Missing) -> No
     def to_cur(frame: pd.DataFrame | Missing, columns: tuple[str, ...], at: str):
         if isinstance(frame, Missing):
             return frame
-        return tf.convert_rows(frame, columns, rates, cur, at=at)
+        return currency.convert_rows(frame, columns, rates, cur, at=at)
 
     cap = to_cur(
         _load("cap_top_10", lambda: queries.top_10(db, "cap_top_10", source=source), source),
-        tf.TOP10_MONEY_COLUMNS,
+        currency.TOP10_MONEY_COLUMNS,
         "snapshot_at",
     )
     vol = to_cur(
         _load("vol_top_10", lambda: queries.top_10(db, "vol_top_10", source=source), source),
-        tf.TOP10_MONEY_COLUMNS,
+        currency.TOP10_MONEY_COLUMNS,
         "snapshot_at",
     )
     ids = tuple(sorted(coin_ids))
@@ -538,7 +539,7 @@ def render(db: str, status: pd.DataFrame, summary: pd.DataFrame | Missing) -> No
     shown += [f[["coin_id", "symbol", "name"]] for f in (cap, vol) if not isinstance(f, Missing)]
     everyone = pd.concat(shown, ignore_index=True)
     colors = charts.coin_colors(everyone["coin_id"])
-    labels = tf.coin_labels(everyone)
+    labels = fmt.coin_labels(everyone)
 
     if not coin_ids:
         st.info("Pick at least one coin above to see its numbers and charts.")
@@ -547,12 +548,12 @@ def render(db: str, status: pd.DataFrame, summary: pd.DataFrame | Missing) -> No
             "coin_price_hourly", lambda: queries.price_hourly(db, ids, source=source), source
         )
         if not isinstance(hourly, Missing):
-            hourly = tf.prefer_currency(hourly, ["coin_id", "hour_at"], current)
-            hourly = to_cur(hourly, tf.HOURLY_MONEY_COLUMNS, "hour_at")
+            hourly = currency.prefer_currency(hourly, ["coin_id", "hour_at"], current)
+            hourly = to_cur(hourly, currency.HOURLY_MONEY_COLUMNS, "hour_at")
         present = set(latest["coin_id"])
         picked = [c for c in coin_ids if c in present]
         selected = latest.set_index("coin_id").loc[picked].reset_index()
-        selected = to_cur(selected, tf.QUOTE_MONEY_COLUMNS, "stamped_at")
+        selected = to_cur(selected, currency.QUOTE_MONEY_COLUMNS, "stamped_at")
         headline(
             selected,
             None if isinstance(hourly, Missing) else hourly,
@@ -566,7 +567,7 @@ def render(db: str, status: pd.DataFrame, summary: pd.DataFrame | Missing) -> No
             "quotes_coins", lambda: queries.quote_history(db, ids, source=source), source
         )
         if not isinstance(history, Missing):
-            history = tf.prefer_currency(history, ["coin_id", "last_updated_at"], current)
+            history = currency.prefer_currency(history, ["coin_id", "last_updated_at"], current)
             history = to_cur(history, ("price",), "last_updated_at")
         percent_section(history, colors, labels, cur)
 
@@ -574,7 +575,7 @@ def render(db: str, status: pd.DataFrame, summary: pd.DataFrame | Missing) -> No
     health = _load("pipeline_health", lambda: queries.pipeline_health(db))
     if not isinstance(health, Missing):
         health = queries.for_source(health, source)
-    health_section(health, tf.newest_fx_date(rates))
+    health_section(health, currency.newest_fx_date(rates))
     reconciliation_section(
         _load("reconciliation_runs", lambda: queries.reconciliation(db, source=source), source)
     )

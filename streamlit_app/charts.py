@@ -2,7 +2,7 @@
 
 Coins are keyed by ``coin_id`` everywhere (several coins share a ticker): every chart groups by
 id, colours a coin through :func:`coin_colors` and names it by the page's label for that id
-(:func:`streamlit_app.transform.coin_labels`), so a coin keeps one colour and one name on the
+(:func:`streamlit_app.formatting.coin_labels`), so a coin keeps one colour and one name on the
 price chart, the percent-change charts, the donut and the bars. Names reach Plotly escaped
 (:func:`streamlit_app.markup.plotly_text`). Time axes are UTC.
 """
@@ -16,8 +16,8 @@ from collections.abc import Iterable, Sequence
 import pandas as pd
 import plotly.graph_objects as go
 
+from streamlit_app.formatting import coin_labels, format_money
 from streamlit_app.markup import css_color, html_text, plotly_text
-from streamlit_app.transform import coin_labels, format_money
 
 # Colours of well-known coins (close to their brands, spread apart so they stay distinct), by
 # CoinMarketCap id: a coin that merely borrows a famous ticker does not get its colour.

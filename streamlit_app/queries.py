@@ -20,7 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Result, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
-from moonwatch import dbt_docs
+from moonwatch.dbt import docs as dbt_docs
 from moonwatch.errors import ConfigurationError, MoonwatchError, TransientError
 from moonwatch.settings import load_settings
 
@@ -282,7 +282,7 @@ def sources(db: str) -> pd.DataFrame:
     """Per ``source`` in ``marts.latest_quotes``: ``coins`` (distinct ids), ``stamped_at`` (the
     newest pipeline-stamped time, see STAMPED_AT), ``last_updated_at`` (the newest source time,
     for reference only) and ``is_simulated``. The page shows the source with the newest
-    ``stamped_at`` (:func:`streamlit_app.transform.active_source`)."""
+    ``stamped_at`` (:func:`streamlit_app.freshness.active_source`)."""
     return _read(
         f"select source, count(distinct coin_id) as coins, max({STAMPED_AT}) as stamped_at, "
         "max(last_updated_at) as last_updated_at, "

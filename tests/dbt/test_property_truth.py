@@ -174,7 +174,7 @@ def run_property(
     warehouse_url: str,
 ) -> int:
     """Checks one drawn answer; returns how many of its coins reached the page."""
-    from streamlit_app.transform import format_money
+    from streamlit_app.formatting import format_money
 
     base = next(_ids)
     ids = [base + i for i in range(len(drawn))]
@@ -228,8 +228,7 @@ def carry(
     monkeypatch: pytest.MonkeyPatch,
 ) -> Callable[[list[int]], list[dict[str, Any]]]:
     """Factory: the current answer through producer → broker → loader → dbt → dashboard query."""
-    from streamlit_app import queries
-    from streamlit_app import transform as tf
+    from streamlit_app import currency, queries
 
     # One EUR rate for today, through the real FX mart.
     with psycopg.connect(warehouse_url, autocommit=True) as conn:
@@ -265,8 +264,10 @@ def carry(
         frame = queries.latest_quotes(db, tuple(ids), source="simulator")
         if frame.empty:
             return []
-        rates = tf.fx_history(queries.fx_rates(db))
-        eur = tf.convert_rows(frame, tf.QUOTE_MONEY_COLUMNS, rates, "EUR", at="stamped_at")
+        rates = currency.fx_history(queries.fx_rates(db))
+        eur = currency.convert_rows(
+            frame, currency.QUOTE_MONEY_COLUMNS, rates, "EUR", at="stamped_at"
+        )
         return frame.assign(price_eur=eur["price"]).to_dict("records")
 
     return _carry
