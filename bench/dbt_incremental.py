@@ -17,7 +17,7 @@ Set-up (once per run, on a throw-away PostgreSQL):
 
 Measured per size, several repetitions: insert ONE new minute (5,000 rows, loaded_at = now)
 into raw, then time ``dbt run -s quotes_coins`` (the incremental) through
-``moonwatch.transform.run_dbt``. The ceiling for noise is ``dbt run -s pipeline_health`` (a view:
+``moonwatch.dbt.runner.run_dbt``. The ceiling for noise is ``dbt run -s pipeline_health`` (a view:
 dbt's fixed start-up cost) timed alternately in the same run. ``dbt run -s quotes_coins+``
 (the downstream marts too) is timed once per size for information.
 """
@@ -34,7 +34,7 @@ from pathlib import Path
 import psycopg
 
 from bench.common import COINS, Section, fmt_summary, services, summary
-from moonwatch.transform import run_dbt
+from moonwatch.dbt.runner import run_dbt
 
 logger = logging.getLogger("bench.dbt")
 
@@ -246,7 +246,7 @@ def measure(quick: bool, sizes: list[int] | None = None, keep: list | None = Non
     section.add(
         "Each repetition inserts one new minute of 5,000 coins into raw.crypto_quotes, then "
         "times `dbt run -s quotes_coins` (incremental, delete+insert on quote_key) via "
-        "`moonwatch.transform.run_dbt` with a persistent target folder (partial parse, as a "
+        "`moonwatch.dbt.runner.run_dbt` with a persistent target folder (partial parse, as a "
         "long-lived worker would). Ceiling for noise: `dbt run -s pipeline_health` (a view, "
         "dbt's fixed start-up cost), timed alternately. *model s* is the model's own execution "
         "time from run_results.json. Mart state for the generated history was inserted with "

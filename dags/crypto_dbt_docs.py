@@ -39,16 +39,16 @@ def crypto_dbt_docs():
         from airflow.configuration import conf
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from moonwatch import dbt_docs
         from moonwatch.airflow_glue import fail_without_retry_on_permanent_errors
+        from moonwatch.dbt import docs
 
         with fail_without_retry_on_permanent_errors():
-            folder = dbt_docs.configured_docs_dir(
+            folder = docs.configured_docs_dir(
                 conf.get("cosmos", "dbt_docs_projects", fallback=None)
             )
             try:
-                return dbt_docs.refresh_docs(folder)
-            except dbt_docs.DocsUpToDate as e:
+                return docs.refresh_docs(folder)
+            except docs.DocsUpToDate as e:
                 raise AirflowSkipException(str(e)) from e
 
     dbt_docs_generate()

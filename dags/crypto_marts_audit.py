@@ -4,7 +4,7 @@
 The per-minute `crypto_transform` build runs `dbt build --exclude tag:audit`: its data tests
 on the big, growing tables look only at recently loaded rows, so each build costs what a
 minute of quotes costs, not what all history costs. This DAG runs the rest once a day:
-`dbt test --select tag:audit` (`moonwatch.transform.run_marts_audit`), i.e. the incremental
+`dbt test --select tag:audit` (`moonwatch.dbt.checks.run_marts_audit`), i.e. the incremental
 marts against a full recomputation (`assert_quotes_coins_matches_full_refresh`,
 `assert_coin_price_hourly_matches_full_refresh`), the relationships tests into the big marts,
 and key uniqueness over all rows (also enforced by unique indexes).
@@ -43,13 +43,13 @@ def crypto_marts_audit():
         """`dbt test --select tag:audit` on the warehouse; a failing test fails the task."""
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from moonwatch import transform
         from moonwatch.airflow_glue import fail_without_retry_on_permanent_errors
+        from moonwatch.dbt.checks import NothingToCheckYet, run_marts_audit
 
         with fail_without_retry_on_permanent_errors():
             try:
-                return transform.run_marts_audit()
-            except transform.NothingToCheckYet as e:
+                return run_marts_audit()
+            except NothingToCheckYet as e:
                 raise AirflowSkipException(str(e)) from e
 
     dbt_test_audit()

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import dag, task
 
-from moonwatch import transform
 from moonwatch.assets import MARTS, RAW_QUOTES
 from moonwatch.dag_defaults import moonwatch_default_args
+from moonwatch.dbt.cosmos import QUOTES_SELECTION, dbt_build_group
 
 
 @dag(
@@ -42,7 +42,7 @@ def crypto_transform() -> None:
     build is kept small: while it runs, the next minute's quotes wait. Emits the `marts` Asset
     for whatever reads the marts.
     """
-    dbt_build = transform.dbt_build_group(transform.QUOTES_SELECTION)
+    dbt_build = dbt_build_group(QUOTES_SELECTION)
 
     @task(outlets=[MARTS])
     def publish_marts() -> None:

@@ -6,9 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import dag, task
 
-from moonwatch import transform
 from moonwatch.assets import MARTS, RAW_FX_RATES, RAW_LISTINGS
 from moonwatch.dag_defaults import moonwatch_default_args
+from moonwatch.dbt.checks import check_source_freshness
+from moonwatch.dbt.cosmos import REFERENCE_SELECTION, dbt_build_group
 
 
 @dag(
@@ -35,12 +36,12 @@ def crypto_transform_reference() -> None:
     `marts.pipeline_health`, not a failed run; the top-10 marts do not need them. FX freshness
     follows the rates' own date (`as_of_date`). Emits the `marts` Asset.
     """
-    dbt_build = transform.dbt_build_group(transform.REFERENCE_SELECTION)
+    dbt_build = dbt_build_group(REFERENCE_SELECTION)
 
     @task
     def source_freshness() -> str:
         """`dbt source freshness`: warn logs; error fails, except for optional FX rates."""
-        return transform.check_source_freshness()
+        return check_source_freshness()
 
     @task(outlets=[MARTS])
     def publish_marts() -> None:

@@ -670,7 +670,7 @@ def test_healthcheck_script(tmp_path: Path) -> None:
 def test_airflow_serves_the_dbt_docs_from_a_volume_the_tasks_write(
     services: dict[str, Any],
 ) -> None:
-    from moonwatch import dbt_docs
+    from moonwatch.dbt import docs as dbt_docs
 
     folder = "/opt/airflow/dbt_docs"
     for name in (*AIRFLOW_COMPONENTS, "airflow-init"):

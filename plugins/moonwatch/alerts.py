@@ -829,11 +829,11 @@ def run_alerts(
     """
     import psycopg
 
-    from moonwatch import transform
+    from moonwatch.dbt.checks import existing_relations
 
     rules = load_rules(path=rules_path, variable_text=variable_text)
     with psycopg.connect(warehouse_url, connect_timeout=10, autocommit=True) as conn:
-        existing = transform.existing_relations(
+        existing = existing_relations(
             {*QUOTE_MARTS, *ALERT_MODELS}, warehouse_url=warehouse_url
         )
         if not set(QUOTE_MARTS) <= existing:
@@ -889,10 +889,10 @@ def _build_alert_models(warehouse_url: str) -> None:
     """First run after an install or upgrade: create the two alert views (seconds)."""
     import tempfile
 
-    from moonwatch import transform
+    from moonwatch.dbt.runner import run_dbt
 
     with tempfile.TemporaryDirectory(prefix="moonwatch-dbt-alerts-") as tmp:
-        transform.run_dbt(
+        run_dbt(
             ["run", "--select", "alert_conditions", "alert_events"],
             warehouse_url=warehouse_url,
             target_path=Path(tmp) / "target",

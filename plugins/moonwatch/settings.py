@@ -135,6 +135,12 @@ class Settings(BaseSettings):
         description="MOONWATCH_SIM_SEED: the simulator's random seed.",
         **_env("MOONWATCH_SIM_SEED"),
     )
+    dbt_project_dir: Path = Field(
+        PROJECT_ROOT / "dbt_project",
+        description="MOONWATCH_DBT_PROJECT_DIR: the dbt project folder (default: the checkout's "
+        "dbt_project/), so a deployment can put it anywhere.",
+        **_env("MOONWATCH_DBT_PROJECT_DIR"),
+    )
     home: Path = Field(
         PROJECT_ROOT / ".moonwatch",
         description="MOONWATCH_HOME: state folder for the local stack (data, logs, PIDs).",

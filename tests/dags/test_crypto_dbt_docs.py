@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from moonwatch import dbt_docs
 from moonwatch.assets import RAW_FX_RATES, RAW_LISTINGS
+from moonwatch.dbt import docs
 from moonwatch.stack.config import StackConfig
 from tests.dags.support import load_dag
 
@@ -32,14 +32,14 @@ def test_crypto_dbt_docs_runs_on_listings_and_fx_in_the_dbt_pool(dag) -> None:
 def test_crypto_dbt_docs_writes_the_served_folder_then_skips_while_current(
     dag, airflow_db: StackConfig, warehouse
 ) -> None:
-    folder = dbt_docs.configured_docs_dir(os.environ[dbt_docs.DOCS_PROJECTS_ENV])
-    for name in dbt_docs.DOCS_FILES:
+    folder = docs.configured_docs_dir(os.environ[docs.DOCS_PROJECTS_ENV])
+    for name in docs.DOCS_FILES:
         (folder / name).unlink(missing_ok=True)
 
     first = dag.test()
 
     assert first.state == "success"
     assert first.get_task_instance("dbt_docs_generate").state == "success"
-    assert all((folder / name).stat().st_size > 0 for name in dbt_docs.DOCS_FILES)
+    assert all((folder / name).stat().st_size > 0 for name in docs.DOCS_FILES)
     second = dag.test()
     assert second.get_task_instance("dbt_docs_generate").state == "skipped"

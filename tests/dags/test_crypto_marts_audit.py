@@ -6,7 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from moonwatch import transform
+from moonwatch.dbt import checks
+from moonwatch.dbt.cosmos import QUOTES_SELECTION, REFERENCE_SELECTION, render_config
+from moonwatch.dbt.manifest import AUDIT_SELECTOR, audit_tests_by_relations
+from moonwatch.dbt.runner import DbtError, DbtResult
 from moonwatch.errors import WarehouseError
 
 DAGS_FOLDER = Path(__file__).resolve().parents[2] / "dags"
@@ -42,38 +45,38 @@ def test_crypto_marts_audit_is_daily_with_one_dbt_task(dag) -> None:
 
 
 def test_marts_audit_selects_exactly_the_audit_tag() -> None:
-    assert transform.marts_audit_args() == ["test", "--select", "tag:audit"]
-    assert transform.AUDIT_SELECTOR == "tag:audit"
+    assert checks.marts_audit_args() == ["test", "--select", "tag:audit"]
+    assert AUDIT_SELECTOR == "tag:audit"
     # The transform builds exclude the same selection.
-    for selection in (transform.QUOTES_SELECTION, transform.REFERENCE_SELECTION):
-        assert transform.render_config(selection).exclude == ["tag:audit"]
+    for selection in (QUOTES_SELECTION, REFERENCE_SELECTION):
+        assert render_config(selection).exclude == ["tag:audit"]
 
 
 def test_run_marts_audit_fails_visibly_and_retries_only_when_dbt_cannot_run(monkeypatch) -> None:
     calls = []
-    monkeypatch.setattr(transform, "existing_relations", lambda names, **_: set(names))
+    monkeypatch.setattr(checks, "existing_relations", lambda names, **_: set(names))
 
-    def fake_run_dbt(args, **kwargs):
+    def fake_run_dbt(workdir, args, **kwargs):
         calls.append(list(args))
-        return transform.DbtResult(tuple(args), fake_run_dbt.code, fake_run_dbt.output, 0.1)
+        return DbtResult(tuple(args), fake_run_dbt.code, fake_run_dbt.output, 0.1)
 
-    monkeypatch.setattr(transform, "run_dbt", fake_run_dbt)
+    monkeypatch.setattr(checks, "run_dbt_in", fake_run_dbt)
     fake_run_dbt.code, fake_run_dbt.output = 0, "Done. PASS=16 WARN=0 ERROR=0 SKIP=0 TOTAL=16"
-    assert transform.run_marts_audit().startswith("Done. PASS=16")
+    assert checks.run_marts_audit().startswith("Done. PASS=16")
     assert calls == [["test", "--select", "tag:audit"]]
 
     fake_run_dbt.code = 1
     fake_run_dbt.output = "Failure in test unique_quotes_coins_quote_key (models/marts/x.yml)"
-    with pytest.raises(transform.DbtError, match="unique_quotes_coins_quote_key"):
-        transform.run_marts_audit()
+    with pytest.raises(DbtError, match="unique_quotes_coins_quote_key"):
+        checks.run_marts_audit()
 
     fake_run_dbt.code, fake_run_dbt.output = 2, "Database Error: connection refused"
     with pytest.raises(WarehouseError, match="could not run"):
-        transform.run_marts_audit()
+        checks.run_marts_audit()
 
 
 def test_run_marts_audit_checks_what_is_built_and_nothing_is_not_a_failure(monkeypatch) -> None:
-    tests = transform.audit_tests_by_relations()
+    tests = audit_tests_by_relations()
     assert tests["assert_quotes_coins_matches_full_refresh"] == {
         "marts.quotes_coins",
         "staging.stg_crypto_quotes",
@@ -81,15 +84,15 @@ def test_run_marts_audit_checks_what_is_built_and_nothing_is_not_a_failure(monke
     everything = {r for relations in tests.values() for r in relations}
     calls = []
 
-    def fake_run_dbt(args, **kwargs):
+    def fake_run_dbt(workdir, args, **kwargs):
         calls.append(list(args))
-        return transform.DbtResult(tuple(args), 0, "Done. PASS=3 WARN=0 ERROR=0", 0.1)
+        return DbtResult(tuple(args), 0, "Done. PASS=3 WARN=0 ERROR=0", 0.1)
 
-    monkeypatch.setattr(transform, "run_dbt", fake_run_dbt)
+    monkeypatch.setattr(checks, "run_dbt_in", fake_run_dbt)
     # No listings yet: the top-10 marts are not built, the rest is audited.
     built = everything - {"marts.cap_top_10", "marts.vol_top_10"}
-    monkeypatch.setattr(transform, "existing_relations", lambda names, **_: names & built)
-    summary = transform.run_marts_audit()
+    monkeypatch.setattr(checks, "existing_relations", lambda names, **_: names & built)
+    summary = checks.run_marts_audit()
     assert summary.endswith("(not built yet, not audited: marts.cap_top_10, marts.vol_top_10)")
     (args,) = calls
     assert args[:2] == ["test", "--select"]
@@ -98,7 +101,7 @@ def test_run_marts_audit_checks_what_is_built_and_nothing_is_not_a_failure(monke
     assert not any("top_10" in name for name in args)
 
     # A fresh install: nothing built, nothing to check, and the message says what to wait for.
-    monkeypatch.setattr(transform, "existing_relations", lambda names, **_: set())
-    with pytest.raises(transform.NothingToCheckYet, match=r"marts\.quotes_coins.*crypto_transform"):
-        transform.run_marts_audit()
+    monkeypatch.setattr(checks, "existing_relations", lambda names, **_: set())
+    with pytest.raises(checks.NothingToCheckYet, match=r"marts\.quotes_coins.*crypto_transform"):
+        checks.run_marts_audit()
     assert len(calls) == 1

@@ -11,8 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from moonwatch import transform
 from moonwatch.assets import MARTS, RAW_FX_RATES, RAW_LISTINGS, RAW_QUOTES
+from moonwatch.dbt.cosmos import (
+    DBT_TASK_RETRY_DELAY,
+    QUOTES_SELECTION,
+    REFERENCE_SELECTION,
+    WATCHER_POKE_INTERVAL_S,
+)
+from moonwatch.dbt.manifest import AUDIT_SELECTOR, AUDIT_TAG, ensure_manifest
+from moonwatch.dbt.runner import run_dbt
 
 DAGS_FOLDER = Path(__file__).resolve().parents[2] / "dags"
 QUOTE_MODELS = {
@@ -21,7 +28,7 @@ QUOTE_MODELS = {
     "quotes_coins",
     "latest_quotes",
     "coin_price_hourly",
-    "raw_loads_per_minute",
+    "int_loads_per_minute",
     "pipeline_health",
     # crypto_alerts' view over latest_quotes: downstream of the quotes, so rebuilt with them.
     "alert_conditions",
@@ -87,9 +94,9 @@ def test_transform_dags_import_with_style(dag, reference_dag) -> None:
         dbt_tasks = [t for t in d.tasks if type(t).__module__.startswith("cosmos.operators")]
         sensors = [t for t in dbt_tasks if hasattr(t, "model_unique_id")]
         assert len(sensors) >= 10 and _producer(d) in dbt_tasks
-        # Airflow's defer/trigger race fails fast sensors now and then; see transform.
-        assert {t.retry_delay for t in dbt_tasks} == {transform.DBT_TASK_RETRY_DELAY}
-        assert {t.poke_interval for t in sensors} == {transform.WATCHER_POKE_INTERVAL_S}
+        # Airflow's defer/trigger race fails fast sensors now and then; see moonwatch.dbt.cosmos.
+        assert {t.retry_delay for t in dbt_tasks} == {DBT_TASK_RETRY_DELAY}
+        assert {t.poke_interval for t in sensors} == {WATCHER_POKE_INTERVAL_S}
 
 
 def test_each_transform_dag_is_scheduled_on_its_own_raw_assets(dag, reference_dag) -> None:
@@ -111,7 +118,7 @@ def test_quotes_build_only_the_quote_models_and_reference_the_rest(dag, referenc
     # crypto_alerts creates itself (moonwatch.alerts.ALERT_MODELS).
     from moonwatch.alerts import ALERT_MODELS
 
-    nodes = json.loads(transform.ensure_manifest().read_text())["nodes"]
+    nodes = json.loads(ensure_manifest().read_text())["nodes"]
     models = {n["name"] for n in nodes.values() if n["resource_type"] == "model"}
     by_alerts = {name.split(".")[-1] for name in ALERT_MODELS}
     assert models - by_alerts == (QUOTE_MODELS | REFERENCE_MODELS) - by_alerts
@@ -130,11 +137,9 @@ def test_transform_dags_have_a_run_and_test_task_per_model(dag, reference_dag) -
 
 
 def _audit_test_names() -> set[str]:
-    nodes = json.loads(transform.ensure_manifest().read_text())["nodes"]
+    nodes = json.loads(ensure_manifest().read_text())["nodes"]
     return {
-        n["name"]
-        for n in nodes.values()
-        if n["resource_type"] == "test" and transform.AUDIT_TAG in n["tags"]
+        n["name"] for n in nodes.values() if n["resource_type"] == "test" and AUDIT_TAG in n["tags"]
     }
 
 
@@ -162,13 +167,13 @@ def test_each_producer_runs_one_dbt_build_of_its_selection_excluding_audit(
 ) -> None:
     """The one `dbt build` each watcher producer runs: its selection, `--exclude tag:audit`."""
     for d, selection in (
-        (dag, transform.QUOTES_SELECTION),
-        (reference_dag, transform.REFERENCE_SELECTION),
+        (dag, QUOTES_SELECTION),
+        (reference_dag, REFERENCE_SELECTION),
     ):
         producer = _producer(d)
         command, _ = producer.build_cmd(context={}, cmd_flags=producer.add_cmd_flags())
         assert "build" in command
-        assert command[command.index("--exclude") + 1] == transform.AUDIT_SELECTOR == "tag:audit"
+        assert command[command.index("--exclude") + 1] == AUDIT_SELECTOR == "tag:audit"
         assert command[command.index("--select") + 1].split() == list(selection)
 
 
@@ -181,8 +186,8 @@ def test_scheduled_builds_leave_unit_tests_to_ci(
         assert env["DBT_EXCLUDE_RESOURCE_TYPES"] == "unit_test"
 
     def listed(extra_env: dict) -> list[str]:
-        result = transform.run_dbt(
-            ["ls", "--select", *transform.QUOTES_SELECTION, "--output", "name"],
+        result = run_dbt(
+            ["ls", "--select", *QUOTES_SELECTION, "--output", "name"],
             warehouse_url=warehouse_url,
             target_path=tmp_path / "target",
             log_path=tmp_path / "logs",

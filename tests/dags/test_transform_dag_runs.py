@@ -10,7 +10,8 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
-from moonwatch import transform
+from moonwatch.dbt.cosmos import QUOTES_SELECTION
+from moonwatch.dbt.runner import run_dbt
 from moonwatch.stack.config import StackConfig
 from tests.dags.support import load_dag
 
@@ -70,8 +71,8 @@ def test_audit_skips_with_its_reason_on_a_fresh_install_and_fails_on_a_bad_row(
 
     # Built, with a bad row in a mart: a real failure, and it stays red.
     _insert_quote(warehouse, 1, 100.0)
-    transform.run_dbt(
-        ["build", "--select", *transform.QUOTES_SELECTION],
+    run_dbt(
+        ["build", "--select", *QUOTES_SELECTION],
         warehouse_url=airflow_db.warehouse_url,
         check=True,
     )

@@ -15,7 +15,7 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
-from moonwatch import transform
+from moonwatch.dbt.runner import run_dbt
 from streamlit_app import queries
 from tests.dashboard import marts_data
 from tests.dashboard.test_app import metric, page_text, run_app
@@ -44,7 +44,7 @@ def _quote(conn: psycopg.Connection, coin_id: int, price: float, at: datetime, s
 @pytest.fixture
 def dbt_run(warehouse_url: str, tmp_path: Path) -> Callable[[], None]:
     def _run() -> None:
-        transform.run_dbt(
+        run_dbt(
             ["run", "--full-refresh"],
             warehouse_url=warehouse_url,
             target_path=tmp_path / "target",

@@ -13,7 +13,7 @@ import pytest
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from moonwatch import transform
+from moonwatch.dbt.runner import DbtResult, run_dbt
 from tests.dbt.support import iso, raw_quote_message
 
 
@@ -25,11 +25,11 @@ def dbt_workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def dbt(warehouse_url: str, dbt_workdir: Path) -> Callable[..., transform.DbtResult]:
+def dbt(warehouse_url: str, dbt_workdir: Path) -> Callable[..., DbtResult]:
     """Factory: run one dbt command on the test warehouse, e.g. ``dbt("build")``."""
 
-    def _run(*args: str, check: bool = True) -> transform.DbtResult:
-        return transform.run_dbt(
+    def _run(*args: str, check: bool = True) -> DbtResult:
+        return run_dbt(
             list(args),
             warehouse_url=warehouse_url,
             target_path=dbt_workdir / "target",

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import psycopg
 import pytest
 
-from moonwatch import transform
+from moonwatch.dbt.cosmos import REFERENCE_SELECTION
 from moonwatch.sources.credits import Schedule, pace
 from moonwatch.stack.config import StackConfig
 from moonwatch.warehouse.credits import save_pace
@@ -27,7 +27,7 @@ def test_credit_budget_shows_cadence_used_and_left_to_the_dashboard_role(
     listings_every = decision.every_minutes(schedules[1])
     summary = decision.describe(schedules[0])
     save_pace(warehouse, "coinmarketcap", now, decision, every, listings_every, now, summary)
-    assert "credit_budget" in transform.REFERENCE_SELECTION  # built with the listings marts
+    assert "credit_budget" in REFERENCE_SELECTION  # built with the listings marts
     dbt("build", "--select", "credit_budget")
     with psycopg.connect(pg.dashboard_db_url, autocommit=True) as dashboard:
         row = dashboard.execute(

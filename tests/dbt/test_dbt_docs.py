@@ -11,7 +11,9 @@ from typing import Any
 
 import pytest
 
-from moonwatch import dbt_docs, transform
+from moonwatch.dbt import docs as dbt_docs
+from moonwatch.dbt import manifest as parsed_manifest
+from moonwatch.dbt.runner import DbtResult
 
 pytestmark = pytest.mark.integration
 
@@ -54,7 +56,7 @@ def undocumented_columns(manifest: dict[str, Any], catalog: dict[str, Any]) -> l
 
 
 def test_dbt_docs_describe_every_source_model_column_and_exposure(
-    dbt: Callable[..., transform.DbtResult], dbt_workdir: Path
+    dbt: Callable[..., DbtResult], dbt_workdir: Path
 ) -> None:
     dbt("parse")
     manifest = json.loads((dbt_workdir / "target" / "manifest.json").read_text())
@@ -109,7 +111,7 @@ def test_launcher_configures_cosmos_to_serve_the_docs_folder(stack, docs_dir: Pa
 
 
 def test_dbt_docs_generated_from_the_warehouse_document_every_real_column_and_are_served(
-    dbt: Callable[..., transform.DbtResult],
+    dbt: Callable[..., DbtResult],
     warehouse,
     warehouse_url: str,
     docs_dir: Path,
@@ -118,7 +120,7 @@ def test_dbt_docs_generated_from_the_warehouse_document_every_real_column_and_ar
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # A fresh install: no parsed manifest yet (the DAGs' own is in dbt_project/target/airflow).
-    monkeypatch.setattr(transform, "MANIFEST_DIR", tmp_path / "parsed")
+    monkeypatch.setattr(parsed_manifest, "manifest_dir", lambda: tmp_path / "parsed")
     dbt("run", "--full-refresh")  # every model exists, so the catalog has their real columns
     assert dbt_docs.reason_to_regenerate(docs_dir, warehouse_url=warehouse_url) is not None
 

@@ -9,7 +9,9 @@ from datetime import UTC, date, datetime, timedelta
 import psycopg
 import pytest
 
-from moonwatch import transform
+from moonwatch.dbt.checks import check_source_freshness
+from moonwatch.dbt.cosmos import QUOTES_SELECTION, REFERENCE_SELECTION
+from moonwatch.dbt.runner import DbtError
 from tests.dbt.support import T0, run_results
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -242,7 +244,7 @@ def test_pipeline_health_reports_each_source_and_is_readable_by_the_dashboard(
     insert_quote(1, 100.5, minute(1), loaded_at=now - timedelta(minutes=40))
     insert_quote(1, 100.7, minute(2), loaded_at=now - timedelta(minutes=5))
     # Full refresh: raw was emptied for this test, the counts of earlier tests' rows go too.
-    dbt("build", "--full-refresh", "--select", *transform.QUOTES_SELECTION)
+    dbt("build", "--full-refresh", "--select", *QUOTES_SELECTION)
     # What the build counted per minute (pipeline_health sums these)...
     counted = query(
         "select minute_at, rows_loaded from marts.raw_loads_per_minute"
@@ -301,7 +303,7 @@ def test_pipeline_health_reports_each_source_and_is_readable_by_the_dashboard(
     try:
         check(health())
         # After the next build (it counts the new minutes), the same figures.
-        dbt("build", "--select", *transform.QUOTES_SELECTION)
+        dbt("build", "--select", *QUOTES_SELECTION)
         check(health())
     finally:
         # The shared warehouse fixture empties the four main raw tables only.
@@ -316,7 +318,7 @@ def test_dbt_build_exits_non_zero_when_a_data_test_fails(dbt, insert_listings, w
     result = dbt("build", "--select", "stg_crypto_listings+", check=False)
     assert result.returncode != 0
     assert "positive_stg_crypto_listings_price" in result.output
-    with pytest.raises(transform.DbtError, match="failed"):
+    with pytest.raises(DbtError, match="failed"):
         dbt("build", "--select", "stg_crypto_listings")
 
 
@@ -402,13 +404,13 @@ def test_source_freshness_warns_then_errors(
     result = dbt("source", "freshness", check=False)
     assert result.returncode == 0, result.output
     assert "WARN" in result.output
-    assert transform.check_source_freshness() == "fresh (warnings: crypto_quotes: warn)"
+    assert check_source_freshness() == "fresh (warnings: crypto_quotes: warn)"
 
     warehouse.execute("update raw.crypto_quotes set loaded_at = %s", (now - timedelta(hours=1),))
     result = dbt("source", "freshness", check=False)
     assert result.returncode != 0
-    with pytest.raises(transform.DbtError, match=r"error_after.*crypto_quotes: error"):
-        transform.check_source_freshness()
+    with pytest.raises(DbtError, match=r"error_after.*crypto_quotes: error"):
+        check_source_freshness()
 
 
 def test_fx_freshness_follows_the_rates_own_date_and_is_optional(
@@ -418,8 +420,8 @@ def test_fx_freshness_follows_the_rates_own_date_and_is_optional(
     insert_listings(T0, [(1, 10.0, 1.0)])
     insert_quote(1, 100.0, minute(0))
     # No FX rates at all (the FX API unreachable since the install): a warning, not a failure.
-    assert transform.check_source_freshness().startswith("fresh (warnings: fx_rates: ")
-    dbt("build", "--select", *transform.QUOTES_SELECTION, *transform.REFERENCE_SELECTION)
+    assert check_source_freshness().startswith("fresh (warnings: fx_rates: ")
+    dbt("build", "--select", *QUOTES_SELECTION, *REFERENCE_SELECTION)
     fx = query("select * from marts.pipeline_health where source_name = 'fx_rates'")
     assert [(r["source"], r["status"]) for r in fx] == [(None, "warn")]
 
@@ -427,7 +429,7 @@ def test_fx_freshness_follows_the_rates_own_date_and_is_optional(
     insert_fx(now.date() - timedelta(days=10), "EUR", 0.9, loaded_at=now)
     result = dbt("source", "freshness", "--select", "source:raw.fx_rates", check=False)
     assert result.returncode == 1 and "ERROR STALE freshness of raw.fx_rates" in result.output
-    assert transform.check_source_freshness() == "fresh (warnings: fx_rates: error)"
+    assert check_source_freshness() == "fresh (warnings: fx_rates: error)"
     fx = query("select * from marts.pipeline_health where source_name = 'fx_rates'")
     assert [(r["source"], r["is_current"], r["status"]) for r in fx] == [
         ("frankfurter", True, "error")

@@ -9,14 +9,14 @@ from datetime import datetime, timedelta
 import psycopg
 import pytest
 
-from moonwatch import transform
+from moonwatch.dbt.cosmos import QUOTES_SELECTION
 from moonwatch.stack.postgres import WAREHOUSE_DB
 from tests.dbt.support import T0, run_results
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-# What crypto_transform runs every minute (see moonwatch.transform and its DAG).
-PER_MINUTE_BUILD = ("build", "--select", *transform.QUOTES_SELECTION, "--exclude", "tag:audit")
+# What crypto_transform runs every minute (see moonwatch.dbt.cosmos and its DAG).
+PER_MINUTE_BUILD = ("build", "--select", *QUOTES_SELECTION, "--exclude", "tag:audit")
 
 
 def minute(m: int) -> datetime:
@@ -28,7 +28,7 @@ def test_a_zero_market_cap_and_a_bad_row_never_stop_the_other_coins_marts(
 ) -> None:
     for coin_id, price in ((1, 100.0), (1027, 3000.0), (5426, 150.0)):
         insert_quote(coin_id, price, minute(0))
-    dbt("build", "--full-refresh", "--select", *transform.QUOTES_SELECTION)
+    dbt("build", "--full-refresh", "--select", *QUOTES_SELECTION)
 
     # The next minute: CoinMarketCap has not verified ETH's supply (market cap 0, supplies
     # null), and SOL's row is genuinely bad (price -5: no contract accepts it).
@@ -91,14 +91,14 @@ def test_simulated_and_real_quotes_and_top_10s_never_mix(
         "build",
         "--full-refresh",
         "--select",
-        *transform.QUOTES_SELECTION,
+        *QUOTES_SELECTION,
         "+cap_top_10",
         "+vol_top_10",
     )
     insert_quote(1, 50_000.0, minute(10), source="coinmarketcap")
     # The real listings come in EUR (MOONWATCH_QUOTE_CURRENCY changed with the key).
     insert_listings(minute(15), [(1, 9e11, 3e10), (2, 4e11, 2e10)], quote_currency="EUR")
-    dbt("build", "--select", *transform.QUOTES_SELECTION, "cap_top_10", "vol_top_10")
+    dbt("build", "--select", *QUOTES_SELECTION, "cap_top_10", "vol_top_10")
 
     quotes = query(
         "select source, price from marts.quotes_coins order by last_updated_at, source desc"
@@ -174,7 +174,7 @@ def test_a_row_committed_late_ends_up_in_every_quotes_mart(
     if writer == "another role":
         url = pg.admin_url.rsplit("/", 1)[0] + "/" + WAREHOUSE_DB
     insert_quote(1, 100.0, minute(0))
-    dbt("build", "--full-refresh", "--select", *transform.QUOTES_SELECTION, *no_margin)
+    dbt("build", "--full-refresh", "--select", *QUOTES_SELECTION, *no_margin)
 
     with psycopg.connect(url) as loader:
         # A loader transaction stamps its row (loaded_at: the insert's clock time)...
@@ -213,7 +213,7 @@ def test_a_mart_stored_with_an_older_grain_rebuilds_in_full_by_itself(
 ) -> None:
     insert_quote(1, 100.0, minute(0))
     insert_quote(1, 200.0, minute(0), source="coinmarketcap")
-    dbt("build", "--full-refresh", "--select", *transform.QUOTES_SELECTION)
+    dbt("build", "--full-refresh", "--select", *QUOTES_SELECTION)
     # latest_quotes as a deployment from before `source` was in its key has it.
     (index,) = warehouse.execute(
         "select indexrelid::regclass::text from pg_index"

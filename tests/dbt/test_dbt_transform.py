@@ -1,15 +1,15 @@
-"""moonwatch.transform without services: the profile environment from the warehouse URL."""
+"""moonwatch.dbt.environment without services: the profile environment from the warehouse URL."""
 
 from __future__ import annotations
 
 import pytest
 
-from moonwatch import transform
+from moonwatch.dbt.environment import dbt_env
 from moonwatch.errors import ConfigurationError
 
 
 def test_dbt_env_splits_and_decodes_the_warehouse_url() -> None:
-    env = transform.dbt_env("postgresql://moon%40loader:p%40ss%3Aw%2Frd@db.example:6543/wh%2D1")
+    env = dbt_env("postgresql://moon%40loader:p%40ss%3Aw%2Frd@db.example:6543/wh%2D1")
     assert env == {
         "MOONWATCH_DBT_HOST": "db.example",
         "MOONWATCH_DBT_PORT": "6543",
@@ -20,7 +20,7 @@ def test_dbt_env_splits_and_decodes_the_warehouse_url() -> None:
 
 
 def test_dbt_env_defaults_the_port_and_accepts_a_driver_suffix() -> None:
-    env = transform.dbt_env("postgresql+psycopg://u:p@localhost/moonwatch")
+    env = dbt_env("postgresql+psycopg://u:p@localhost/moonwatch")
     assert env["MOONWATCH_DBT_PORT"] == "5432"
     assert env["MOONWATCH_DBT_DBNAME"] == "moonwatch"
 
@@ -30,4 +30,4 @@ def test_dbt_env_defaults_the_port_and_accepts_a_driver_suffix() -> None:
 )
 def test_dbt_env_refuses_what_is_not_a_postgres_url(url: str) -> None:
     with pytest.raises(ConfigurationError, match="MOONWATCH_WAREHOUSE_URL"):
-        transform.dbt_env(url)
+        dbt_env(url)

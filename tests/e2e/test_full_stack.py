@@ -14,7 +14,7 @@ import psycopg
 import pytest
 import requests
 
-from moonwatch import dbt_docs
+from moonwatch.dbt import docs as dbt_docs
 from moonwatch.stack.ephemeral import ephemeral_stack, leftovers, live_pids
 from tests.dashboard.conftest import require_chromium
 from tests.dashboard.test_browser import (

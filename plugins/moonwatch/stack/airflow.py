@@ -15,7 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
-from moonwatch import alert_channel, dbt_docs
+from moonwatch import alert_channel
+from moonwatch.dbt import docs as dbt_docs
 from moonwatch.errors import StackError
 from moonwatch.settings import PROJECT_ROOT
 from moonwatch.stack import environment
@@ -144,7 +145,7 @@ def component_process(config: StackConfig, component: str) -> ManagedProcess:
 
 def start_airflow(config: StackConfig, timeout: float = 180.0) -> None:
     _write_password_file(config)
-    from moonwatch.transform import ensure_manifest
+    from moonwatch.dbt.manifest import ensure_manifest
 
     # Parse the dbt project once, here, so no DAG parse or task start has to.
     ensure_manifest()

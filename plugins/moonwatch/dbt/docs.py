@@ -9,9 +9,7 @@ an entry under Browse in the Airflow UI. The Airflow 2 options ``dbt_docs_dir`` 
 
 That one option is the one fact: the launcher writes it (:func:`cosmos_docs_projects`), the
 api-server reads it, and the ``crypto_dbt_docs`` DAG's task writes the docs into the folder it
-names (:func:`configured_docs_dir`). By hand::
-
-    python -m moonwatch.dbt_docs [FOLDER]   # default: $MOONWATCH_HOME/dbt_docs
+names (:func:`configured_docs_dir`). By hand: ``python -m moonwatch.dbt docs [FOLDER]``.
 """
 
 from __future__ import annotations
@@ -19,14 +17,14 @@ from __future__ import annotations
 import json
 import logging
 import os
-import sys
 import tempfile
 import time
-from collections.abc import Sequence
 from pathlib import Path
 
-from moonwatch import transform
-from moonwatch.errors import ConfigurationError, MoonwatchError, WarehouseError
+from moonwatch.dbt.checks import existing_relations
+from moonwatch.dbt.manifest import ensure_manifest
+from moonwatch.dbt.runner import DbtError, DbtResult, could_not_run, run_dbt_in, tail
+from moonwatch.errors import ConfigurationError, MoonwatchError
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +101,7 @@ def reason_to_regenerate(
     """
     # First: the parsed manifest is re-written only when a project file changed, so it is
     # older than docs generated after it, and newer once the project changes.
-    parsed_at = transform.ensure_manifest().stat().st_mtime
+    parsed_at = ensure_manifest().stat().st_mtime
     missing = [name for name in DOCS_FILES if not (docs_dir / name).is_file()]
     if missing:
         return f"no docs yet ({', '.join(missing)} missing)"
@@ -120,17 +118,13 @@ def reason_to_regenerate(
     except (ValueError, KeyError) as e:
         return f"the docs are unreadable ({type(e).__name__})"
     undocumented = {r for uid, r in relations.items() if uid not in documented}
-    built = (
-        transform.existing_relations(undocumented, warehouse_url=warehouse_url)
-        if undocumented
-        else set()
-    )
+    built = existing_relations(undocumented, warehouse_url=warehouse_url) if undocumented else set()
     if built:
         return f"built since the last docs: {', '.join(sorted(built))}"
     return None
 
 
-def generate_docs(docs_dir: Path, *, warehouse_url: str | None = None) -> transform.DbtResult:
+def generate_docs(docs_dir: Path, *, warehouse_url: str | None = None) -> DbtResult:
     """``dbt docs generate`` (manifest, catalog from the warehouse, index) into ``docs_dir``.
 
     dbt writes into a temporary folder beside ``docs_dir``; each file then replaces the old one
@@ -138,23 +132,13 @@ def generate_docs(docs_dir: Path, *, warehouse_url: str | None = None) -> transf
     """
     docs_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".generate-", dir=docs_dir) as tmp:
-        result = transform.run_dbt(
-            ["docs", "generate"],
-            warehouse_url=warehouse_url,
-            target_path=Path(tmp) / "target",
-            log_path=Path(tmp) / "logs",
-            check=False,
-        )
+        result = run_dbt_in(tmp, ["docs", "generate"], warehouse_url=warehouse_url)
         if result.returncode not in (0, 1):
-            # dbt exits 2 when it could not run at all (warehouse unreachable): retrying helps.
-            raise WarehouseError(
-                f"dbt docs generate could not run (exit {result.returncode}); check that the "
-                "warehouse answers at MOONWATCH_WAREHOUSE_URL:\n" + transform._tail(result.output)
-            )
+            raise could_not_run("generate the docs", result)
         if not result.ok or not all((Path(tmp) / "target" / n).is_file() for n in DOCS_FILES):
-            raise transform.DbtError(
+            raise DbtError(
                 f"dbt docs generate failed (exit {result.returncode}); the old docs stay. Its "
-                "output names the model or source:\n" + transform._tail(result.output),
+                "output names the model or source:\n" + tail(result.output),
                 result,
             )
         for name in DOCS_FILES:
@@ -176,26 +160,3 @@ def refresh_docs(docs_dir: Path, *, warehouse_url: str | None = None) -> str:
         )
     result = generate_docs(docs_dir, warehouse_url=warehouse_url)
     return f"dbt docs generated in {docs_dir} ({reason}) in {result.seconds:.0f} s"
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m moonwatch.dbt_docs [FOLDER]``: generate the docs now."""
-    from moonwatch.settings import load_settings
-
-    logging.basicConfig(level=logging.INFO)
-    args = list(sys.argv[1:] if argv is None else argv)
-    if args and args[0] in ("-h", "--help"):
-        print(__doc__)
-        return 0
-    folder = Path(args[0]) if args else docs_dir_for_home(load_settings().home)
-    try:
-        generate_docs(folder.resolve())
-    except MoonwatchError as e:
-        print(e, file=sys.stderr)
-        return 1
-    print(f"dbt docs in {folder}; with `make up` running: {docs_url(load_settings().airflow_url)}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
