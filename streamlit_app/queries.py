@@ -4,14 +4,13 @@ The connection is ``st.connection(..., type="sql")`` on MOONWATCH_DASHBOARD_DB_U
 read-only dashboard role). Every query function is ``st.cache_data`` with ``ttl`` equal to the
 page's refresh interval (MOONWATCH_DASHBOARD_REFRESH_SECONDS, default 30), so one refresh costs
 at most one round of queries however many people watch the page, and a widget change (coin,
-currency) is answered from the cache. Driver errors become :class:`DashboardError` subclasses
-whose messages say what to do and never contain the password.
+currency) is answered from the cache. Every setting comes from :mod:`moonwatch.settings`.
+Driver errors become :class:`DashboardError` subclasses whose messages say what to do and never
+contain the password.
 """
 
 from __future__ import annotations
 
-import logging
-import os
 from decimal import Decimal
 
 import pandas as pd
@@ -22,15 +21,9 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
 from moonwatch.dbt import docs as dbt_docs
 from moonwatch.errors import ConfigurationError, MoonwatchError, TransientError
-from moonwatch.settings import load_settings
-
-logger = logging.getLogger(__name__)
+from moonwatch.settings import Settings, load_settings
 
 DB_URL_ENV = "MOONWATCH_DASHBOARD_DB_URL"
-REFRESH_ENV = "MOONWATCH_DASHBOARD_REFRESH_SECONDS"
-DEFAULT_REFRESH_SECONDS = 30
-STALE_ENV = "MOONWATCH_STALE_AFTER_SECONDS"
-DEFAULT_STALE_SECONDS = 300
 CONNECTION_NAME = "moonwatch_marts"
 
 # The marts the page reads (the dbt project's contract), in page order.
@@ -49,31 +42,29 @@ MAX_POINTS_PER_COIN = 1500
 HISTORY_DAYS = 30
 
 
-def _seconds_from_env(name: str, default: int, minimum: int) -> int:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(float(raw))
-    except ValueError:
-        logger.warning("%s=%r is not a number; using %s s", name, raw, default)
-        return default
-    return max(minimum, value)
-
-
 def refresh_seconds() -> int:
-    """MOONWATCH_DASHBOARD_REFRESH_SECONDS as a whole number of seconds (at least 5)."""
-    return _seconds_from_env(REFRESH_ENV, DEFAULT_REFRESH_SECONDS, 5)
+    """MOONWATCH_DASHBOARD_REFRESH_SECONDS (``Settings.dashboard_refresh_seconds``: default 30,
+    at least 5); a bad value is a ConfigurationError that names it."""
+    return load_settings().dashboard_refresh_seconds
 
 
 def stale_after_seconds() -> int:
-    """MOONWATCH_STALE_AFTER_SECONDS (default 300, at least 1): a coin whose newest row the
-    pipeline stamped longer ago than this is stale (marked, and not preselected). Read on every
-    page run, so a changed value takes effect on the next refresh."""
-    return _seconds_from_env(STALE_ENV, DEFAULT_STALE_SECONDS, 1)
+    """MOONWATCH_STALE_AFTER_SECONDS (``Settings.stale_after_seconds``: default 300, at least 1):
+    a coin whose newest row the pipeline stamped longer ago than this is stale (marked, and not
+    preselected). Read on every page run, so a changed value takes effect on the next refresh."""
+    return load_settings().stale_after_seconds
 
 
-REFRESH_SECONDS = refresh_seconds()
+def _refresh_seconds_at_import() -> int:
+    # The cache TTL and the page's timer are fixed when this module loads. Bad settings must not
+    # crash the import: the page then reads the settings again and shows their error.
+    try:
+        return refresh_seconds()
+    except ConfigurationError:
+        return Settings.model_fields["dashboard_refresh_seconds"].default
+
+
+REFRESH_SECONDS = _refresh_seconds_at_import()
 
 
 class DashboardError(MoonwatchError):

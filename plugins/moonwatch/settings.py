@@ -100,6 +100,20 @@ class Settings(BaseSettings):
         description="MOONWATCH_DASHBOARD_URL: where the dashboard answers.",
         **_env("MOONWATCH_DASHBOARD_URL"),
     )
+    dashboard_refresh_seconds: int = Field(
+        30,
+        ge=5,
+        description="MOONWATCH_DASHBOARD_REFRESH_SECONDS: how often the dashboard refreshes "
+        "itself, and how long it caches a query's result (at least 5 s).",
+        **_env("MOONWATCH_DASHBOARD_REFRESH_SECONDS"),
+    )
+    stale_after_seconds: int = Field(
+        300,
+        ge=1,
+        description="MOONWATCH_STALE_AFTER_SECONDS: the dashboard marks a coin stale, and does "
+        "not preselect it, when the pipeline fetched its newest quote longer ago than this.",
+        **_env("MOONWATCH_STALE_AFTER_SECONDS"),
+    )
     monthly_credit_budget: int = Field(
         10_000,
         ge=0,
@@ -158,6 +172,14 @@ class Settings(BaseSettings):
             problem = key_url_problem(value, "CMC_BASE_URL")
             if problem:
                 raise ValueError(problem)
+        return value
+
+    @field_validator("dashboard_refresh_seconds", "stale_after_seconds", mode="before")
+    @classmethod
+    def _blank_is_default(cls, value: object, info: ValidationInfo) -> object:
+        # docker-compose passes an unset variable on as "" (`${VAR:-}`): that means the default.
+        if isinstance(value, str) and not value.strip():
+            return cls.model_fields[info.field_name].default
         return value
 
     @field_validator("topic")

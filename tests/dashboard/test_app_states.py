@@ -87,3 +87,14 @@ def test_app_names_the_setting_when_it_is_unset(monkeypatch, clear_streamlit_cac
     assert not at.exception
     assert "MOONWATCH_DASHBOARD_DB_URL is not set" in at.error[0].value
     assert "make up" in at.error[0].value
+
+
+def test_app_names_a_bad_setting_instead_of_crashing(dashboard_env, monkeypatch):
+    monkeypatch.setenv("MOONWATCH_DASHBOARD_REFRESH_SECONDS", "soon")
+    at = run_app()
+
+    assert not at.exception
+    assert len(at.error) == 1
+    assert "MOONWATCH_DASHBOARD_REFRESH_SECONDS: Input should be a valid integer" in (
+        at.error[0].value
+    )

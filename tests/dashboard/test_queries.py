@@ -44,20 +44,36 @@ def test_describe_target_hides_the_password():
     )
 
 
-def test_refresh_seconds_reads_the_environment(monkeypatch):
-    monkeypatch.setenv(queries.REFRESH_ENV, "12")
-    assert queries.refresh_seconds() == 12
-    monkeypatch.setenv(queries.REFRESH_ENV, "1")
-    assert queries.refresh_seconds() == 5
-    monkeypatch.setenv(queries.REFRESH_ENV, "soon")
-    assert queries.refresh_seconds() == 30
+REFRESH = "MOONWATCH_DASHBOARD_REFRESH_SECONDS"
+STALE = "MOONWATCH_STALE_AFTER_SECONDS"
 
 
-def test_stale_after_seconds_reads_the_environment(monkeypatch):
-    monkeypatch.delenv(queries.STALE_ENV, raising=False)
-    assert queries.stale_after_seconds() == 300
-    monkeypatch.setenv(queries.STALE_ENV, "90")
-    assert queries.stale_after_seconds() == 90
+@pytest.mark.parametrize(
+    ("name", "read", "default"),
+    [(REFRESH, queries.refresh_seconds, 30), (STALE, queries.stale_after_seconds, 300)],
+)
+def test_dashboard_seconds_come_from_the_settings(monkeypatch, name, read, default):
+    monkeypatch.delenv(name, raising=False)
+    assert read() == default
+    monkeypatch.setenv(name, "")  # what docker-compose passes for an unset variable
+    assert read() == default
+    monkeypatch.setenv(name, "90")
+    assert read() == 90
+
+
+@pytest.mark.parametrize(
+    ("name", "read", "value", "problem"),
+    [
+        (REFRESH, queries.refresh_seconds, "1", "greater than or equal to 5"),
+        (REFRESH, queries.refresh_seconds, "soon", "a valid integer"),
+        (STALE, queries.stale_after_seconds, "0", "greater than or equal to 1"),
+    ],
+)
+def test_a_bad_dashboard_setting_is_a_clear_error(monkeypatch, name, read, value, problem):
+    # Before: a typo or a too small value was quietly replaced (a warning in the log at best).
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigurationError, match=f"{name}: Input should be {problem}"):
+        read()
 
 
 SIM = "simulator"
