@@ -1,5 +1,5 @@
 {#
-    Use a model's custom schema verbatim (staging, marts) instead of dbt's default
+    Use a model's custom schema verbatim (staging, intermediate, marts) instead of dbt's default
     <target_schema>_<custom_schema>; models without one fall back to the target's schema.
 #}
 {% macro generate_schema_name(custom_schema_name, node) -%}

@@ -6,7 +6,7 @@
     so a row that breaks them came from elsewhere (an older contract, a hand-made insert).
 
     stg_crypto_quotes exposes it as invalid_reason. quotes_coins takes only the rows without
-    one, so one coin's bad row never stops the other coins' marts; raw_loads_per_minute
+    one, so one coin's bad row never stops the other coins' marts; int_loads_per_minute
     counts the others per minute and pipeline_health reports them (quarantined_last_hour).
 #}
 {% macro quote_row_problem() -%}

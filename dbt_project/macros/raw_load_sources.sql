@@ -1,6 +1,6 @@
 {#
     The raw tables whose loads pipeline_health reports, counted per minute by
-    raw_loads_per_minute (each has a loaded_at column; the big ones index it).
+    int_loads_per_minute (each has a loaded_at column; the big ones index it).
 #}
 {% macro raw_load_sources() -%}
     {{ return(['crypto_quotes', 'crypto_listings', 'fx_rates']) }}
@@ -20,7 +20,7 @@
 {#-
     Where each raw table's rows can come from (its `source` values). pipeline_health reports
     one row per table and source that ever loaded, looking each one up through the
-    raw_loads_per_minute index instead of scanning for the distinct values.
+    int_loads_per_minute index instead of scanning for the distinct values.
 -#}
 {% macro raw_data_sources() -%}
     {{ return({

@@ -1,8 +1,10 @@
-"""Hand-made ``marts`` tables for the dashboard tests, per the marts contract.
+"""Hand-made ``marts`` tables for the dashboard tests, typed by the marts' dbt contracts.
 
-Column types are the marts' own (dbt casts money and percentages to ``double precision``), and
-``source`` ('coinmarketcap' or 'simulator') is in the quote marts' grain, as the dashboard's
-queries require.
+Each table has the columns the tests fill, with the types the mart's enforced contract
+declares (``data_type`` in ``dbt_project/models/marts/<mart>.yml``, which the build checks
+against the real SQL): one source for the types, so a stand-in can never be ``numeric`` where
+the mart is ``double precision``. ``source`` ('coinmarketcap' or 'simulator') is in the
+quote marts' grain, as the dashboard's queries require.
 
 The dbt project builds these in real life; the tests create them with the loader role (which
 owns schema ``marts``; default privileges let the dashboard role read what it creates).
@@ -12,53 +14,72 @@ weeks of plausible random-walk data for the README screenshot.
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import psycopg
+import yaml
 from psycopg import sql
 
-QUOTE_COLUMNS = """
-    quote_key text, coin_id int, symbol text, name text, slug text, quote_currency text,
-    source text, is_simulated boolean, cmc_rank int, price double precision,
-    volume_24h double precision, volume_change_24h double precision,
-    percent_change_1h double precision, percent_change_24h double precision,
-    percent_change_7d double precision, percent_change_30d double precision,
-    market_cap double precision, market_cap_dominance double precision,
-    fully_diluted_market_cap double precision, circulating_supply double precision,
-    total_supply double precision, max_supply double precision, last_updated_at timestamptz,
-    fetched_at timestamptz, loaded_at timestamptz
-"""
-TOP_COLUMNS = """
-    snapshot_at timestamptz, rank bigint, coin_id int, symbol text, name text,
-    quote_currency text, source text, is_simulated boolean, price double precision,
-    market_cap double precision, volume_24h double precision,
-    market_cap_dominance double precision, circulating_supply double precision,
-    share_of_top_10 double precision
-"""
-DDL = {
-    "quotes_coins": QUOTE_COLUMNS,
-    "latest_quotes": QUOTE_COLUMNS,
-    "coin_price_hourly": """
-        coin_id int, symbol text, name text, quote_currency text, source text,
-        hour_at timestamptz, open_price double precision, high_price double precision,
-        low_price double precision, close_price double precision, avg_price double precision,
-        samples bigint, last_updated_at timestamptz, last_loaded_at timestamptz
-    """,
-    "cap_top_10": TOP_COLUMNS,
-    "vol_top_10": TOP_COLUMNS,
-    "fx_rates_daily": """
-        as_of_date date, currency text, rate_per_usd double precision, is_latest boolean
-    """,
-    "pipeline_health": """
-        source_name text, last_loaded_at timestamptz, rows_last_hour bigint,
-        rejected_last_hour bigint
-    """,
-}
-QUOTE_FIELDS = [c.split()[0] for c in (part.strip() for part in QUOTE_COLUMNS.split(",")) if c]
-TOP_FIELDS = [c.split()[0] for c in (part.strip() for part in TOP_COLUMNS.split(",")) if c]
+MARTS_MODELS = Path(__file__).resolve().parents[2] / "dbt_project" / "models" / "marts"
+
+
+@functools.cache
+def contract_types(mart: str) -> dict[str, str]:
+    """Column name -> ``data_type`` of ``mart``'s enforced dbt contract, in the mart's order."""
+    path = MARTS_MODELS / f"{mart}.yml"
+    models = yaml.safe_load(path.read_text())["models"]
+    model = next((m for m in models if m["name"] == mart), None)
+    if model is None or not (model.get("config") or {}).get("contract", {}).get("enforced"):
+        raise ValueError(
+            f"{path} declares no enforced contract for {mart}: give it `config: contract:"
+            " {enforced: true}` and a data_type per column, as the other dashboard marts have"
+        )
+    return {column["name"]: column["data_type"] for column in model["columns"]}
+
+
+def columns_ddl(mart: str, columns: list[str]) -> sql.Composed:
+    """``name type, ...`` for ``columns`` of ``mart``, each typed as its contract says."""
+    types = contract_types(mart)
+    unknown = [column for column in columns if column not in types]
+    if unknown:
+        raise ValueError(f"{mart} has no column {unknown} in its contract: fix the fixture")
+    return sql.SQL(", ").join(
+        sql.SQL("{} {}").format(sql.Identifier(column), sql.SQL(types[column]))
+        for column in columns
+    )
+
+
+QUOTE_FIELDS = [
+    "quote_key", "coin_id", "symbol", "name", "slug", "quote_currency", "source",
+    "is_simulated", "cmc_rank", "price", "volume_24h", "volume_change_24h",
+    "percent_change_1h", "percent_change_24h", "percent_change_7d", "percent_change_30d",
+    "market_cap", "market_cap_dominance", "fully_diluted_market_cap", "circulating_supply",
+    "total_supply", "max_supply", "last_updated_at", "fetched_at", "loaded_at",
+]  # fmt: skip
+TOP_FIELDS = [
+    "snapshot_at", "rank", "coin_id", "symbol", "name", "quote_currency", "source",
+    "is_simulated", "price", "market_cap", "volume_24h", "market_cap_dominance",
+    "circulating_supply", "share_of_top_10",
+]  # fmt: skip
+# The columns each stand-in mart has (the ones the tests fill); types come from the contracts.
+COLUMNS = {
+    "quotes_coins": QUOTE_FIELDS,
+    "latest_quotes": QUOTE_FIELDS,
+    "coin_price_hourly": [
+        "coin_id", "symbol", "name", "quote_currency", "source", "hour_at", "open_price",
+        "high_price", "low_price", "close_price", "avg_price", "samples", "last_updated_at",
+        "last_loaded_at",
+    ],
+    "cap_top_10": TOP_FIELDS,
+    "vol_top_10": TOP_FIELDS,
+    "fx_rates_daily": ["as_of_date", "currency", "rate_per_usd", "is_latest"],
+    "pipeline_health": ["source_name", "last_loaded_at", "rows_last_hour", "rejected_last_hour"],
+}  # fmt: skip
 
 
 def drop_marts(conn: psycopg.Connection) -> None:
@@ -66,7 +87,7 @@ def drop_marts(conn: psycopg.Connection) -> None:
     rows = conn.execute(
         "select c.relname, c.relkind from pg_class c join pg_namespace n on n.oid = c.relnamespace "
         "where n.nspname = 'marts' and c.relname = any(%s)",
-        (list(DDL),),
+        (list(COLUMNS),),
     ).fetchall()
     kinds = {"r": "table", "p": "table", "v": "view", "m": "materialized view"}
     for name, kind in rows:
@@ -78,12 +99,18 @@ def drop_marts(conn: psycopg.Connection) -> None:
             )
 
 
-def create_marts(conn: psycopg.Connection, tables: tuple[str, ...] = tuple(DDL)) -> None:
+def create_marts(conn: psycopg.Connection, tables: tuple[str, ...] = tuple(COLUMNS)) -> None:
     drop_marts(conn)
     for name in tables:
-        conn.execute(
-            sql.SQL("create table marts.{} ({})").format(sql.Identifier(name), sql.SQL(DDL[name]))
+        _create(conn, name, COLUMNS[name])
+
+
+def _create(conn: psycopg.Connection, mart: str, columns: list[str]) -> None:
+    conn.execute(
+        sql.SQL("create table marts.{} ({})").format(
+            sql.Identifier(mart), columns_ddl(mart, columns)
         )
+    )
 
 
 def _insert(conn: psycopg.Connection, table: str, rows: list[dict]) -> None:
@@ -475,33 +502,33 @@ def fill_rich(conn: psycopg.Connection, *, days: int = 30, seed: int = 7) -> Non
 
 # Marts the page reads beyond the core ones, for the README screenshot only (fill_small's
 # tests create their own where they need them).
-EXTRA_DDL = {
-    "alert_events": """
-        event_id bigint, source text, status text, title text, opened_at timestamptz,
-        resolved_at timestamptz, open_sent_at timestamptz, delivery_error text,
-        last_change_at timestamptz
-    """,
-    "reconciliation_runs": """
-        run_id text, source text, is_simulated boolean, sampled_at timestamptz,
-        checked_at timestamptz, samples bigint, matched bigint, mismatched bigint,
-        superseded bigint, not_loaded bigint, pending bigint, mismatched_coins text,
-        status text, is_latest boolean
-    """,
-    "credit_budget": """
-        source text, is_simulated boolean, credits_budget bigint, credits_used bigint,
-        credits_left bigint, quotes_every_minutes bigint, listings_every_minutes bigint,
-        decided_at timestamptz
-    """,
-}
+EXTRA_COLUMNS = {
+    "alert_events": [
+        "event_id", "source", "status", "title", "opened_at", "resolved_at", "open_sent_at",
+        "delivery_error", "last_change_at",
+    ],
+    "reconciliation_runs": [
+        "run_id", "source", "is_simulated", "sampled_at", "checked_at", "samples", "matched",
+        "mismatched", "superseded", "not_loaded", "pending", "mismatched_coins", "status",
+        "is_latest",
+    ],
+    "credit_budget": [
+        "source", "is_simulated", "credits_budget", "credits_used", "credits_left",
+        "quotes_every_minutes", "listings_every_minutes", "decided_at",
+    ],
+}  # fmt: skip
+
+
+def create_rich_extras(conn: psycopg.Connection) -> None:
+    """The EXTRA_COLUMNS stand-ins, empty (in place of whatever made those marts)."""
+    drop_rich_extras(conn)
+    for table, columns in EXTRA_COLUMNS.items():
+        _create(conn, table, columns)
 
 
 def fill_rich_extras(conn: psycopg.Connection, now: datetime) -> None:
     """Alerts, the newest reconciliation and the credit line, as the screenshot shows them."""
-    drop_rich_extras(conn)
-    for table, columns in EXTRA_DDL.items():
-        conn.execute(
-            sql.SQL("create table marts.{} ({})").format(sql.Identifier(table), sql.SQL(columns))
-        )
+    create_rich_extras(conn)
     alerts = [
         (3, "open", "SOL moved up 10.4% in 60 min (move ≥ 10%)", now - timedelta(minutes=12), None),
         (2, "resolved", "ETH crossed above 3,500 USD", now - timedelta(hours=5),
@@ -542,7 +569,7 @@ def fill_rich_extras(conn: psycopg.Connection, now: datetime) -> None:
 
 
 def drop_rich_extras(conn: psycopg.Connection) -> None:
-    for table in EXTRA_DDL:
+    for table in EXTRA_COLUMNS:
         kind = conn.execute(
             "select c.relkind from pg_class c join pg_namespace n on n.oid = c.relnamespace"
             " where n.nspname = 'marts' and c.relname = %s",

@@ -247,7 +247,7 @@ def test_pipeline_health_reports_each_source_and_is_readable_by_the_dashboard(
     dbt("build", "--full-refresh", "--select", *QUOTES_SELECTION)
     # What the build counted per minute (pipeline_health sums these)...
     counted = query(
-        "select minute_at, rows_loaded from marts.raw_loads_per_minute"
+        "select minute_at, rows_loaded from intermediate.int_loads_per_minute"
         " where source_name = 'crypto_quotes' and source = 'simulator' order by minute_at"
     )
     assert [r["rows_loaded"] for r in counted] == [1, 1, 1]
@@ -364,20 +364,22 @@ def test_marts_have_the_indexes_the_incremental_builds_rely_on(dbt, insert_quote
         "--select",
         "+latest_quotes",
         "+coin_price_hourly",
-        "raw_loads_per_minute",
+        "int_loads_per_minute",
     )
     indexes = {
         (r["tablename"], r["indexdef"].split(" USING btree ")[1])
         for r in query(
-            "select tablename, indexdef from pg_indexes where schemaname = 'marts'"
+            "select tablename, indexdef from pg_indexes"
+            " where schemaname in ('marts', 'intermediate')"
             " and tablename in ('quotes_coins', 'coin_price_hourly', 'latest_quotes',"
-            " 'raw_loads_per_minute')"
+            " 'int_loads_per_minute')"
         )
     }
     unique = {
         (r["tablename"], r["indexdef"].split(" USING btree ")[1])
         for r in query(
-            "select tablename, indexdef from pg_indexes where schemaname = 'marts'"
+            "select tablename, indexdef from pg_indexes"
+            " where schemaname in ('marts', 'intermediate')"
             " and indexdef like 'CREATE UNIQUE INDEX%%'"
         )
     }
@@ -387,7 +389,7 @@ def test_marts_have_the_indexes_the_incremental_builds_rely_on(dbt, insert_quote
     assert ("coin_price_hourly", "(source, coin_id, quote_currency, hour_at)") in unique
     assert ("latest_quotes", "(source, coin_id, quote_currency)") in unique
     # pipeline_health's per-source minute ranges, and the incremental's replace key.
-    assert ("raw_loads_per_minute", "(source_name, source, minute_at)") in unique
+    assert ("int_loads_per_minute", "(source_name, source, minute_at)") in unique
     # The incremental lookups: rows dbt wrote since a safe point, an hour's quotes by a range,
     # and the per-build tests' recent window on coin_price_hourly.
     assert ("quotes_coins", "(transformed_at)") in indexes

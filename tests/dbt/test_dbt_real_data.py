@@ -200,7 +200,7 @@ def test_a_row_committed_late_ends_up_in_every_quotes_mart(
         {"close_price": 3000.0}
     ]
     counted = query(
-        "select sum(rows_loaded) as n from marts.raw_loads_per_minute"
+        "select sum(rows_loaded) as n from intermediate.int_loads_per_minute"
         " where source_name = 'crypto_quotes'"
     )
     assert counted == [{"n": 3}]

@@ -11,7 +11,7 @@
 
     The last hour's counts are exact (loaded_at >= now() - 1 hour) and add three parts:
     - the part-minute at the window's start, counted in raw (at most one minute of rows);
-    - the whole minutes after it that raw_loads_per_minute holds, before the table's newest
+    - the whole minutes after it that int_loads_per_minute holds, before the table's newest
       counted minute (that one may have been counted while still filling);
     - everything from that minute on, counted in raw (the rows loaded since the last dbt
       build: about a minute of rows while builds keep up).
@@ -39,7 +39,7 @@ with
         '{{ data_source }}'::text as source,
         (
             select max(minute_at)
-            from {{ ref('raw_loads_per_minute') }}
+            from {{ ref('int_loads_per_minute') }}
             where source_name = '{{ name }}' and source = '{{ data_source }}'
         ) as newest_minute
     {% if not loop.last %}union all{% endif %}
@@ -69,7 +69,7 @@ with
         greatest(
             (
                 select max(last_loaded_at)
-                from {{ ref('raw_loads_per_minute') }}
+                from {{ ref('int_loads_per_minute') }}
                 where source_name = '{{ name }}' and source = sources.source
                     and minute_at = sources.newest_minute
             ),
@@ -113,7 +113,7 @@ with
             )
             + (
                 select coalesce(sum({{ column }}), 0)
-                from {{ ref('raw_loads_per_minute') }}
+                from {{ ref('int_loads_per_minute') }}
                 where source_name = '{{ name }}' and source = sources.source
                     and minute_at >= {{ first_whole_minute }}
                     and minute_at < tables.newest_minute
@@ -132,7 +132,7 @@ with
         (
             (
                 select max(quarantine_reason)
-                from {{ ref('raw_loads_per_minute') }}
+                from {{ ref('int_loads_per_minute') }}
                 where source_name = '{{ name }}' and source = sources.source
                     and minute_at >= {{ first_whole_minute }}
             )

@@ -18,6 +18,9 @@
     Quotes also count the rows quarantined for breaking the value rules (invalid_reason), with
     one of their reasons.
 
+    Intermediate, not a mart: a step pipeline_health builds its answer from (it reads this
+    four times per raw table), in schema intermediate, which the dashboard role cannot read.
+
     Incremental: each run recounts, through the raw loaded_at indexes, every whole minute from
     the safe point its last run recorded (macros/incremental_watermark.sql), and replaces
     those minutes. So a row that commits late (loaded_at is the insert's clock time) is
