@@ -221,9 +221,11 @@ def clear_caches() -> None:
 
 # -- cached queries ------------------------------------------------------------------------
 # Each takes ``db`` (from database_key()) so results are cached per database, never by secret.
+# One cache policy for all of them: an answer lives for one refresh interval.
+_cached = st.cache_data(ttl=REFRESH_SECONDS, show_spinner=False)
 
 
-@st.cache_data(ttl=REFRESH_SECONDS, show_spinner=False)
+@_cached
 def mart_status(db: str) -> pd.DataFrame:
     """Per mart in MARTS: ``table``, ``exists`` and ``has_rows``."""
     present = _read(
@@ -260,15 +262,26 @@ _COIN_COLUMNS = ("coin_id", "symbol", "name", "quote_currency", "stamped_at")
 SOURCES = ("coinmarketcap", "simulator")
 
 
-def _source(source: str) -> dict[str, str]:
-    """``source`` as a query parameter; anything but a known source is a caller's bug (a
-    currency passed where a source belongs would silently match no row)."""
+def _read_source(sql: str, source: str, *, table: str, **params: object) -> pd.DataFrame:
+    """``sql`` (on ``marts.<table>``) with ``:source`` bound to ``source`` and ``params``.
+    Anything but a known source is a caller's bug (a currency passed where a source belongs
+    would silently match no row)."""
     if source not in SOURCES:
         raise ValueError(f"not a data source: {source!r}; one of {', '.join(SOURCES)}")
-    return {"source": source}
+    return _read(sql, {**params, "source": source}, table=table)
 
 
-@st.cache_data(ttl=REFRESH_SECONDS, show_spinner=False)
+def _read_coins(
+    sql: str, coin_ids: tuple[int, ...], source: str, *, table: str, **params: object
+) -> pd.DataFrame:
+    """:func:`_read_source` with ``:coin_ids`` bound to the picked coins; none picked, no
+    query (an empty frame)."""
+    if not coin_ids:
+        return pd.DataFrame()
+    return _read_source(sql, source, table=table, coin_ids=list(coin_ids), **params)
+
+
+@_cached
 def sources(db: str) -> pd.DataFrame:
     """Per ``source`` in ``marts.latest_quotes``: ``coins`` (distinct ids), ``stamped_at`` (the
     newest pipeline-stamped time, see STAMPED_AT), ``last_updated_at`` (the newest source time,
@@ -283,7 +296,7 @@ def sources(db: str) -> pd.DataFrame:
     )
 
 
-@st.cache_data(ttl=REFRESH_SECONDS, show_spinner=False)
+@_cached
 def coins(db: str, *, source: str) -> pd.DataFrame:
     """Every coin of ``source`` in ``marts.latest_quotes`` for the coin picker, by rank: id,
     symbol, name, and the quote currency and pipeline-stamped time of its newest row (a coin
@@ -295,14 +308,14 @@ def coins(db: str, *, source: str) -> pd.DataFrame:
     80 ms spikes into the page's refreshes.
     """
     order = "cmc_rank nulls last, symbol, coin_id"
-    arrays = _read(
+    arrays = _read_source(
         "with newest as ("
         f" select distinct on (coin_id) coin_id, symbol, name, quote_currency, cmc_rank,"
         f" {STAMPED_AT} as stamped_at from marts.latest_quotes where source = :source"
         f" order by coin_id, {STAMPED_AT} desc nulls last, quote_currency) select "
         + ", ".join(f"array_agg({c} order by {order}) as {c}" for c in _COIN_COLUMNS)
         + " from newest",
-        _source(source),
+        source,
         table="latest_quotes",
     )
     if arrays.empty or arrays.iloc[0].isna().all():  # no coins: array_agg of nothing is null
@@ -312,25 +325,24 @@ def coins(db: str, *, source: str) -> pd.DataFrame:
     return frame
 
 
-@st.cache_data(ttl=REFRESH_SECONDS, show_spinner=False)
+@_cached
 def latest_quotes(db: str, coin_ids: tuple[int, ...], *, source: str) -> pd.DataFrame:
     """The newest ``marts.latest_quotes`` row of each selected coin of ``source`` (whatever
     its quote currency: the page converts each row from its own), with ``stamped_at``, by
     rank."""
-    if not coin_ids:
-        return pd.DataFrame()
-    return _read(
+    return _read_coins(
         f"select * from (select distinct on (coin_id) {_QUOTE_COLUMNS}, "
         f"{STAMPED_AT} as stamped_at from marts.latest_quotes "
         "where coin_id = any(:coin_ids) and source = :source "
         f"order by coin_id, {STAMPED_AT} desc nulls last, quote_currency) as newest "
         "order by cmc_rank nulls last, symbol, coin_id",
-        {"coin_ids": list(coin_ids), **_source(source)},
+        coin_ids,
+        source,
         table="latest_quotes",
     )
 
 
-@st.cache_data(ttl=REFRESH_SECONDS, show_spinner=False)
+@_cached
 def quote_history(db: str, coin_ids: tuple[int, ...], *, source: str) -> pd.DataFrame:
     """Percent changes and prices from ``marts.quotes_coins`` over the last HISTORY_DAYS of
     data of ``source``, per coin and quote currency (converted per row by the page).
@@ -339,9 +351,7 @@ def quote_history(db: str, coin_ids: tuple[int, ...], *, source: str) -> pd.Data
     (at least one minute, the source's own update rate). The window ends now at the latest: a
     source time in the future (a wrong clock) must not push the window past all real history.
     """
-    if not coin_ids:
-        return pd.DataFrame()
-    return _read(
+    return _read_coins(
         """
         with scoped as (
             select * from marts.quotes_coins
@@ -372,44 +382,41 @@ def quote_history(db: str, coin_ids: tuple[int, ...], *, source: str) -> pd.Data
         group by 1, 2, 3
         order by 3, 1, 2
         """,
-        {
-            "coin_ids": list(coin_ids),
-            **_source(source),
-            "days": HISTORY_DAYS,
-            "points": MAX_POINTS_PER_COIN,
-        },
+        coin_ids,
+        source,
         table="quotes_coins",
+        days=HISTORY_DAYS,
+        points=MAX_POINTS_PER_COIN,
     )
 
 
-@st.cache_data(ttl=REFRESH_SECONDS, show_spinner=False)
+@_cached
 def price_hourly(db: str, coin_ids: tuple[int, ...], *, source: str) -> pd.DataFrame:
     """``marts.coin_price_hourly`` rows of the selected coins of ``source`` (OHLC per hour and
     quote currency; needs the mart's ``source`` column)."""
-    if not coin_ids:
-        return pd.DataFrame()
-    return _read(
+    return _read_coins(
         "select coin_id, symbol, name, quote_currency, source, hour_at, open_price, "
         "high_price, low_price, close_price, avg_price, samples from marts.coin_price_hourly "
         "where coin_id = any(:coin_ids) and source = :source "
         "and hour_at <= now() + interval '5 minutes' order by hour_at, coin_id, quote_currency",
-        {"coin_ids": list(coin_ids), **_source(source)},
+        coin_ids,
+        source,
         table="coin_price_hourly",
     )
 
 
-@st.cache_data(ttl=REFRESH_SECONDS, show_spinner=False)
+@_cached
 def top_10(db: str, table: str, *, source: str) -> pd.DataFrame:
     """The newest snapshot of ``source`` in ``marts.cap_top_10`` or ``marts.vol_top_10``."""
     if table not in ("cap_top_10", "vol_top_10"):
         raise ValueError(f"not a top-10 mart: {table!r}")
     # The table name comes from the two literals checked above, never from input.
-    return _read(
+    return _read_source(
         "select snapshot_at, rank, coin_id, symbol, name, quote_currency, source, is_simulated, "
         "price, market_cap, volume_24h, market_cap_dominance, circulating_supply, "
         f"share_of_top_10 from marts.{table} where source = :source and snapshot_at = "
         f"(select max(snapshot_at) from marts.{table} where source = :source) order by rank",
-        _source(source),
+        source,
         table=table,
     )
 
@@ -418,7 +425,7 @@ def top_10(db: str, table: str, *, source: str) -> pd.DataFrame:
 FX_DAYS = HISTORY_DAYS + 10
 
 
-@st.cache_data(ttl=REFRESH_SECONDS, show_spinner=False)
+@_cached
 def fx_rates(db: str) -> pd.DataFrame:
     """``marts.fx_rates_daily`` for the last FX_DAYS days, plus each currency's newest older
     rate when it has none in that window (to carry forward): currency, as_of_date,
@@ -438,7 +445,7 @@ def fx_rates(db: str) -> pd.DataFrame:
     )
 
 
-@st.cache_data(ttl=REFRESH_SECONDS, show_spinner=False)
+@_cached
 def pipeline_health(db: str) -> pd.DataFrame:
     """``marts.pipeline_health``: per raw table (``source_name``), last load and the last
     hour's counts. Every column is read: where the mart also splits its figures by data
@@ -448,41 +455,41 @@ def pipeline_health(db: str) -> pd.DataFrame:
     )
 
 
-@st.cache_data(ttl=REFRESH_SECONDS, show_spinner=False)
+@_cached
 def reconciliation(db: str, *, source: str) -> pd.DataFrame:
     """The newest ``marts.reconciliation_runs`` row of ``source``: how many coins sampled
     again from the source the marts held with the same numbers, and the verdict."""
-    return _read(
+    return _read_source(
         "select sampled_at, checked_at, samples, matched, mismatched, superseded, not_loaded, "
         "pending, mismatched_coins, status from marts.reconciliation_runs "
         "where source = :source and is_latest",
-        _source(source),
+        source,
         table="reconciliation_runs",
     )
 
 
-@st.cache_data(ttl=REFRESH_SECONDS, show_spinner=False)
+@_cached
 def credit_budget(db: str, *, source: str) -> pd.DataFrame:
     """``marts.credit_budget`` for ``source``: the producer's effective cadence and the
     month's credits used and left (the simulator's are counted, never enforced)."""
-    return _read(
+    return _read_source(
         "select is_simulated, credits_budget, credits_used, credits_left, "
         "quotes_every_minutes, listings_every_minutes, decided_at "
         "from marts.credit_budget where source = :source",
-        _source(source),
+        source,
         table="credit_budget",
     )
 
 
-@st.cache_data(ttl=REFRESH_SECONDS, show_spinner=False)
+@_cached
 def recent_alerts(db: str, *, source: str) -> pd.DataFrame:
     """The 20 newest ``marts.alert_events`` (DAG crypto_alerts): events on ``source``'s quotes
     and DAG failures (no source), the most recently opened or resolved first."""
-    return _read(
+    return _read_source(
         "select status, title, opened_at, resolved_at, open_sent_at, delivery_error "
         "from marts.alert_events where source = :source or source is null "
         "order by last_change_at desc, event_id desc limit 20",
-        _source(source),
+        source,
         table="alert_events",
     )
 
