@@ -1,4 +1,5 @@
-"""Numbers as the dashboard shows them: money, amounts, percents, and the coins' labels.
+"""Numbers and names as the dashboard shows them: money, amounts, percents, coin labels and
+data sources.
 
 No Streamlit and no database here, so every function tests without a running app.
 """
@@ -9,6 +10,8 @@ import math
 
 import pandas as pd
 
+# How the page names a data source (the marts' `source` column) in its text.
+SOURCE_NAMES = {"simulator": "simulated", "coinmarketcap": "CoinMarketCap"}
 _PREFIX = {"USD": "$", "EUR": "€", "GBP": "£"}
 SIGNIFICANT_DIGITS = 4  # of a money amount below 1
 
