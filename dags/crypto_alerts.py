@@ -30,15 +30,14 @@ def crypto_alerts():
     def evaluate_and_notify(**context) -> dict:
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from moonwatch.airflow_glue import fail_without_retry_on_permanent_errors
+        from moonwatch.airflow_glue import fail_without_retry_on_permanent_errors, task_settings
         from moonwatch.alerts import NothingToAlertOnYet, rules_variable_text, run_alerts
-        from moonwatch.settings import load_settings
 
         ti = context["ti"]
         with fail_without_retry_on_permanent_errors():
             try:
                 return run_alerts(
-                    warehouse_url=load_settings().require_warehouse_url(),
+                    warehouse_url=task_settings().require_warehouse_url(),
                     variable_text=rules_variable_text(),
                     successful_runs=lambda dag_id: ti.get_dr_count(
                         dag_id=dag_id, states=["success"]

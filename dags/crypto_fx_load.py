@@ -24,12 +24,11 @@ from moonwatch.dag_defaults import moonwatch_dag
 def crypto_fx_load():
     @task(outlets=[RAW_FX_RATES], execution_timeout=timedelta(minutes=5))
     def load_fx_rates() -> dict:
-        from moonwatch.airflow_glue import fail_without_retry_on_permanent_errors
+        from moonwatch.airflow_glue import fail_without_retry_on_permanent_errors, task_settings
         from moonwatch.pipeline import load_fx
-        from moonwatch.settings import load_settings
 
         with fail_without_retry_on_permanent_errors():
-            return load_fx(load_settings())
+            return load_fx(task_settings())
 
     load_fx_rates()
 

@@ -10,28 +10,28 @@ contract's rules goes to `raw.crypto_listings_rejected` with the reason instead.
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 
 from airflow.sdk import task
 
 from moonwatch.assets import RAW_LISTINGS
 from moonwatch.dag_defaults import moonwatch_dag
+from moonwatch.settings import load_settings
 
-EVERY = timedelta(minutes=int(os.environ.get("MOONWATCH_LISTINGS_EVERY_MINUTES", "15")))
 
-
-@moonwatch_dag(schedule=EVERY, tags=["listings", "postgres"])
+@moonwatch_dag(
+    schedule=timedelta(minutes=load_settings().listings_every_minutes),
+    tags=["listings", "postgres"],
+)
 def crypto_listings_load():
     @task(outlets=[RAW_LISTINGS], execution_timeout=timedelta(minutes=5))
     def load_listings_snapshot(logical_date=None) -> dict:
-        from moonwatch.airflow_glue import fail_without_retry_on_permanent_errors
+        from moonwatch.airflow_glue import fail_without_retry_on_permanent_errors, task_settings
         from moonwatch.pipeline import load_listings
-        from moonwatch.settings import load_settings
 
         with fail_without_retry_on_permanent_errors():
             # The run's own turn: a retry of this run may still call, paced or not.
-            return load_listings(load_settings(), turn=logical_date)
+            return load_listings(task_settings(), turn=logical_date)
 
     load_listings_snapshot()
 

@@ -46,9 +46,8 @@ def crypto_quotes_backfill():
         from airflow.sdk import Variable
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from moonwatch.airflow_glue import fail_without_retry_on_permanent_errors
+        from moonwatch.airflow_glue import fail_without_retry_on_permanent_errors, task_settings
         from moonwatch.history import backfill_quotes
-        from moonwatch.settings import load_settings
 
         run_type = getattr(dag_run.run_type, "value", dag_run.run_type) if dag_run else None
         if run_type == "scheduled":
@@ -58,7 +57,7 @@ def crypto_quotes_backfill():
                 "crypto_quotes_backfill --from-date ... --to-date ...`."
             )
         with fail_without_retry_on_permanent_errors():
-            settings = load_settings()
+            settings = task_settings()
             symbols = Variable.get("moonwatch_symbols", default=settings.symbols)
             return backfill_quotes(settings, data_interval_start, data_interval_end, symbols)
 

@@ -14,16 +14,15 @@ wakes dbt.
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 
 from airflow.providers.apache.kafka.sensors.kafka import AwaitMessageSensor
 from airflow.sdk import task
 
+from moonwatch.airflow_glue import KAFKA_CONN_ID
 from moonwatch.assets import RAW_QUOTES
 from moonwatch.dag_defaults import moonwatch_dag
-
-TOPIC = os.environ.get("MOONWATCH_TOPIC", "crypto")
+from moonwatch.settings import load_settings
 
 
 @moonwatch_dag(
@@ -35,8 +34,8 @@ TOPIC = os.environ.get("MOONWATCH_TOPIC", "crypto")
 def crypto_quotes_load():
     wait_for_quotes = AwaitMessageSensor(
         task_id="wait_for_quotes",
-        kafka_config_id="moonwatch_kafka",
-        topics=[TOPIC],
+        kafka_config_id=KAFKA_CONN_ID,
+        topics=[load_settings().topic],
         apply_function="moonwatch.kafka.describe_waiting_message",
         commit_offset=False,
         poll_timeout=1,
@@ -53,18 +52,11 @@ def crypto_quotes_load():
     def load_quotes() -> dict:
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from moonwatch.airflow_glue import fail_without_retry_on_permanent_errors
-        from moonwatch.ingest import consume_and_load
-        from moonwatch.settings import load_settings
+        from moonwatch import pipeline
+        from moonwatch.airflow_glue import fail_without_retry_on_permanent_errors, task_settings
 
         with fail_without_retry_on_permanent_errors():
-            settings = load_settings()
-            counts = consume_and_load(
-                settings.kafka_bootstrap,
-                settings.topic,
-                settings.consumer_group,
-                settings.require_warehouse_url(),
-            )
+            counts = pipeline.load_quotes(task_settings())
         if counts["inserted"] == 0:
             # Skipped tasks emit no Asset event: dbt is not woken for nothing.
             raise AirflowSkipException(f"no new quotes ({counts})")

@@ -34,12 +34,11 @@ def crypto_quotes_produce():
     def produce_quotes_to_kafka(logical_date=None) -> dict:
         from airflow.sdk import Variable
 
-        from moonwatch.airflow_glue import fail_without_retry_on_permanent_errors
+        from moonwatch.airflow_glue import fail_without_retry_on_permanent_errors, task_settings
         from moonwatch.pipeline import fetch_and_produce_quotes
-        from moonwatch.settings import load_settings
 
         with fail_without_retry_on_permanent_errors():
-            settings = load_settings()
+            settings = task_settings()
             symbols = Variable.get("moonwatch_symbols", default=settings.symbols)
             # Paced to the monthly credit budget: a run that is not its turn is skipped.
             return fetch_and_produce_quotes(settings, symbols, turn=logical_date)

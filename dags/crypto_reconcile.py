@@ -27,11 +27,11 @@ def crypto_reconcile():
         from airflow.sdk import Variable
         from airflow.sdk.exceptions import AirflowSkipException
 
+        from moonwatch.airflow_glue import task_settings
         from moonwatch.errors import CreditBudgetExceededError
         from moonwatch.reconcile import sample_task
-        from moonwatch.settings import load_settings
 
-        settings = load_settings()
+        settings = task_settings()
         symbols = Variable.get("moonwatch_symbols", default=settings.symbols)
         try:
             return sample_task(settings, context["run_id"], symbols)
@@ -42,10 +42,10 @@ def crypto_reconcile():
     def wait_for_marts(**context):
         from airflow.sdk.bases.sensor import PokeReturnValue
 
+        from moonwatch.airflow_glue import task_settings
         from moonwatch.reconcile import poll_task
-        from moonwatch.settings import load_settings
 
-        done, counts = poll_task(load_settings(), context["run_id"])
+        done, counts = poll_task(task_settings(), context["run_id"])
         return PokeReturnValue(is_done=done, xcom_value=counts)
 
     # Runs after a timed-out (skipped) wait too: whatever is still missing is reported lost.
@@ -53,13 +53,12 @@ def crypto_reconcile():
     def compare_with_marts(**context) -> dict:
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from moonwatch.airflow_glue import fail_without_retry_on_permanent_errors
+        from moonwatch.airflow_glue import fail_without_retry_on_permanent_errors, task_settings
         from moonwatch.reconcile import MartsNotBuiltYetError, report_task
-        from moonwatch.settings import load_settings
 
         try:
             with fail_without_retry_on_permanent_errors():
-                return report_task(load_settings(), context["run_id"])
+                return report_task(task_settings(), context["run_id"])
         except MartsNotBuiltYetError as e:  # a fresh install: nothing to compare is no failure
             raise AirflowSkipException(str(e)) from e
 

@@ -639,6 +639,7 @@ class DagFailureNotifier(BaseNotifier):
     def _notify(self, context: Mapping[str, Any]) -> None:
         import psycopg
 
+        from moonwatch.airflow_glue import warehouse_url_from_connection
         from moonwatch.settings import load_settings
 
         ti = context["ti"]
@@ -655,9 +656,8 @@ class DagFailureNotifier(BaseNotifier):
         messages = {r.id: dag_failure_message(r, context, settings.airflow_url) for r in rules}
         try:
             runs = _successful_runs_via(ti)(ti.dag_id)
-            with psycopg.connect(
-                settings.require_warehouse_url(), connect_timeout=10, autocommit=True
-            ) as conn:
+            url = warehouse_url_from_connection() or settings.require_warehouse_url()
+            with psycopg.connect(url, connect_timeout=10, autocommit=True) as conn:
                 opened = [
                     event_id
                     for rule in rules
@@ -833,9 +833,7 @@ def run_alerts(
 
     rules = load_rules(path=rules_path, variable_text=variable_text)
     with psycopg.connect(warehouse_url, connect_timeout=10, autocommit=True) as conn:
-        existing = existing_relations(
-            {*QUOTE_MARTS, *ALERT_MODELS}, warehouse_url=warehouse_url
-        )
+        existing = existing_relations({*QUOTE_MARTS, *ALERT_MODELS}, warehouse_url=warehouse_url)
         if not set(QUOTE_MARTS) <= existing:
             raise NothingToAlertOnYet(
                 "The quote marts are not built yet, so there is nothing to alert on; "

@@ -130,16 +130,25 @@ def produce_quotes(
     return delivered
 
 
-def open_consumer(bootstrap: str, group_id: str, topic: str, **overrides: object) -> Consumer:
-    """A manual-commit consumer subscribed to ``topic``, reading from the earliest offset."""
-    config = {
+def group_client_config(bootstrap: str, group_id: str) -> dict[str, object]:
+    """The client config every member of the loader's group shares: the loader's consumer
+    and the quotes sensor, which reads it from the Airflow connection ``moonwatch_kafka``
+    (the launcher writes it from this). Offsets are committed by hand, never automatically."""
+    return {
         "bootstrap.servers": bootstrap,
         "group.id": group_id,
         "enable.auto.commit": False,
-        "enable.auto.offset.store": False,
         "auto.offset.reset": "earliest",
         # tansu makes a join wait about half the session timeout; keep it short locally.
         "session.timeout.ms": 6000,
+    }
+
+
+def open_consumer(bootstrap: str, group_id: str, topic: str, **overrides: object) -> Consumer:
+    """A manual-commit consumer subscribed to ``topic``, reading from the earliest offset."""
+    config = {
+        **group_client_config(bootstrap, group_id),
+        "enable.auto.offset.store": False,
         "heartbeat.interval.ms": 1000,
         "max.poll.interval.ms": 300_000,
         "fetch.max.bytes": MAX_FETCH_BYTES,

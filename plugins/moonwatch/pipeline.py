@@ -13,6 +13,7 @@ from typing import Any
 import psycopg
 
 from moonwatch.errors import SourceResponseError, WarehouseError
+from moonwatch.ingest import consume_and_load
 from moonwatch.kafka import produce_quotes
 from moonwatch.messages import InvalidMessage, QuoteMessage, build_quote_message
 from moonwatch.pacing import (
@@ -154,6 +155,18 @@ def fetch_and_produce_quotes(
         "delivered": delivered,
         "coins": sorted(m.symbol for m in messages),
     }
+
+
+def load_quotes(settings: Settings) -> dict[str, int]:
+    """One loader run: every quote waiting on the topic into ``raw.crypto_quotes`` (bad ones
+    into ``raw.crypto_quotes_rejected``), each batch committed in Postgres before its Kafka
+    offsets (``moonwatch.ingest``). Returns the counts; ``inserted`` 0 means nothing new."""
+    return consume_and_load(
+        settings.kafka_bootstrap,
+        settings.topic,
+        settings.consumer_group,
+        settings.require_warehouse_url(),
+    )
 
 
 def load_listings(

@@ -27,6 +27,12 @@ from moonwatch.errors import ConfigurationError
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 CMC_PUBLIC_BASE_URL = "https://pro-api.coinmarketcap.com"
+# The offline simulator's port (MOONWATCH_SIM_PORT for the launcher) and the URL the
+# CoinMarketCap client defaults to without a key or CMC_BASE_URL.
+DEFAULT_SIM_PORT = 18600
+SIMULATOR_DEFAULT_URL = f"http://127.0.0.1:{DEFAULT_SIM_PORT}"
+DEFAULT_TOPIC = "crypto"
+DEFAULT_CONSUMER_GROUP = "moonwatch-quotes-loader"
 DEFAULT_SYMBOLS = "BTC,ETH,SOL,BNB,XRP,ADA,DOGE,AVAX,DOT,LINK"
 DASHBOARD_CURRENCIES = ("USD", "EUR", "SEK", "NOK", "DKK", "GBP")
 
@@ -68,7 +74,7 @@ class Settings(BaseSettings):
         **_env("MOONWATCH_QUOTE_CURRENCY"),
     )
     topic: str = Field(
-        "crypto", description="MOONWATCH_TOPIC: Kafka topic.", **_env("MOONWATCH_TOPIC")
+        DEFAULT_TOPIC, description="MOONWATCH_TOPIC: Kafka topic.", **_env("MOONWATCH_TOPIC")
     )
     kafka_bootstrap: str = Field(
         "127.0.0.1:19092",
@@ -76,7 +82,7 @@ class Settings(BaseSettings):
         **_env("MOONWATCH_KAFKA_BOOTSTRAP"),
     )
     consumer_group: str = Field(
-        "moonwatch-quotes-loader",
+        DEFAULT_CONSUMER_GROUP,
         description="MOONWATCH_CONSUMER_GROUP: the loader's Kafka consumer group.",
         **_env("MOONWATCH_CONSUMER_GROUP"),
     )

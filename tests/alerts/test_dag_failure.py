@@ -156,9 +156,10 @@ def test_dag_failure_is_sent_even_when_the_warehouse_is_down(
     from moonwatch.stack.process import free_port
 
     mails, hooks = alert_channel
-    monkeypatch.setenv(
-        "MOONWATCH_WAREHOUSE_URL", f"postgresql://nobody:x@127.0.0.1:{free_port()}/moonwatch"
-    )
+    down = f"postgresql://nobody:x@127.0.0.1:{free_port()}/moonwatch"
+    # Inside Airflow the notifier reaches the warehouse through the connection.
+    monkeypatch.setenv("AIRFLOW_CONN_MOONWATCH_WAREHOUSE", down)
+    monkeypatch.setenv("MOONWATCH_WAREHOUSE_URL", down)
     monkeypatch.setattr(alerts, "rules_variable_text", lambda: None)  # outside a task: no API
     ti = SimpleNamespace(
         dag_id="crypto_quotes_load", run_id="scheduled__1", task_id="load_quotes", try_number=4

@@ -8,11 +8,13 @@ through Airflow.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable
 
 import psycopg
 import pytest
+from confluent_kafka import Consumer, TopicPartition
 
 from moonwatch.sources.simulator import SimulatorServer
 from moonwatch.stack.config import StackConfig
@@ -29,18 +31,25 @@ def test_dag_runs_produce_then_load_put_every_coin_in_raw_quotes(
     warehouse: psycopg.Connection,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """The tasks reach the warehouse and the broker through the Airflow Connections alone, as
+    in an Airflow configured the usual way: the MOONWATCH_ settings for them are unset here."""
     topic = make_topic()
     monkeypatch.setenv("MOONWATCH_TOPIC", topic)
     monkeypatch.setenv("MOONWATCH_SYMBOLS", "BTC,ETH,SOL")
-    monkeypatch.setenv("MOONWATCH_CONSUMER_GROUP", f"dagtest-{uuid.uuid4().hex[:8]}")
-    monkeypatch.setenv("MOONWATCH_WAREHOUSE_URL", airflow_db.warehouse_url)
-    # The sensor reads its group from the Airflow Connection: give it the loader's group.
-    import json
-    import os
-
-    conn = json.loads(os.environ["AIRFLOW_CONN_MOONWATCH_KAFKA"])
-    conn["extra"]["group.id"] = os.environ["MOONWATCH_CONSUMER_GROUP"]
-    monkeypatch.setenv("AIRFLOW_CONN_MOONWATCH_KAFKA", json.dumps(conn))
+    for name in (
+        "MOONWATCH_WAREHOUSE_URL",
+        "MOONWATCH_KAFKA_BOOTSTRAP",
+        "MOONWATCH_CONSUMER_GROUP",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AIRFLOW_CONN_MOONWATCH_WAREHOUSE", airflow_db.warehouse_url)
+    # A group of its own, so no earlier test's committed offsets hide this topic's messages;
+    # the sensor and the loader both read it from this connection.
+    group = f"dagtest-{uuid.uuid4().hex[:8]}"
+    extra = {"bootstrap.servers": kafka, "group.id": group}
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_MOONWATCH_KAFKA", json.dumps({"conn_type": "kafka", "extra": extra})
+    )
 
     produced = load_dag("crypto_quotes_produce").test()
     assert produced.state == "success"
@@ -51,3 +60,10 @@ def test_dag_runs_produce_then_load_put_every_coin_in_raw_quotes(
         "select message->>'symbol', kafka_topic from raw.crypto_quotes order by 1"
     ).fetchall()
     assert rows == [("BTC", topic), ("ETH", topic), ("SOL", topic)]
+    # The loader committed its offsets in the connection's group: nothing is left to re-read.
+    reader = Consumer({"bootstrap.servers": kafka, "group.id": group})
+    try:
+        [committed] = reader.committed([TopicPartition(topic, 0)], timeout=10)
+    finally:
+        reader.close()
+    assert committed.offset == 3

@@ -9,8 +9,8 @@ from pydantic import SecretStr
 
 from moonwatch.errors import SourceResponseError
 from moonwatch.messages import build_quote_message
-from moonwatch.settings import Settings
-from moonwatch.sources.cmc import SIMULATOR_DEFAULT_URL, CoinMarketCapClient
+from moonwatch.settings import SIMULATOR_DEFAULT_URL, Settings
+from moonwatch.sources.cmc import CoinMarketCapClient
 
 from .support import FIXED_NOW, MARKER_KEY, Canned, cmc_body
 

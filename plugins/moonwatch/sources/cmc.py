@@ -21,7 +21,7 @@ import requests
 from pydantic import SecretStr
 
 from moonwatch.errors import ConfigurationError, SourceRejectedError, SourceResponseError
-from moonwatch.settings import CMC_PUBLIC_BASE_URL, Settings
+from moonwatch.settings import CMC_PUBLIC_BASE_URL, SIMULATOR_DEFAULT_URL, Settings
 from moonwatch.sources._http import (
     HttpLimits,
     HttpReply,
@@ -38,7 +38,6 @@ from moonwatch.sources.credits import credits_per_call, historical_credits
 logger = logging.getLogger(__name__)
 
 API_KEY_HEADER = "X-CMC_PRO_API_KEY"
-SIMULATOR_DEFAULT_URL = "http://127.0.0.1:18600"
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ import signal
 import sys
 import threading
 
+from moonwatch.settings import DEFAULT_SIM_PORT
 from moonwatch.sources.simulator.control import TOKEN_ENV, TOKEN_HEADER
 from moonwatch.sources.simulator.server import make_server
 
@@ -22,7 +23,7 @@ logger = logging.getLogger("moonwatch.sources.simulator")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Moonwatch offline CoinMarketCap simulator")
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (loopback)")
-    parser.add_argument("--port", type=int, default=18600)
+    parser.add_argument("--port", type=int, default=DEFAULT_SIM_PORT)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
