@@ -166,6 +166,23 @@ class Settings(BaseSettings):
         description="MOONWATCH_HOME: state folder for the local stack (data, logs, PIDs).",
         **_env("MOONWATCH_HOME"),
     )
+    # The local launcher's own (moonwatch.stack): ports on 127.0.0.1, chosen away from
+    # 5432/9092/8080/8501 so a system Postgres, Kafka or Airflow can keep theirs.
+    pg_port: int = Field(55432, ge=1024, le=65535, **_env("MOONWATCH_PG_PORT"))
+    kafka_port: int = Field(19092, ge=1024, le=65535, **_env("MOONWATCH_KAFKA_PORT"))
+    airflow_port: int = Field(18080, ge=1024, le=65535, **_env("MOONWATCH_AIRFLOW_PORT"))
+    dashboard_port: int = Field(18501, ge=1024, le=65535, **_env("MOONWATCH_DASHBOARD_PORT"))
+    sim_port: int = Field(DEFAULT_SIM_PORT, ge=1024, le=65535, **_env("MOONWATCH_SIM_PORT"))
+    airflow_db_url: SecretStr | None = Field(
+        None,
+        description="MOONWATCH_AIRFLOW_DB_URL: Airflow's metadata database (SQLAlchemy URL).",
+        **_env("MOONWATCH_AIRFLOW_DB_URL"),
+    )
+    airflow_secret_key: SecretStr | None = Field(
+        None,
+        description="MOONWATCH_AIRFLOW_SECRET_KEY: signs the Airflow api-server's tokens.",
+        **_env("MOONWATCH_AIRFLOW_SECRET_KEY"),
+    )
 
     @field_validator("cmc_base_url")
     @classmethod
@@ -270,13 +287,18 @@ def load_settings() -> Settings:
     try:
         return Settings()
     except ValidationError as e:
-        problems = "; ".join(
-            f"{'/'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors()
-        )
-        raise ConfigurationError(
-            f"Moonwatch settings are invalid ({problems}). Fix the environment variables "
-            "named in README.md's configuration table."
-        ) from None
+        raise invalid_settings(e) from None
+
+
+def invalid_settings(e: ValidationError) -> ConfigurationError:
+    """The clear message for settings that fail validation (also the launcher's)."""
+    problems = "; ".join(
+        f"{'/'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors()
+    )
+    return ConfigurationError(
+        f"Moonwatch settings are invalid ({problems}). Fix the environment variables "
+        "named in README.md's configuration table."
+    )
 
 
 def get_settings() -> Settings:
