@@ -15,22 +15,16 @@ old. Otherwise the task is skipped with the reason. It runs in the `dbt` pool.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
-from airflow.sdk import dag, task
+from airflow.sdk import task
 
 from moonwatch.assets import RAW_FX_RATES, RAW_LISTINGS
-from moonwatch.dag_defaults import moonwatch_default_args
+from moonwatch.dag_defaults import moonwatch_dag
 
 
-@dag(
-    schedule=(RAW_LISTINGS | RAW_FX_RATES),
-    start_date=datetime(2026, 1, 1, tzinfo=UTC),
-    catchup=False,
-    max_active_runs=1,
-    default_args=moonwatch_default_args(retries=2, retry_delay=timedelta(minutes=2)),
-    tags=["moonwatch", "dbt", "docs"],
-    doc_md=__doc__,
+@moonwatch_dag(
+    schedule=(RAW_LISTINGS | RAW_FX_RATES), tags=["dbt", "docs"], retry_delay=timedelta(minutes=2)
 )
 def crypto_dbt_docs():
     @task(pool="dbt", execution_timeout=timedelta(minutes=20))

@@ -19,24 +19,14 @@ need.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
-from airflow.sdk import dag, task
+from airflow.sdk import task
 
-from moonwatch.dag_defaults import moonwatch_default_args
-
-DEFAULT_ARGS = moonwatch_default_args(retries=2, retry_delay=timedelta(minutes=10))
+from moonwatch.dag_defaults import moonwatch_dag
 
 
-@dag(
-    schedule="@daily",
-    start_date=datetime(2026, 1, 1, tzinfo=UTC),
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-    tags=["moonwatch", "dbt", "audit"],
-    doc_md=__doc__,
-)
+@moonwatch_dag(schedule="@daily", tags=["dbt", "audit"], retry_delay=timedelta(minutes=10))
 def crypto_marts_audit():
     @task(pool="dbt", execution_timeout=timedelta(hours=1))
     def dbt_test_audit() -> str:

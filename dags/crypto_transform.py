@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
-from airflow.sdk import dag, task
+from airflow.sdk import task
 
 from moonwatch.assets import MARTS, RAW_QUOTES
-from moonwatch.dag_defaults import moonwatch_default_args
+from moonwatch.dag_defaults import moonwatch_dag
 from moonwatch.dbt.cosmos import QUOTES_SELECTION, dbt_build_group
 
 
-@dag(
-    schedule=RAW_QUOTES,
-    start_date=datetime(2025, 1, 1, tzinfo=UTC),
-    catchup=False,
-    max_active_runs=1,
-    tags=["moonwatch", "dbt", "transform"],
-    default_args=moonwatch_default_args(retries=2, retry_delay=timedelta(seconds=30)),
-)
+@moonwatch_dag(schedule=RAW_QUOTES, tags=["dbt", "transform"])
 def crypto_transform() -> None:
     """
     ### crypto_transform

@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
-from airflow.sdk import dag, task
+from airflow.sdk import task
 
 from moonwatch.assets import MARTS, RAW_FX_RATES, RAW_LISTINGS
-from moonwatch.dag_defaults import moonwatch_default_args
-from moonwatch.dbt.checks import check_source_freshness
+from moonwatch.dag_defaults import moonwatch_dag
 from moonwatch.dbt.cosmos import REFERENCE_SELECTION, dbt_build_group
 
 
-@dag(
-    schedule=(RAW_LISTINGS | RAW_FX_RATES),
-    start_date=datetime(2025, 1, 1, tzinfo=UTC),
-    catchup=False,
-    max_active_runs=1,
-    tags=["moonwatch", "dbt", "transform"],
-    default_args=moonwatch_default_args(retries=2, retry_delay=timedelta(seconds=30)),
-)
+@moonwatch_dag(schedule=(RAW_LISTINGS | RAW_FX_RATES), tags=["dbt", "transform"])
 def crypto_transform_reference() -> None:
     """
     ### crypto_transform_reference
@@ -41,6 +31,8 @@ def crypto_transform_reference() -> None:
     @task
     def source_freshness() -> str:
         """`dbt source freshness`: warn logs; error fails, except for optional FX rates."""
+        from moonwatch.dbt.checks import check_source_freshness
+
         return check_source_freshness()
 
     @task(outlets=[MARTS])
