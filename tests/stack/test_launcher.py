@@ -14,9 +14,10 @@ import psycopg
 import pytest
 
 from moonwatch.errors import StackError
-from moonwatch.stack import postgres
+from moonwatch.stack import postgres, registry
 from moonwatch.stack.config import StackConfig
-from moonwatch.stack.process import ManagedProcess, free_port, port_is_free
+from moonwatch.stack.ephemeral import ephemeral_env, live_pids
+from moonwatch.stack.process import ManagedProcess, free_port, port_is_free, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -52,7 +53,9 @@ def test_launcher_up_status_env_down_leaves_nothing_behind(tmp_path: Path) -> No
         again = _stack(env, "up", "--only", "postgres,broker")
         assert again.returncode == 0, again.stderr  # a second `up` while running is harmless
 
-        status = _stack(env, "status")
+        # Right after `up` returns, `status` of what it started passes: up waits for health.
+        status = _stack(env, "status", "--only", "postgres,broker")
+        assert status.returncode == 0, status.stdout
         assert "postgres   running   healthy" in status.stdout
         assert "broker     running   healthy" in status.stdout
 
@@ -197,3 +200,65 @@ def test_supervisor_restarts_a_killed_service(tmp_path: Path) -> None:
         )
     finally:
         _stack(env, "down")
+
+
+def test_a_port_clash_is_reported_before_anything_starts(tmp_path: Path) -> None:
+    """The dashboard starts last; its port taken must stop `up` before Postgres and the rest."""
+    env = ephemeral_env(tmp_path)
+    config = StackConfig.from_env(env)
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", config.dashboard_port))
+        squatter.listen()
+        up = _stack(env, "up")
+    assert up.returncode == 2, up.stdout + up.stderr
+    assert "nothing was started" in up.stderr
+    assert f"port {config.dashboard_port} for the dashboard" in up.stderr
+    assert "MOONWATCH_DASHBOARD_PORT" in up.stderr
+    assert live_pids(config) == {}
+    assert port_is_free(config.pg_port) and port_is_free(config.kafka_port)
+
+
+def test_a_service_that_fails_to_start_makes_up_stop_the_others(tmp_path: Path) -> None:
+    """Postgres and the broker really start; a third service's process dies while starting.
+    `up` must stop the two it started and leave nothing running. The broken service is one
+    registry entry, as a new service (a Redis, a Celery worker) would be."""
+    config = StackConfig.from_env(_launcher_env(tmp_path))
+    crasher = ManagedProcess("crasher", config.run_dir, config.log_dir)
+
+    def start(config: StackConfig) -> None:
+        crasher.start(["sh", "-c", "echo cannot start >&2; exit 3"], env=dict(os.environ))
+        wait_until(lambda: False, "the crasher to answer", 30, crasher)
+
+    broken = registry.Service(
+        "crasher", ports=(), processes=lambda c: [crasher], start=start, healthy=lambda c: False
+    )
+    stack = (*registry.selected(("postgres", "broker")), broken)
+    try:
+        with pytest.raises(StackError, match="crasher exited while starting"):
+            registry.up(config, ("postgres", "broker", "crasher"), services=stack)
+        assert live_pids(config) == {}
+        assert port_is_free(config.pg_port) and port_is_free(config.kafka_port)
+    finally:
+        for service in stack:
+            service.stop(config)
+
+
+def test_bootstrap_keeps_public_out_of_every_database_but_the_warehouse(pg: StackConfig) -> None:
+    """The one bootstrap (postgres_init/, which Docker's postgres-init runs too) on a real server:
+    no role may connect to template1 or postgres by default; the dashboard only to the
+    warehouse. Docker's copy once missed template1."""
+    with psycopg.connect(pg.admin_url) as admin:
+        rows = admin.execute(
+            "select datname, has_database_privilege('moonwatch_dashboard', datname, 'connect')"
+            " from pg_database where datname in ('template1', 'postgres', 'airflow', 'moonwatch')"
+            " order by datname"
+        ).fetchall()
+    assert rows == [
+        ("airflow", False),
+        ("moonwatch", True),
+        ("postgres", False),
+        ("template1", False),
+    ]
+    for database in ("template1", "postgres"):
+        with pytest.raises(psycopg.OperationalError, match="permission denied"):
+            psycopg.connect(pg.dashboard_db_url.rsplit("/", 1)[0] + f"/{database}")

@@ -7,20 +7,25 @@ to its execution API, and one that starts too early fails with ``httpx.ReadTimeo
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import os
+import shlex
 import subprocess
-from concurrent.futures import ThreadPoolExecutor
+import sys
+from dataclasses import dataclass
+from pathlib import Path
 
 import requests
+from pydantic import SecretStr
 
-from moonwatch import alert_channel
+from moonwatch import alert_channel, kafka
 from moonwatch.dbt import docs as dbt_docs
-from moonwatch.errors import StackError
-from moonwatch.settings import PROJECT_ROOT
+from moonwatch.errors import MoonwatchError, StackError
+from moonwatch.settings import load_settings
 from moonwatch.stack import environment
-from moonwatch.stack.config import AIRFLOW_ADMIN_USER, StackConfig
+from moonwatch.stack.config import AIRFLOW_ADMIN_USER, CHECKOUT, StackConfig
 from moonwatch.stack.files import write_private
 from moonwatch.stack.process import ManagedProcess, require_free_port, wait_until
 
@@ -29,48 +34,59 @@ logger = logging.getLogger(__name__)
 DBT_POOL = "dbt"
 DBT_POOL_SLOTS = 3
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
-DAG_IDS = (
-    "crypto_quotes_produce",
-    "crypto_quotes_load",
-    "crypto_listings_load",
-    "crypto_fx_load",
-    "crypto_transform",
-    "crypto_transform_reference",
-)
 
 
-def airflow_env(config: StackConfig) -> dict[str, str]:
-    """Environment for every Airflow process (and for `airflow` CLI calls made by hand)."""
-    home = config.airflow_home
-    env = {
-        # Only what the tasks need (no dashboard role, nothing else the launcher was given).
-        **environment.airflow_task_env(config),
-        # `airflow standalone`-style processes spawn `airflow` by name: the venv must be on PATH.
-        "PATH": f"{config.venv_bin}{os.pathsep}{config.env.get('PATH', '')}",
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
+@dataclass(frozen=True)
+class AirflowSite:
+    """Where one Airflow runs: all that differs between the local stack and a container."""
+
+    home: Path
+    log_folder: Path
+    docs_dir: Path
+    listen_host: str
+    listen_port: int
+    public_url: str  # MOONWATCH_AIRFLOW_URL: where a browser reaches the api-server
+    execution_api_url: str  # where tasks reach it
+    metadata_db_url: str
+    secret_key: str
+
+
+def airflow_config(
+    site: AirflowSite,
+    *,
+    warehouse_url: str,
+    kafka_bootstrap: str,
+    consumer_group: str,
+    alert_urls: str | None = None,
+) -> dict[str, str]:
+    """Airflow's configuration and Connections: the one definition for local mode
+    (:func:`airflow_env`) and Docker (``docker/entrypoint.sh`` runs :func:`main`)."""
+    return {
+        "AIRFLOW_HOME": str(site.home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(CHECKOUT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(CHECKOUT / "plugins"),
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         # Small, for memory (~200 MB a worker): 3 slots for dbt's pool, the rest for quotes.
         "AIRFLOW__CORE__PARALLELISM": "6",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": config.airflow_db_url,
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{config.airflow_url}/execution/",
-        "AIRFLOW__API__BASE_URL": config.airflow_url,
-        "AIRFLOW__API__HOST": "127.0.0.1",
-        "AIRFLOW__API__PORT": str(config.airflow_port),
-        "AIRFLOW__API__SECRET_KEY": config.secrets["MOONWATCH_AIRFLOW_SECRET_KEY"],
-        "AIRFLOW__API_AUTH__JWT_SECRET": config.secrets["MOONWATCH_AIRFLOW_SECRET_KEY"],
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": site.metadata_db_url,
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": site.execution_api_url,
+        "AIRFLOW__API__BASE_URL": site.public_url,
+        "AIRFLOW__API__HOST": site.listen_host,
+        "AIRFLOW__API__PORT": str(site.listen_port),
+        "AIRFLOW__API__SECRET_KEY": site.secret_key,
+        "AIRFLOW__API_AUTH__JWT_SECRET": site.secret_key,
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{AIRFLOW_ADMIN_USER}:admin",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(site.home / "passwords.json"),
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
         # crypto_transform reads dbt's manifest at parse time; when a dbt file changed it
         # re-parses the project first (~10-30 s on 2 busy cores), past the 30 s default.
         "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "120",
         "AIRFLOW__DAG_PROCESSOR__DAG_FILE_PROCESSOR_TIMEOUT": "180",
+        # Its own HTTP port (8974) could clash locally; Docker's scheduler turns it on.
         "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
-        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(config.log_dir / "airflow"),
+        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(site.log_folder),
         # Airflow chmods task logs to 0664 (folders 0775) by default, whatever the umask.
         "AIRFLOW__LOGGING__FILE_TASK_HANDLER_NEW_FOLDER_PERMISSIONS": "0o700",
         "AIRFLOW__LOGGING__FILE_TASK_HANDLER_NEW_FILE_PERMISSIONS": "0o600",
@@ -80,27 +96,46 @@ def airflow_env(config: StackConfig) -> dict[str, str]:
         "DO_NOT_TRACK": "1",
         # dbt docs in the Airflow UI (Browse): Cosmos' plugin serves this folder from the
         # api-server, and the crypto_dbt_docs DAG writes it.
-        dbt_docs.DOCS_PROJECTS_ENV: dbt_docs.cosmos_docs_projects(
-            dbt_docs.docs_dir_for_home(config.home)
-        ),
+        dbt_docs.DOCS_PROJECTS_ENV: dbt_docs.cosmos_docs_projects(site.docs_dir),
         # Connections and Variables the DAGs use, derived from the settings (never stored in code).
-        "AIRFLOW_CONN_MOONWATCH_WAREHOUSE": config.warehouse_url,
+        "AIRFLOW_CONN_MOONWATCH_WAREHOUSE": warehouse_url,
         "AIRFLOW_CONN_MOONWATCH_KAFKA": json.dumps(
             {
                 "conn_type": "kafka",
-                "extra": {
-                    "bootstrap.servers": config.kafka_bootstrap,
-                    "group.id": config.consumer_group,
-                    "enable.auto.commit": False,
-                    "auto.offset.reset": "earliest",
-                    "session.timeout.ms": 6000,
-                },
+                "extra": kafka.group_client_config(kafka_bootstrap, consumer_group),
             }
         ),
         # Where alerts go, when MOONWATCH_ALERT_URLS is set (else a connection made in the UI).
-        **alert_channel.connection_env(config.env.get(alert_channel.ALERT_URLS_ENV)),
+        **alert_channel.connection_env(alert_urls),
     }
-    return env
+
+
+def airflow_env(config: StackConfig) -> dict[str, str]:
+    """Environment for every local Airflow process (and for `airflow` CLI calls made by hand)."""
+    site = AirflowSite(
+        home=config.airflow_home,
+        log_folder=config.log_dir / "airflow",
+        docs_dir=dbt_docs.docs_dir_for_home(config.home),
+        listen_host="127.0.0.1",
+        listen_port=config.airflow_port,
+        public_url=config.airflow_url,
+        execution_api_url=f"{config.airflow_url}/execution/",
+        metadata_db_url=config.airflow_db_url,
+        secret_key=config.secrets["MOONWATCH_AIRFLOW_SECRET_KEY"],
+    )
+    return {
+        # Only what the tasks need (no dashboard role, nothing else the launcher was given).
+        **environment.airflow_task_env(config),
+        # `airflow standalone`-style processes spawn `airflow` by name: the venv must be on PATH.
+        "PATH": f"{config.venv_bin}{os.pathsep}{config.env.get('PATH', '')}",
+        **airflow_config(
+            site,
+            warehouse_url=config.warehouse_url,
+            kafka_bootstrap=config.kafka_bootstrap,
+            consumer_group=config.consumer_group,
+            alert_urls=config.env.get(alert_channel.ALERT_URLS_ENV),
+        ),
+    }
 
 
 def _write_password_file(config: StackConfig) -> None:
@@ -112,31 +147,25 @@ def _write_password_file(config: StackConfig) -> None:
 
 
 def migrate_metadata_db(config: StackConfig) -> None:
-    result = subprocess.run(
-        [str(config.venv_bin / "airflow"), "db", "migrate"],
-        env=airflow_env(config),
-        capture_output=True,
-        text=True,
-    )
-    if result.returncode != 0:
-        raise StackError(f"`airflow db migrate` failed:\n{result.stderr.strip()[-3000:]}")
+    set_up_metadata_db(str(config.venv_bin / "airflow"), airflow_env(config))
+
+
+def set_up_metadata_db(airflow: str = "airflow", env: dict[str, str] | None = None) -> None:
+    """`airflow db migrate`, then the dbt pool: local `up` and Docker's airflow-init run this."""
     # dbt's tasks run in their own pool so a build never takes every executor slot from the
     # quote producer and loader.
-    result = subprocess.run(
-        [
-            str(config.venv_bin / "airflow"),
-            "pools",
-            "set",
-            DBT_POOL,
-            str(DBT_POOL_SLOTS),
-            "dbt builds (crypto_transform, crypto_transform_reference)",
-        ],
-        env=airflow_env(config),
-        capture_output=True,
-        text=True,
-    )
-    if result.returncode != 0:
-        raise StackError(f"creating the Airflow pool {DBT_POOL!r} failed:\n{result.stderr[-2000:]}")
+    pool = [
+        DBT_POOL,
+        str(DBT_POOL_SLOTS),
+        "dbt builds (crypto_transform, crypto_transform_reference)",
+    ]
+    for argv, what in (
+        (["db", "migrate"], "`airflow db migrate`"),
+        (["pools", "set", *pool], f"creating the Airflow pool {DBT_POOL!r}"),
+    ):
+        result = subprocess.run([airflow, *argv], env=env, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise StackError(f"{what} failed:\n{result.stderr.strip()[-3000:]}")
 
 
 def component_process(config: StackConfig, component: str) -> ManagedProcess:
@@ -189,12 +218,64 @@ def airflow_healthy(url: str, metadb_only: bool = False) -> bool:
     return all((health.get(p) or {}).get("status") == "healthy" for p in parts)
 
 
-def stop_airflow(config: StackConfig) -> list[str]:
-    """Stop the four components at once; each gets 10 s (Docker's stop grace period) to exit
-    gracefully, then SIGKILL. Nothing is lost either way: a load killed mid-batch rolls back
-    in Postgres and leaves its Kafka offsets uncommitted."""
-    with ThreadPoolExecutor(max_workers=len(COMPONENTS)) as pool:
-        results = pool.map(
-            lambda c: component_process(config, c).stop(timeout=10), reversed(COMPONENTS)
-        )
-        return [c for c, stopped in zip(reversed(COMPONENTS), results, strict=True) if stopped]
+def main(argv: list[str] | None = None) -> int:
+    """For Docker's images, from the same definitions the local launcher uses:
+
+    ``env --home H --listen HOST:PORT --execution-api-url U`` prints ``export`` lines of
+    Airflow's configuration (docker/entrypoint.sh evaluates them); what the container's
+    environment already sets wins (a per-service override in docker-compose.yml).
+    ``migrate`` sets up the metadata database (airflow-init).
+    """
+    parser = argparse.ArgumentParser(prog="python -m moonwatch.stack.airflow")
+    commands = parser.add_subparsers(dest="command", required=True)
+    env = commands.add_parser("env", help="Airflow's configuration as export lines")
+    env.add_argument("--home", type=Path, required=True, help="AIRFLOW_HOME")
+    env.add_argument("--listen", required=True, help="the api-server's HOST:PORT")
+    env.add_argument("--execution-api-url", required=True, help="where tasks reach it")
+    commands.add_parser("migrate", help="`airflow db migrate` and the dbt pool")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "migrate":
+            set_up_metadata_db()
+            return 0
+        values = _container_config(args.home, args.listen, args.execution_api_url)
+    except MoonwatchError as e:
+        print(f"moonwatch: {e}", file=sys.stderr)
+        return 2
+    for name, value in values.items():
+        if name not in os.environ:
+            print(f"export {name}={shlex.quote(value)}")
+    return 0
+
+
+def _container_config(home: Path, listen: str, execution_api_url: str) -> dict[str, str]:
+    settings = load_settings()
+    host, _, port = listen.rpartition(":")
+    site = AirflowSite(
+        home=home,
+        log_folder=home / "logs",
+        docs_dir=home / "dbt_docs",
+        listen_host=host,
+        listen_port=int(port),
+        public_url=settings.airflow_url,
+        execution_api_url=execution_api_url,
+        metadata_db_url=_required(settings.airflow_db_url, "MOONWATCH_AIRFLOW_DB_URL"),
+        secret_key=_required(settings.airflow_secret_key, "MOONWATCH_AIRFLOW_SECRET_KEY"),
+    )
+    return airflow_config(
+        site,
+        warehouse_url=settings.require_warehouse_url(),
+        kafka_bootstrap=settings.kafka_bootstrap,
+        consumer_group=settings.consumer_group,
+        alert_urls=os.environ.get(alert_channel.ALERT_URLS_ENV),
+    )
+
+
+def _required(value: SecretStr | None, name: str) -> str:
+    if value is None or not value.get_secret_value():
+        raise StackError(f"{name} is not set: docker-compose.yml passes it to Airflow's services")
+    return value.get_secret_value()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -9,14 +9,13 @@ import shlex
 import shutil
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from moonwatch.errors import MoonwatchError
-from moonwatch.stack import airflow, broker, history, postgres, services, supervisor
+from moonwatch.stack import airflow, broker, postgres, registry, supervisor
 from moonwatch.stack.config import AIRFLOW_ADMIN_USER, StackConfig
 from moonwatch.stack.files import (
     ensure_private,
@@ -27,34 +26,13 @@ from moonwatch.stack.files import (
 
 logger = logging.getLogger("moonwatch.stack")
 
-SERVICES = ("postgres", "broker", "simulator", "airflow", "dashboard")
+SERVICES = registry.NAMES
 
 
 def up(config: StackConfig, only: tuple[str, ...] = SERVICES) -> None:
+    """Every chosen service started and healthy, then the supervisor; or nothing left running."""
     started = time.monotonic()
-    if "postgres" in only:
-        if config.external_postgres:
-            print("PostgreSQL: external (MOONWATCH_WAREHOUSE_URL); not starting one")
-        else:
-            postgres.start_postgres(config)
-            postgres.bootstrap_warehouse(config)
-    if "broker" in only:
-        if config.external_kafka:
-            print(f"Kafka: external ({config.kafka_bootstrap}); not starting one")
-        else:
-            broker.start_broker(config)
-        broker.ensure_topic(config.kafka_bootstrap, config.settings_env()["MOONWATCH_TOPIC"])
-    if "simulator" in only and config.simulated:
-        services.start_simulator(config)
-    if "airflow" in only:
-        airflow.start_airflow(config)
-        # Offline, a fresh warehouse gets 30 days of simulated history through Airflow's
-        # backfill (a one-shot in the background; see moonwatch.stack.history).
-        if history.start_history_request(config):
-            days = history.history_days(config.env)
-            print(f"History: asking Airflow to backfill {days} days of simulated quotes (once)")
-    if "dashboard" in only:
-        services.start_dashboard(config)
+    registry.up(config, only)
     supervisor.start_supervisor(config, only)
     print(f"Moonwatch is up ({time.monotonic() - started:.0f} s).")
     print(describe(config))
@@ -81,15 +59,8 @@ def down(config: StackConfig, drain_timeout: float | None = None) -> None:
     if drain_timeout is None:
         drain_timeout = float(config.env.get("MOONWATCH_DOWN_DRAIN_SECONDS") or 90)
     drain_broker(config, drain_timeout)
-    stopped += [f"airflow {c}" for c in airflow.stop_airflow(config)]
-    for name, stop in (
-        ("dashboard", lambda: services.dashboard_process(config).stop()),
-        ("simulator", lambda: services.simulator_process(config).stop()),
-        ("broker", lambda: broker.stop_broker(config)),
-        ("postgres", lambda: postgres.stop_postgres(config)),
-    ):
-        if stop():
-            stopped.append(name)
+    for service in reversed(registry.SERVICES):
+        stopped += service.stop(config)
     print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
 
 
@@ -140,44 +111,20 @@ def broker_note(config: StackConfig) -> str:
     return note + (f"\n           last restart: {last}" if last else "")
 
 
-def status(config: StackConfig) -> bool:
+def status(config: StackConfig, only: tuple[str, ...] = SERVICES) -> bool:
     """Print one line per service; True when everything that should run is healthy."""
-    checks: list[tuple[str, bool | None, Callable[[], bool]]] = [
-        (
-            "postgres",
-            None if config.external_postgres else postgres.postgres_process(config).is_running(),
-            lambda: _pg_ok(config.warehouse_url),
-        ),
-        (
-            "broker",
-            None if config.external_kafka else broker.broker_process(config).is_running(),
-            lambda: broker.broker_healthy(config.kafka_bootstrap),
-        ),
-        (
-            "simulator",
-            services.simulator_process(config).is_running() if config.simulated else None,
-            lambda: services.http_ok(f"{config.simulator_url}/health"),
-        ),
-        (
-            "airflow",
-            airflow.component_process(config, "api-server").is_running(),
-            lambda: airflow.airflow_healthy(config.airflow_url),
-        ),
-        (
-            "dashboard",
-            services.dashboard_process(config).is_running(),
-            lambda: services.http_ok(f"{config.dashboard_url}/_stcore/health"),
-        ),
-    ]
     all_ok = True
-    for name, running, check in checks:
-        try:
-            healthy = check()
-        except Exception:  # noqa: BLE001 - any failure means "not healthy"
-            healthy = False
-        managed = "external" if running is None else ("running" if running else "stopped")
-        line = f"{name:<10} {managed:<9} {'healthy' if healthy else 'NOT healthy'}"
-        if name == "broker" and healthy:
+    for service in registry.selected(only):
+        if not service.used(config):
+            print(f"{service.name:<10} not used")
+            continue
+        healthy = registry.healthy(service, config)
+        if service.external(config):
+            managed = "external"
+        else:
+            managed = "running" if service.is_running(config) else "stopped"
+        line = f"{service.name:<10} {managed:<9} {'healthy' if healthy else 'NOT healthy'}"
+        if service.name == "broker" and healthy:
             line += broker_note(config)
         print(line)
         all_ok = all_ok and healthy
@@ -207,11 +154,6 @@ def secure_home(config: StackConfig) -> list[Path]:
     ):
         fixed += make_private_tree(folder, what)
     return fixed
-
-
-def _pg_ok(url: str) -> bool:
-    with psycopg.connect(url, connect_timeout=2) as conn:
-        return conn.execute("select 1").fetchone() == (1,)
 
 
 def psql_invocation(config: StackConfig, args: list[str]) -> tuple[list[str], dict[str, str]]:
@@ -264,9 +206,7 @@ def main(argv: list[str] | None = None) -> int:
             binary_argv, env = psql_invocation(config, psql_args)
             os.execve(binary_argv[0], binary_argv, env)
         only = tuple(s.strip() for s in args.only.split(",") if s.strip())
-        unknown = set(only) - set(SERVICES)
-        if unknown:
-            parser.error(f"unknown service(s) {sorted(unknown)}; choose from {SERVICES}")
+        registry.selected(only)  # refuses an unknown name before anything starts
         if args.command == "up":
             secure_home(config)
             up(config, only)
@@ -275,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "down":
             down(config)
         elif args.command == "status":
-            return 0 if status(config) else 1
+            return 0 if status(config, only) else 1
         else:
             print(env_lines(config))
     except MoonwatchError as e:

@@ -1,9 +1,11 @@
 """Where the local stack lives and how its parts find each other.
 
-Everything is derived from the environment (ports, home folder) plus a ``secrets.env`` file of
-passwords generated on first start (mode 0600, git-ignored). Nothing secret is written in code:
-each local stack gets its own random passwords, and an external service is used instead of a
-local one whenever its URL is given in the environment.
+Everything is derived from the one typed settings object (``moonwatch.settings.Settings``:
+ports, home folder, URLs) plus a ``secrets.env`` file of passwords generated on first start
+(mode 0600, git-ignored). Nothing secret is written in code: each local stack gets its own
+random passwords, and an external service is used instead of a local one whenever its URL is
+given. The raw environment is kept only to hand each service its allow-listed part
+(``moonwatch.stack.environment``).
 """
 
 from __future__ import annotations
@@ -15,17 +17,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
-from moonwatch.errors import ConfigurationError
-from moonwatch.settings import CMC_PUBLIC_BASE_URL, PROJECT_ROOT
+from pydantic import SecretStr, ValidationError
+
+from moonwatch.settings import CMC_PUBLIC_BASE_URL, Settings, invalid_settings
 from moonwatch.stack.files import ensure_private, write_private
 
+# The checkout this launcher runs from. Only the launcher needs it, and legitimately: it runs
+# Airflow on the checkout's dags/ and plugins/, dbt on dbt_project/ and Streamlit on
+# streamlit_app/, which are files beside the package, not part of it. Derived here, once.
+CHECKOUT = Path(__file__).resolve().parents[3]
+
+_PORT_FIELDS = ("pg_port", "kafka_port", "airflow_port", "dashboard_port", "sim_port")
+# Setting name -> default port, from Settings (ephemeral stacks and tests pick free ones).
 DEFAULT_PORTS = {
-    # Chosen away from 5432/9092/8080/8501 so a system Postgres, Kafka or Airflow can keep theirs.
-    "MOONWATCH_PG_PORT": 55432,
-    "MOONWATCH_KAFKA_PORT": 19092,
-    "MOONWATCH_AIRFLOW_PORT": 18080,
-    "MOONWATCH_DASHBOARD_PORT": 18501,
-    "MOONWATCH_SIM_PORT": 18600,
+    str(Settings.model_fields[f].validation_alias.choices[0]): Settings.model_fields[f].default
+    for f in _PORT_FIELDS
 }
 SECRET_NAMES = (
     "MOONWATCH_PG_ADMIN_PASSWORD",
@@ -44,13 +50,22 @@ AIRFLOW_DB = "airflow"
 AIRFLOW_ADMIN_USER = "admin"
 
 
-def _port(env: dict[str, str], name: str) -> int:
-    raw = env.get(name, "")
-    if not raw:
-        return DEFAULT_PORTS[name]
-    if not raw.isdigit() or not 1024 <= int(raw) <= 65535:
-        raise ConfigurationError(f"{name}={raw!r} is not a port; use a number from 1024 to 65535")
-    return int(raw)
+class _SettingsFrom(Settings):
+    """``Settings`` from the mapping given, not from this process's environment: a launcher
+    may be handed another stack's environment (tests, ephemeral stacks, the supervisor)."""
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, **others):  # type: ignore[override]
+        return (init_settings,)
+
+
+def read_settings(env: dict[str, str]) -> Settings:
+    """``Settings`` from ``env`` (empty values mean "the default", as in Docker's entrypoint)."""
+    given = {k: v for k, v in env.items() if k.startswith(("MOONWATCH_", "CMC_")) and v}
+    try:
+        return _SettingsFrom(**given)
+    except ValidationError as e:
+        raise invalid_settings(e) from None
 
 
 @dataclass
@@ -63,20 +78,18 @@ class StackConfig:
     airflow_port: int
     dashboard_port: int
     sim_port: int
+    settings: Settings
     env: dict[str, str] = field(default_factory=dict)
     secrets: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> StackConfig:
         env = dict(os.environ if env is None else env)
-        home = Path(env.get("MOONWATCH_HOME") or PROJECT_ROOT / ".moonwatch").resolve()
+        settings = read_settings(env)
         config = cls(
-            home=home,
-            pg_port=_port(env, "MOONWATCH_PG_PORT"),
-            kafka_port=_port(env, "MOONWATCH_KAFKA_PORT"),
-            airflow_port=_port(env, "MOONWATCH_AIRFLOW_PORT"),
-            dashboard_port=_port(env, "MOONWATCH_DASHBOARD_PORT"),
-            sim_port=_port(env, "MOONWATCH_SIM_PORT"),
+            home=settings.home.resolve(),
+            **{name: getattr(settings, name) for name in _PORT_FIELDS},
+            settings=settings,
             env=env,
         )
         config.secrets = config._load_or_create_secrets()
@@ -107,20 +120,27 @@ class StackConfig:
     # A URL equal to the local stack's own (exported by `eval "$(make -s env)"`) is not external.
     @property
     def external_postgres(self) -> bool:
-        given = self.env.get("MOONWATCH_WAREHOUSE_URL")
+        given = self._given("warehouse_url")
         local = self._pg_url(LOADER_ROLE, "MOONWATCH_LOADER_PASSWORD", WAREHOUSE_DB)
         return bool(given) and given != local
 
     @property
     def external_kafka(self) -> bool:
-        given = self.env.get("MOONWATCH_KAFKA_BOOTSTRAP")
+        given = self._given("kafka_bootstrap")
         return bool(given) and given != f"127.0.0.1:{self.kafka_port}"
 
     @property
     def simulated(self) -> bool:
-        return not self.env.get("CMC_API_KEY", "").strip()
+        return self.settings.is_simulated
 
     # -- derived URLs ----------------------------------------------------------------------
+    def _given(self, name: str) -> str | None:
+        """The setting's value when the environment gave one, else None (the stack derives it)."""
+        if name not in self.settings.model_fields_set:
+            return None
+        value = getattr(self.settings, name)
+        return value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+
     def _pg_url(self, user: str, password_name: str, database: str) -> str:
         password = quote(self.secrets[password_name], safe="")
         return f"postgresql://{user}:{password}@127.0.0.1:{self.pg_port}/{database}"
@@ -131,33 +151,33 @@ class StackConfig:
 
     @property
     def warehouse_url(self) -> str:
-        return self.env.get("MOONWATCH_WAREHOUSE_URL") or self._pg_url(
+        return self._given("warehouse_url") or self._pg_url(
             LOADER_ROLE, "MOONWATCH_LOADER_PASSWORD", WAREHOUSE_DB
         )
 
     @property
     def dashboard_db_url(self) -> str:
-        return self.env.get("MOONWATCH_DASHBOARD_DB_URL") or self._pg_url(
+        return self._given("dashboard_db_url") or self._pg_url(
             DASHBOARD_ROLE, "MOONWATCH_DASHBOARD_PASSWORD", WAREHOUSE_DB
         )
 
     @property
     def airflow_db_url(self) -> str:
-        return self.env.get("MOONWATCH_AIRFLOW_DB_URL") or self._pg_url(
+        return self._given("airflow_db_url") or self._pg_url(
             AIRFLOW_DB_ROLE, "MOONWATCH_AIRFLOW_DB_PASSWORD", AIRFLOW_DB
         ).replace("postgresql://", "postgresql+psycopg2://", 1)
 
     @property
     def kafka_bootstrap(self) -> str:
-        return self.env.get("MOONWATCH_KAFKA_BOOTSTRAP") or f"127.0.0.1:{self.kafka_port}"
+        return self._given("kafka_bootstrap") or f"127.0.0.1:{self.kafka_port}"
 
     @property
     def topic(self) -> str:
-        return self.env.get("MOONWATCH_TOPIC", "crypto")
+        return self.settings.topic
 
     @property
     def consumer_group(self) -> str:
-        return self.env.get("MOONWATCH_CONSUMER_GROUP", "moonwatch-quotes-loader")
+        return self.settings.consumer_group
 
     @property
     def simulator_url(self) -> str:
@@ -165,23 +185,23 @@ class StackConfig:
 
     @property
     def cmc_base_url(self) -> str:
-        if self.env.get("CMC_BASE_URL"):
-            return self.env["CMC_BASE_URL"]
-        return self.simulator_url if self.simulated else CMC_PUBLIC_BASE_URL
+        return self._given("cmc_base_url") or (
+            self.simulator_url if self.simulated else CMC_PUBLIC_BASE_URL
+        )
 
     @property
     def fx_base_url(self) -> str:
-        if self.env.get("MOONWATCH_FX_BASE_URL"):
-            return self.env["MOONWATCH_FX_BASE_URL"]
-        return f"{self.simulator_url}/frankfurter" if self.simulated else ""
+        return self._given("fx_base_url") or (
+            f"{self.simulator_url}/frankfurter" if self.simulated else ""
+        )
 
     @property
     def airflow_url(self) -> str:
-        return self.env.get("MOONWATCH_AIRFLOW_URL") or f"http://127.0.0.1:{self.airflow_port}"
+        return self._given("airflow_url") or f"http://127.0.0.1:{self.airflow_port}"
 
     @property
     def dashboard_url(self) -> str:
-        return self.env.get("MOONWATCH_DASHBOARD_URL") or f"http://127.0.0.1:{self.dashboard_port}"
+        return self._given("dashboard_url") or f"http://127.0.0.1:{self.dashboard_port}"
 
     def settings_env(self) -> dict[str, str]:
         """The contract settings (README, Configuration) as environment variables, for every
@@ -198,9 +218,10 @@ class StackConfig:
         }
         if self.fx_base_url:
             values["MOONWATCH_FX_BASE_URL"] = self.fx_base_url
-        for name in ("MOONWATCH_SYMBOLS", "CMC_API_KEY"):
-            if self.env.get(name):
-                values[name] = self.env[name]
+        for name, field_name in (("MOONWATCH_SYMBOLS", "symbols"), ("CMC_API_KEY", "cmc_api_key")):
+            given = self._given(field_name)
+            if given:
+                values[name] = given
         return values
 
     # -- secrets ---------------------------------------------------------------------------

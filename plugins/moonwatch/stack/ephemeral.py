@@ -16,8 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from moonwatch.settings import PROJECT_ROOT
-from moonwatch.stack.config import DEFAULT_PORTS, StackConfig
+from moonwatch.stack.config import CHECKOUT, DEFAULT_PORTS, StackConfig
 from moonwatch.stack.process import free_port, port_is_free
 
 
@@ -46,7 +45,7 @@ def run_launcher(env: dict[str, str], *args: str, timeout: float = 600) -> str:
         capture_output=True,
         text=True,
         timeout=timeout,
-        cwd=PROJECT_ROOT,
+        cwd=CHECKOUT,
     )
     if result.returncode != 0:
         raise RuntimeError(

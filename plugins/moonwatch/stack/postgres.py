@@ -17,19 +17,11 @@ import subprocess
 from pathlib import Path
 
 import psycopg
-from psycopg import sql
 
 from moonwatch.errors import StackError
 from moonwatch.stack import environment
-from moonwatch.stack.config import (
-    AIRFLOW_DB,
-    AIRFLOW_DB_ROLE,
-    DASHBOARD_ROLE,
-    LOADER_ROLE,
-    PG_ADMIN_USER,
-    WAREHOUSE_DB,
-    StackConfig,
-)
+from moonwatch.stack.config import PG_ADMIN_USER, StackConfig
+from moonwatch.stack.config import WAREHOUSE_DB as WAREHOUSE_DB  # re-exported for tests
 from moonwatch.stack.files import write_private
 from moonwatch.stack.process import ManagedProcess, require_free_port, wait_until
 from moonwatch.warehouse.migrate import apply_migrations
@@ -199,73 +191,40 @@ def _can_login(url: str) -> bool:
         return True
 
 
+# Roles, databases, schemas and grants: one definition for local mode and Docker (its
+# `postgres-init` service runs the same script), so the two cannot drift apart.
+BOOTSTRAP_SCRIPT = Path(__file__).with_name("postgres_init") / "bootstrap.sh"
+BOOTSTRAP_SECRETS = (
+    "MOONWATCH_PG_ADMIN_PASSWORD",
+    "MOONWATCH_LOADER_PASSWORD",
+    "MOONWATCH_DASHBOARD_PASSWORD",
+    "MOONWATCH_AIRFLOW_DB_PASSWORD",
+)
+
+
 def bootstrap_warehouse(config: StackConfig) -> None:
-    """Roles, databases, schemas and grants; safe to run on every start."""
-    s = config.secrets
-    roles = {
-        LOADER_ROLE: s["MOONWATCH_LOADER_PASSWORD"],
-        DASHBOARD_ROLE: s["MOONWATCH_DASHBOARD_PASSWORD"],
-        AIRFLOW_DB_ROLE: s["MOONWATCH_AIRFLOW_DB_PASSWORD"],
+    """Roles, databases, schemas and grants (``postgres_init/``), then the raw schema's
+    migrations; safe to run on every start."""
+    env = {
+        **environment.basics(config.env),
+        # psql from the same installation as the server (it may not be on PATH).
+        "PATH": f"{find_pg_bindir()}{os.pathsep}{config.env.get('PATH', os.defpath)}",
+        "PGHOST": "127.0.0.1",
+        "PGPORT": str(config.pg_port),
+        "PGUSER": PG_ADMIN_USER,
+        "PGAPPNAME": "moonwatch-bootstrap",
+        # Passwords reach psql through its environment (\getenv), never its command line.
+        **{name: config.secrets[name] for name in BOOTSTRAP_SECRETS},
     }
-    with psycopg.connect(config.admin_url, autocommit=True) as conn:
-        for role, password in roles.items():
-            exists = conn.execute("select 1 from pg_roles where rolname = %s", (role,)).fetchone()
-            verb = "alter" if exists else "create"
-            conn.execute(
-                sql.SQL(verb + " role {} login password {}").format(
-                    sql.Identifier(role), sql.Literal(password)
-                )
-            )
-        for database, owner in ((WAREHOUSE_DB, LOADER_ROLE), (AIRFLOW_DB, AIRFLOW_DB_ROLE)):
-            if not conn.execute(
-                "select 1 from pg_database where datname = %s", (database,)
-            ).fetchone():
-                conn.execute(
-                    sql.SQL("create database {} owner {}").format(
-                        sql.Identifier(database), sql.Identifier(owner)
-                    )
-                )
-            conn.execute(
-                sql.SQL("revoke all on database {} from public").format(sql.Identifier(database))
-            )
-        # template1 too: PUBLIC may connect there by default, and whatever lands in it is
-        # copied into every database created later.
-        conn.execute("revoke all on database postgres, template1 from public")
-        conn.execute(
-            sql.SQL("grant connect on database {} to {}").format(
-                sql.Identifier(WAREHOUSE_DB), sql.Identifier(DASHBOARD_ROLE)
-            )
+    result = subprocess.run(
+        ["bash", str(BOOTSTRAP_SCRIPT)], env=env, capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise StackError(
+            f"bootstrapping the warehouse's roles and schemas failed:\n{result.stderr[-2000:]}"
         )
-        conn.execute(
-            sql.SQL("alter role {} set default_transaction_read_only = on").format(
-                sql.Identifier(DASHBOARD_ROLE)
-            )
-        )
-    warehouse_admin = config.admin_url.rsplit("/", 1)[0] + f"/{WAREHOUSE_DB}"
-    with psycopg.connect(warehouse_admin, autocommit=True) as conn:
-        conn.execute("revoke all on schema public from public")
-        for schema in ("raw", "staging", "marts"):
-            conn.execute(
-                sql.SQL("create schema if not exists {} authorization {}").format(
-                    sql.Identifier(schema), sql.Identifier(LOADER_ROLE)
-                )
-            )
-        grant_dashboard_read(conn, LOADER_ROLE, DASHBOARD_ROLE)
     with psycopg.connect(config.warehouse_url) as conn:
         apply_migrations(conn)
-
-
-def grant_dashboard_read(conn: psycopg.Connection, owner: str, reader: str) -> None:
-    """Let ``reader`` read ``marts`` (today's tables and those ``owner`` makes later), only."""
-    ident = {"owner": sql.Identifier(owner), "reader": sql.Identifier(reader)}
-    for statement in (
-        "grant usage on schema marts to {reader}",
-        "grant select on all tables in schema marts to {reader}",
-        "alter default privileges for role {owner} in schema marts"
-        " grant select on tables to {reader}",
-        "revoke all on schema raw, staging from {reader}",
-    ):
-        conn.execute(sql.SQL(statement).format(**ident))
 
 
 def stop_postgres(config: StackConfig) -> bool:

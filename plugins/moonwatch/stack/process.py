@@ -48,7 +48,8 @@ class ManagedProcess:
             pid = int(pid_text)
         except (FileNotFoundError, ValueError):
             return None
-        if _process_start_time(pid) != started.strip():
+        # No start time recorded: the process had already exited when it was started.
+        if not started.strip() or _process_start_time(pid) != started.strip():
             logger.info("removing stale PID file %s (process %s is gone)", self.pid_file, pid)
             self.pid_file.unlink(missing_ok=True)
             return None
@@ -157,14 +158,6 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
     return True
 
 
-def port_answers(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
 def free_port() -> int:
     """A port the OS says is free right now (for throw-away test services)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -172,12 +165,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def port_taken_message(port: int, service: str, setting: str) -> str:
+    return (
+        f"port {port} for {service} is already taken by another program. Stop that program "
+        f"(`ss -ltnp 'sport = :{port}'` shows which) or choose another port with {setting}."
+    )
+
+
 def require_free_port(port: int, service: str, setting: str) -> None:
     if not port_is_free(port):
-        raise StackError(
-            f"port {port} for {service} is already taken by another program. Stop that program "
-            f"(`ss -ltnp 'sport = :{port}'` shows which) or choose another port with {setting}."
-        )
+        raise StackError(port_taken_message(port, service, setting))
 
 
 def wait_until(

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import requests
 
-from moonwatch.settings import PROJECT_ROOT
 from moonwatch.stack import environment
-from moonwatch.stack.config import StackConfig
+from moonwatch.stack.config import CHECKOUT, StackConfig
 from moonwatch.stack.process import ManagedProcess, require_free_port, wait_until
 
 
@@ -34,13 +33,13 @@ def _start_http_service(
     if process.is_running():
         return
     require_free_port(port[0], f"the {process.name}", port[1])
-    process.start(argv, env=env, cwd=PROJECT_ROOT)
+    process.start(argv, env=env, cwd=CHECKOUT)
     wait_until(lambda: http_ok(health_url), f"the {process.name}", timeout, process)
 
 
 def start_simulator(config: StackConfig, timeout: float = 30.0) -> None:
     argv = [sys.executable, "-m", "moonwatch.sources.simulator", "--host", "127.0.0.1"]
-    argv += ["--port", str(config.sim_port), "--seed", config.env.get("MOONWATCH_SIM_SEED", "42")]
+    argv += ["--port", str(config.sim_port), "--seed", str(config.settings.simulator_seed)]
     _start_http_service(
         config,
         simulator_process(config),
@@ -52,7 +51,7 @@ def start_simulator(config: StackConfig, timeout: float = 30.0) -> None:
     )
 
 
-DASHBOARD_APP = PROJECT_ROOT / "streamlit_app" / "app.py"
+DASHBOARD_APP = CHECKOUT / "streamlit_app" / "app.py"
 
 
 def dashboard_argv(port: int, app: Path = DASHBOARD_APP) -> list[str]:

@@ -11,11 +11,10 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from moonwatch.stack import airflow, broker, environment, postgres, services
+from moonwatch.stack import broker, environment, registry
 from moonwatch.stack.config import StackConfig
 from moonwatch.stack.process import ManagedProcess
 
@@ -28,7 +27,8 @@ def supervisor_process(config: StackConfig) -> ManagedProcess:
     return ManagedProcess("supervisor", config.run_dir, config.log_dir)
 
 
-def _restart_broker(config: StackConfig) -> None:
+def restart_broker(config: StackConfig) -> None:
+    """Start the broker again and say, loudly, what its death lost."""
     lost = last_recorded_lag(config)
     broker.start_broker(config)
     broker.ensure_topic(config.kafka_bootstrap, config.topic)
@@ -83,67 +83,28 @@ def last_broker_restart(config: StackConfig) -> str | None:
     return lines[-1] if lines else None
 
 
-def watched(config: StackConfig, only: tuple[str, ...]) -> list[tuple[str, Callable, Callable]]:
-    """(name, is_running, start) for every service this stack runs itself."""
-    checks = []
-    if "postgres" in only and not config.external_postgres:
-        checks.append(
-            (
-                "postgres",
-                postgres.postgres_process(config).is_running,
-                lambda: postgres.start_postgres(config),
-            )
-        )
-    if "broker" in only and not config.external_kafka:
-        checks.append(
-            ("broker", broker.broker_process(config).is_running, lambda: _restart_broker(config))
-        )
-    if "simulator" in only and config.simulated:
-        checks.append(
-            (
-                "simulator",
-                services.simulator_process(config).is_running,
-                lambda: services.start_simulator(config),
-            )
-        )
-    if "airflow" in only:
-        checks.append(
-            (
-                "airflow",
-                lambda: all(
-                    airflow.component_process(config, c).is_running() for c in airflow.COMPONENTS
-                ),
-                lambda: airflow.start_airflow(config, timeout=60),
-            )
-        )
-    if "dashboard" in only:
-        checks.append(
-            (
-                "dashboard",
-                services.dashboard_process(config).is_running,
-                lambda: services.start_dashboard(config),
-            )
-        )
-    return checks
+def watched(config: StackConfig, only: tuple[str, ...]) -> list[registry.Service]:
+    """The services of ``only`` this stack runs itself."""
+    return [s for s in registry.selected(only) if s.runs_here(config)]
 
 
 def supervise(config: StackConfig, only: tuple[str, ...]) -> None:
     """Every few seconds, start again whatever service of ``only`` is not running."""
-    checks = watched(config, only)
-    logger.info("supervising %s", ", ".join(name for name, _, _ in checks))
+    chosen = watched(config, only)
+    logger.info("supervising %s", ", ".join(s.name for s in chosen))
     while True:
-        for name, is_running, start in checks:
-            if is_running():
-                if name == "broker":
+        for service in chosen:
+            if service.is_running(config):
+                if service.name == "broker":
                     record_lag(config)
                 continue
-            logger.warning("%s is not running: starting it again", name)
+            logger.warning("%s is not running: starting it again", service.name)
             try:
-                start()
-                logger.info("%s is back", name)
+                (service.restart or service.start)(config)
+                logger.info("%s is back", service.name)
             except Exception:  # keep supervising; try again next round
                 logger.exception(
-                    "restarting %s failed; trying again in %.0f s", name, CHECK_EVERY_S
+                    "restarting %s failed; trying again in %.0f s", service.name, CHECK_EVERY_S
                 )
         time.sleep(CHECK_EVERY_S)
 

@@ -1,4 +1,4 @@
--- Schemas and grants inside the warehouse database `moonwatch`; see bootstrap.sh.
+-- Schemas and grants inside the warehouse database `moonwatch`, run by bootstrap.sh.
 -- moonwatch_loader owns raw, staging and marts; moonwatch_dashboard reads marts and nothing
 -- else (today's tables and views and those the loader creates later).
 \set ON_ERROR_STOP on

@@ -1,4 +1,5 @@
--- Roles and databases (run as the admin role, in database `postgres`); see bootstrap.sh.
+-- Roles and databases (run as the admin role, in database `postgres`) by bootstrap.sh, the one
+-- bootstrap of both the local launcher (`make up`) and Docker's postgres-init service.
 -- moonwatch_loader owns the warehouse database `moonwatch`, moonwatch_dashboard may only
 -- connect to it (read-only), and `airflow` owns Airflow's metadata database `airflow`.
 \set ON_ERROR_STOP on
@@ -24,6 +25,8 @@ WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'airflow')
 
 REVOKE ALL ON DATABASE moonwatch FROM PUBLIC;
 REVOKE ALL ON DATABASE airflow FROM PUBLIC;
-REVOKE ALL ON DATABASE postgres FROM PUBLIC;
+-- template1 too: PUBLIC may connect there by default, and whatever lands in it is copied into
+-- every database created later.
+REVOKE ALL ON DATABASE postgres, template1 FROM PUBLIC;
 GRANT CONNECT ON DATABASE moonwatch TO moonwatch_dashboard;
 ALTER ROLE moonwatch_dashboard SET default_transaction_read_only = on;

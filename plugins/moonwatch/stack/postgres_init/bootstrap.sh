@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
-# Roles, databases, schemas and grants of the Docker stack's PostgreSQL, mirroring
-# plugins/moonwatch/stack/postgres.py (bootstrap_warehouse). Like it, safe to run on every start:
-# the `postgres-init` one-shot service runs it after each `docker compose up`, so a password
-# changed in .env takes effect. Passwords come from the environment only (read with psql's
-# \getenv, never on a command line). The raw schema's tables are created afterwards by
-# airflow-init (docker/migrate_warehouse.py, the same migrations the local launcher applies).
+# Roles, databases, schemas and grants of the warehouse's PostgreSQL: the one bootstrap both the
+# local launcher (moonwatch.stack.postgres.bootstrap_warehouse) and Docker's `postgres-init`
+# one-shot run. Safe to run on every start, so a changed password takes effect. Passwords come
+# from the environment only (read with psql's \getenv, never on a command line). The raw schema's
+# tables come afterwards from moonwatch.warehouse.migrate (both modes).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
