@@ -210,7 +210,7 @@ def _bucket(frame) -> str:
             return "model JSON for the message column (re-serialising for COPY)"
         if fn in ("write_row", "prepare_batch", "_copy_text"):
             return "COPY text formatting (prepare_batch)"
-        if fn in ("submit", "join") and path.endswith("worker.py"):
+        if fn in ("submit", "join") and path.endswith("ordered_thread.py"):
             # pyinstrument samples the main thread only: the writer thread's Postgres work
             # shows up as this wait, once it is longer than the main thread's own work.
             return "main thread waiting for the Postgres writer thread"

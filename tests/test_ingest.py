@@ -28,7 +28,7 @@ from moonwatch.stack.config import StackConfig
 from moonwatch.warehouse.quotes import (
     LoadResult,
     PreparedBatch,
-    load_quotes_batch,
+    prepare_batch,
     write_prepared_batch,
 )
 from tests.factories import quote_message
@@ -130,7 +130,7 @@ def test_ingest_crash_between_postgres_and_offset_commit_redelivers_without_dupl
     wait_for_assignment(consumer)
     batch = next(consume_batches(consumer, batch_size=100, idle_s=2))
     with psycopg.connect(warehouse_url) as conn, conn.transaction():
-        load_quotes_batch(conn, batch)
+        write_prepared_batch(conn, prepare_batch(batch))
     consumer.close()  # no offset commit
 
     after_restart = consume_and_load(kafka, topic, group, warehouse_url, idle_s=2)
@@ -151,7 +151,7 @@ def test_ingest_crash_before_postgres_commit_writes_nothing_and_loads_later(
         pytest.raises(RuntimeError),
         conn.transaction(),
     ):
-        load_quotes_batch(conn, batch)
+        write_prepared_batch(conn, prepare_batch(batch))
         raise RuntimeError("killed mid-transaction")
     consumer.close()
     assert warehouse.execute("select count(*) from raw.crypto_quotes").fetchone() == (0,)

@@ -1,5 +1,6 @@
-"""``load_quotes_batch`` against the real Postgres: the COPY text it builds stores every message
-exactly as validated, and a batch holding one quote twice keeps the lowest offset.
+"""The loader's two steps against the real Postgres (``prepare_batch`` on the consuming thread,
+``write_prepared_batch`` on the writer thread): the COPY text stores every message exactly as
+validated, and a batch holding one quote twice keeps the lowest offset.
 
 Tabs, newlines and control characters no longer pass the contract (see test_messages), so the
 names here exercise what still may: backslashes, COPY's markers and any language's letters."""
@@ -13,7 +14,7 @@ import pytest
 
 from moonwatch.kafka import KafkaRecord
 from moonwatch.messages import QuoteMessage, build_quote_message
-from moonwatch.warehouse.quotes import load_quotes_batch
+from moonwatch.warehouse.quotes import prepare_batch, write_prepared_batch
 from tests.factories import BASE_TIME, coin_object, quote_message
 
 pytestmark = pytest.mark.integration
@@ -38,7 +39,7 @@ def test_load_stores_names_with_backslashes_tabs_and_unicode_exactly(
     messages = [_tricky(100 + i, *names) for i, names in enumerate(TRICKY_NAMES)]
     records = [KafkaRecord("quotes", 0, i, b"k", m.to_bytes()) for i, m in enumerate(messages)]
     with warehouse.transaction():
-        result = load_quotes_batch(warehouse, records)
+        result = write_prepared_batch(warehouse, prepare_batch(records))
     assert (result.inserted, result.duplicates, result.rejected) == (len(messages), 0, 0)
     rows = warehouse.execute(
         "select coin_id, quote_currency, last_updated, message, kafka_offset"
@@ -67,7 +68,7 @@ def test_load_keeps_the_lowest_offset_when_a_batch_holds_one_quote_twice(
         KafkaRecord("quotes", 0, 6, b"2", other.to_bytes()),
     ]
     with warehouse.transaction():
-        result = load_quotes_batch(warehouse, records)
+        result = write_prepared_batch(warehouse, prepare_batch(records))
     assert (result.inserted, result.duplicates) == (2, 1)
     stored = warehouse.execute(
         "select kafka_offset, (message->>'price')::float from raw.crypto_quotes where coin_id = 1"

@@ -22,11 +22,12 @@ from moonwatch.pipeline import (
     fetch_quote_messages,
     load_fx,
     load_listings,
+    load_quotes,
 )
 from moonwatch.settings import load_settings
 from moonwatch.sources.credits import InMemoryLedgerStore, NotYourTurnError, month_key
 from moonwatch.sources.simulator import SimulatorServer
-from moonwatch.warehouse.snapshots import load_listings_snapshot
+from moonwatch.warehouse.listings import load_listings_snapshot
 from tests.factories import listing_coin
 
 pytestmark = pytest.mark.integration
@@ -62,6 +63,32 @@ def test_producer_puts_one_valid_message_per_coin_on_the_topic(
         assert message.price > 0 and message.fetched_at >= message.last_updated
     raw = json.loads(records[0].value)
     assert raw["schema_version"] == 1
+
+
+def test_quote_load_stores_each_produced_quote_once_and_commits_the_group(
+    simulator_env: SimulatorServer,
+    kafka: str,
+    make_topic: Callable[[], str],
+    warehouse: psycopg.Connection,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    topic = make_topic()
+    settings = _settings(
+        monkeypatch,
+        MOONWATCH_TOPIC=topic,
+        MOONWATCH_SYMBOLS="BTC,ETH",
+        MOONWATCH_CONSUMER_GROUP=f"loader-{topic}",
+    )
+    fetch_and_produce_quotes(settings, ledger_store=InMemoryLedgerStore())
+    first = load_quotes(settings)
+    # The group's offsets were committed after Postgres: the next run finds nothing waiting.
+    again = load_quotes(settings)
+    assert (first["inserted"], first["rejected"]) == (2, 0)
+    assert (again["inserted"], again["duplicates"]) == (0, 0)
+    rows = warehouse.execute(
+        "select message->>'symbol', kafka_topic from raw.crypto_quotes order by 1"
+    ).fetchall()
+    assert rows == [("BTC", topic), ("ETH", topic)]
 
 
 def test_fetched_at_is_stamped_after_the_source_answered(

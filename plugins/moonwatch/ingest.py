@@ -5,9 +5,10 @@ Kafka offsets. A crash before the Postgres commit leaves nothing half-written an
 untouched (the batch is re-read); a crash between the two commits re-reads a batch that is
 already stored, and the natural-key upsert turns it into zero new rows.
 
-Two stages overlap: the main thread consumes, validates and formats batch k+1 while one worker
-thread writes and commits batch k in Postgres. The worker hands batches back in order and the
-main thread commits each one's offsets only then, so the order above holds for every batch.
+Two stages overlap: the main thread consumes, validates and formats batch k+1 while one writer
+thread (``OrderedThread``) writes and commits batch k in Postgres. It hands batches back in
+order and the main thread commits each one's offsets only then, so the order above holds for
+every batch.
 The first failure in either stage stops both; batches not yet offset-committed are re-read.
 """
 
@@ -22,13 +23,13 @@ from confluent_kafka import Consumer
 
 from moonwatch.errors import WarehouseError
 from moonwatch.kafka import commit_offsets, consume_batches, open_consumer, wait_for_assignment
+from moonwatch.ordered_thread import OrderedThread
 from moonwatch.warehouse.quotes import (
     LoadResult,
     PreparedBatch,
     prepare_batch,
     write_prepared_batch,
 )
-from moonwatch.worker import OrderedWorker
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ def consume_and_load(
             "check PostgreSQL with `make status` — the next run loads everything waiting."
         ) from None
     consumer = open_consumer(bootstrap, group_id, topic, **(consumer_overrides or {}))
-    writer: OrderedWorker[PreparedBatch, LoadResult] = OrderedWorker(
+    writer: OrderedThread[PreparedBatch, LoadResult] = OrderedThread(
         lambda batch: _write(conn, batch), depth=1, name="moonwatch-loader-writer"
     )
     try:

@@ -76,7 +76,7 @@ def credit_book(
     counts the month of ``now`` (the run's minute), else of the wall clock."""
     durable = ledger_store is None
     if ledger_store is None:
-        from moonwatch.warehouse.snapshots import PostgresLedgerStore
+        from moonwatch.warehouse.credits import PostgresLedgerStore
 
         ledger_store = PostgresLedgerStore(settings.require_warehouse_url())
     if call_log is None:

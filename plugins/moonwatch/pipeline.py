@@ -38,7 +38,8 @@ from moonwatch.sources.credits import (
     credits_per_call,
 )
 from moonwatch.sources.fx import fetch_usd_rates
-from moonwatch.warehouse.snapshots import load_fx_rates, load_listings_snapshot
+from moonwatch.warehouse.fx_rates import load_fx_rates
+from moonwatch.warehouse.listings import load_listings_snapshot
 
 logger = logging.getLogger(__name__)
 

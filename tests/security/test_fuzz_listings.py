@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from moonwatch.errors import SourceError
-from moonwatch.warehouse.snapshots import load_listings_snapshot
+from moonwatch.warehouse.listings import load_listings_snapshot
 from tests.factories import listing_coin
 from tests.security.strategies import Poison, dumps, seeds
 from tests.security.test_fuzz_cmc import _in_memory_client

@@ -3,8 +3,9 @@
 Whatever bytes arrive, the loader either accepts a valid ``QuoteMessage`` or rejects the value
 with a reason (``InvalidMessage``); nothing else may escape, because one unexpected exception
 would stall the consumer on that offset for good. The integration test then pushes a batch of
-poison and valid values through ``load_quotes_batch`` into the real warehouse: one transaction,
-every value accounted for, no COPY/jsonb failure.
+poison and valid values through the loader's two steps (``prepare_batch``, then
+``write_prepared_batch``) into the real warehouse: one transaction, every value accounted for,
+no COPY/jsonb failure.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from moonwatch.messages import (
     QuoteMessage,
     parse_quote_message,
 )
-from moonwatch.warehouse.quotes import load_quotes_batch, split_valid
+from moonwatch.warehouse.quotes import prepare_batch, split_valid, write_prepared_batch
 from tests.factories import quote_message
 from tests.security.strategies import Poison, dumps, seeds
 
@@ -154,7 +155,7 @@ def _load(conn: psycopg.Connection, values: list[bytes | None]) -> int:
     ]
     valid, rejected = split_valid(batch)
     with conn.transaction():
-        result = load_quotes_batch(conn, batch)
+        result = write_prepared_batch(conn, prepare_batch(batch))
     assert result.rejected == len(rejected)
     assert result.inserted + result.duplicates == len(valid)
     assert result.inserted + result.duplicates + result.rejected == len(batch)

@@ -28,7 +28,7 @@ from moonwatch.settings import load_settings
 from moonwatch.sources.credits import InMemoryLedgerStore
 from moonwatch.sources.simulator import SimulatorServer
 from moonwatch.stack.config import StackConfig
-from moonwatch.warehouse.quotes import load_quotes_batch
+from moonwatch.warehouse.quotes import prepare_batch, write_prepared_batch
 from tests.sources.support import Canned, ReplayServer, cmc_body
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -173,7 +173,7 @@ def test_producer_dag_run_leaks_the_key_nowhere(
         assert_absent(marker, "a Kafka message", record.value or b"")
         assert b'"source":"coinmarketcap"' in record.value  # the key was in use
     with warehouse.transaction():
-        assert load_quotes_batch(warehouse, records).inserted == 3
+        assert write_prepared_batch(warehouse, prepare_batch(records)).inserted == 3
     assert warehouse.execute("select sum(credits) from raw.cmc_credit_ledger").fetchone()[0] > 0
     assert scan_database(airflow_db_url(warehouse), marker, ("raw", "staging", "marts")) >= 5
 

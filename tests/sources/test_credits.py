@@ -14,7 +14,6 @@ from moonwatch.sources.credits import (
     CreditLedger,
     InMemoryCallLog,
     InMemoryLedgerStore,
-    JsonFileLedgerStore,
     NotYourTurnError,
     Schedule,
     check_schedule,
@@ -94,16 +93,6 @@ def test_ledger_simulated_never_refuses(caplog):
     ledger.ensure_available(100)
     assert ledger.record(100) == 0 and ledger.spent() == 0
     assert "not enforced" in caplog.text
-
-
-def test_json_file_store_persists_between_instances(tmp_path):
-    path = tmp_path / "state" / "credits.json"
-    JsonFileLedgerStore(path).add("2025-05", 3)
-    store = JsonFileLedgerStore(path)
-    assert store.add("2025-05", 4) == 7 and store.get("2025-05") == 7 and store.get("2025-06") == 0
-    ledger = CreditLedger(store, 7, clock=lambda: datetime(2025, 5, 2, tzinfo=UTC))
-    with pytest.raises(CreditBudgetExceededError):
-        ledger.ensure_available()
 
 
 # -- pacing ----------------------------------------------------------------------------------

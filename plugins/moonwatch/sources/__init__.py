@@ -7,7 +7,6 @@ from moonwatch.sources.cmc import CoinMarketCapClient, ListingsResult, QuotesRes
 from moonwatch.sources.credits import (
     CreditLedger,
     InMemoryLedgerStore,
-    JsonFileLedgerStore,
     LedgerStore,
     Schedule,
     check_schedule,
@@ -21,7 +20,6 @@ __all__ = [
     "CreditLedger",
     "FxRates",
     "InMemoryLedgerStore",
-    "JsonFileLedgerStore",
     "LedgerStore",
     "ListingsResult",
     "QuotesResult",

@@ -7,17 +7,13 @@ The ledger keeps each month's spend (UTC calendar months) in a pluggable store.
 
 from __future__ import annotations
 
-import fcntl
-import json
 import logging
 import math
-import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import IO, Protocol
+from typing import Protocol
 
 from moonwatch.errors import CreditBudgetExceededError, MoonwatchError
 
@@ -96,7 +92,7 @@ def check_schedule(schedules: Schedule | Sequence[Schedule], budget: int) -> Bud
 
 class LedgerStore(Protocol):
     """Where spent credits live, per month key ``YYYY-MM``; the DAGs back it with a Variable or
-    a Postgres table, tests with memory or a file."""
+    a Postgres table, tests with memory."""
 
     def get(self, month: str) -> int: ...
 
@@ -120,40 +116,6 @@ class InMemoryLedgerStore:
         with self._lock:
             self._spent[month] = self._spent.get(month, 0) + credits
             return self._spent[month]
-
-
-class JsonFileLedgerStore:
-    """A JSON file ``{"2025-05": 1234, ...}``; an exclusive lock keeps concurrent tasks honest."""
-
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
-
-    def _locked(self, mode: int) -> IO[str]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115
-        fcntl.flock(handle, mode)
-        handle.seek(0)
-        return handle
-
-    @staticmethod
-    def _read(handle: IO[str]) -> dict[str, int]:
-        text = handle.read()
-        return json.loads(text) if text.strip() else {}
-
-    def get(self, month: str) -> int:
-        with self._locked(fcntl.LOCK_SH) as handle:
-            return int(self._read(handle).get(month, 0))
-
-    def add(self, month: str, credits: int) -> int:
-        with self._locked(fcntl.LOCK_EX) as handle:
-            spent = self._read(handle)
-            spent[month] = int(spent.get(month, 0)) + credits
-            handle.seek(0)
-            handle.truncate()
-            json.dump(spent, handle, indent=1, sort_keys=True)
-            handle.flush()
-            os.fsync(handle.fileno())
-            return spent[month]
 
 
 def month_key(moment: datetime) -> str:

@@ -1,5 +1,6 @@
-"""The credit pacing state in Postgres: each paid call (``raw.cmc_credit_calls``) and the
-producer's newest pacing decision (``raw.cmc_credit_pace``, read by ``make status`` and, through
+"""The CoinMarketCap credit state in Postgres: the month's credits spent
+(``raw.cmc_credit_ledger``), each paid call (``raw.cmc_credit_calls``) and the producer's newest
+pacing decision (``raw.cmc_credit_pace``, read by ``make status`` and, through
 ``marts.credit_budget``, by the dashboard)."""
 
 from __future__ import annotations
@@ -10,6 +11,31 @@ from datetime import UTC, datetime
 import psycopg
 
 from moonwatch.sources.credits import Pace, cadence_text, month_end, month_key
+
+
+class PostgresLedgerStore:
+    """The credit ledger in ``raw.cmc_credit_ledger``: durable, shared by every worker."""
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+
+    def get(self, month: str) -> int:
+        with psycopg.connect(self._url) as conn:
+            row = conn.execute(
+                "select credits from raw.cmc_credit_ledger where month = %s", (month,)
+            ).fetchone()
+        return row[0] if row else 0
+
+    def add(self, month: str, credits: int) -> int:
+        with psycopg.connect(self._url) as conn:
+            row = conn.execute(
+                "insert into raw.cmc_credit_ledger (month, credits) values (%s, %s)"
+                " on conflict (month) do update set"
+                " credits = raw.cmc_credit_ledger.credits + excluded.credits, updated_at = now()"
+                " returning credits",
+                (month, credits),
+            ).fetchone()
+        return row[0]
 
 
 class PostgresCallLog:

@@ -104,11 +104,6 @@ def prepare_batch(records: Sequence[KafkaRecord]) -> PreparedBatch:
     return PreparedBatch(records, b"".join(lines), len(valid), rejected)
 
 
-def load_quotes_batch(conn: psycopg.Connection, records: Sequence[KafkaRecord]) -> LoadResult:
-    """Validate and write one batch inside the caller's transaction."""
-    return write_prepared_batch(conn, prepare_batch(records))
-
-
 def write_prepared_batch(conn: psycopg.Connection, batch: PreparedBatch) -> LoadResult:
     """Write one prepared batch inside the caller's transaction."""
     rejected = batch.rejected

@@ -1,4 +1,4 @@
-"""The loader's writer thread (``OrderedWorker``): in order, one at a time, first error stops it."""
+"""The loader's writer thread (``OrderedThread``): in order, one at a time, first error stops it."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from moonwatch.worker import OrderedWorker
+from moonwatch.ordered_thread import OrderedThread
 
 
 class Recorder:
@@ -35,42 +35,42 @@ class Recorder:
         return item * 10
 
 
-def test_worker_runs_items_in_submission_order_on_one_background_thread() -> None:
+def test_ordered_thread_runs_items_in_submission_order_on_one_background_thread() -> None:
     work = Recorder()
-    worker: OrderedWorker[int, int] = OrderedWorker(work, depth=2)
+    thread: OrderedThread[int, int] = OrderedThread(work, depth=2)
     seen = []
     for item in range(20):
-        worker.submit(item)
-        seen += worker.completed()
-    seen += worker.join()
+        thread.submit(item)
+        seen += thread.completed()
+    seen += thread.join()
     assert seen == [(item, item * 10) for item in range(20)]
     assert work.ran == list(range(20)) and not work.overlapped
     assert work.threads and threading.get_ident() not in work.threads
 
 
-def test_worker_error_stops_later_items_and_surfaces_in_the_main_thread() -> None:
+def test_ordered_thread_error_stops_later_items_and_surfaces_in_the_main_thread() -> None:
     gate = threading.Event()
     work = Recorder(fail_on=1, gate=gate)
-    worker: OrderedWorker[int, int] = OrderedWorker(work, depth=3)
+    thread: OrderedThread[int, int] = OrderedThread(work, depth=3)
     for item in range(4):  # all queued before the first one may run
-        worker.submit(item)
+        thread.submit(item)
     gate.set()
     with pytest.raises(RuntimeError, match="item 1 failed"):
-        worker.join()
+        thread.join()
     assert work.ran == [0]  # items 2 and 3 never ran: nothing is written after a failure
-    assert worker.completed() == [(0, 0)]  # only what finished is handed back
+    assert thread.completed() == [(0, 0)]  # only what finished is handed back
     with pytest.raises(RuntimeError, match="item 1 failed"):
-        worker.submit(4)
-    worker.cancel()  # safe after a failure; never raises
+        thread.submit(4)
+    thread.cancel()  # safe after a failure; never raises
 
 
-def test_worker_cancel_skips_items_not_started() -> None:
+def test_ordered_thread_cancel_skips_items_not_started() -> None:
     gate = threading.Event()
     work = Recorder(gate=gate)
-    worker: OrderedWorker[int, int] = OrderedWorker(work, depth=3)
+    thread: OrderedThread[int, int] = OrderedThread(work, depth=3)
     for item in range(3):
-        worker.submit(item)
+        thread.submit(item)
     assert work.started.wait(10)
     threading.Timer(0.2, gate.set).start()
-    worker.cancel()  # waits for the running item, skips the rest
+    thread.cancel()  # waits for the running item, skips the rest
     assert work.ran == [0]

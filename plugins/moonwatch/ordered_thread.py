@@ -1,9 +1,9 @@
 """One background thread that runs a function over items in order, for a two-stage pipeline.
 
-The loader uses it to overlap Postgres with Kafka: while the worker writes and commits batch k,
+The loader uses it to overlap Postgres with Kafka: while the thread writes and commits batch k,
 the main thread consumes and validates batch k+1. Results come back in submission order, so
 the main thread commits each batch's Kafka offsets only after that batch's Postgres commit, in
-order. The first failure stops the worker: nothing submitted after it runs, and the main thread
+order. The first failure stops the thread: nothing submitted after it runs, and the main thread
 gets the same exception from its next ``submit`` or ``join``.
 """
 
@@ -19,7 +19,7 @@ R = TypeVar("R")
 _STOP = object()
 
 
-class OrderedWorker(Generic[T, R]):
+class OrderedThread(Generic[T, R]):
     """Runs ``work(item)`` on one thread for each submitted item, in submission order.
 
     At most ``depth`` items wait unstarted; ``submit`` blocks beyond that, which bounds memory
@@ -27,7 +27,7 @@ class OrderedWorker(Generic[T, R]):
     """
 
     def __init__(
-        self, work: Callable[[T], R], depth: int = 1, name: str = "ordered-worker"
+        self, work: Callable[[T], R], depth: int = 1, name: str = "ordered-thread"
     ) -> None:
         self._work = work
         self._todo: queue.Queue[object] = queue.Queue(maxsize=depth)
@@ -38,7 +38,7 @@ class OrderedWorker(Generic[T, R]):
         self._thread.start()
 
     def submit(self, item: T) -> None:
-        """Queue ``item``; raises the worker's exception if an earlier item failed."""
+        """Queue ``item``; raises the thread's exception if an earlier item failed."""
         self._raise_if_failed()
         self._todo.put(item)
 
