@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from moonwatch.dbt import docs as dbt_docs
-from moonwatch.stack.ephemeral import ephemeral_stack, leftovers, live_pids
+from moonwatch.stack.ephemeral import ephemeral_stack, leftovers, live_pids, run_launcher
 from tests.dashboard.conftest import require_chromium
 from tests.dashboard.test_browser import (
     ARTIFACTS,
@@ -77,7 +77,11 @@ def test_full_stack_simulator_to_dashboard_then_clean_shutdown() -> None:
     from playwright.sync_api import expect, sync_playwright
 
     chromium_path = require_chromium()
-    with ephemeral_stack(MOONWATCH_SYMBOLS="BTC,ETH,SOL") as (config, _env):
+    with ephemeral_stack(MOONWATCH_SYMBOLS="BTC,ETH,SOL") as (config, env):
+        # `up` returns only when every service is healthy, so `status` passes at once (it
+        # failed for ~20 s while Airflow's scheduler, triggerer and dag-processor warmed up).
+        status = run_launcher(env, "status")
+        assert "airflow    running   healthy" in status, status
         pids = live_pids(config)
         assert {
             "postgres",
