@@ -1,4 +1,5 @@
-"""Every DAG imports cleanly and follows the house rules (tags, owner, retries ≥ 2, no catchup)."""
+"""Every DAG imports cleanly, each expected DAG is there, and they follow the house rules (tags,
+owner, retries ≥ 2, no catchup); the quote DAGs are wired to what they feed."""
 
 from __future__ import annotations
 
@@ -33,11 +34,11 @@ def test_dags_import_without_errors(dag_bag) -> None:
     assert dag_bag.import_errors == {}
 
 
-def test_dags_expected_ids_present(dag_bag) -> None:
+def test_dags_are_exactly_the_expected_ones(dag_bag) -> None:
+    # A deleted or renamed DAG file, or a DAG the list above does not know of, fails here.
     present = set(dag_bag.dag_ids)
-    missing = {d for d in EXPECTED if (DAGS_DIR / f"{d}.py").exists()} - present
-    assert not missing
-    assert {"crypto_quotes_produce", "crypto_quotes_load"} <= present
+    assert not EXPECTED - present, f"missing DAGs: {sorted(EXPECTED - present)}"
+    assert not present - EXPECTED, f"DAGs this test does not know: {sorted(present - EXPECTED)}"
 
 
 def test_dags_have_tags_owner_retries_and_no_catchup(dag_bag) -> None:
@@ -51,19 +52,58 @@ def test_dags_have_tags_owner_retries_and_no_catchup(dag_bag) -> None:
             assert task.retries >= 2, f"{dag_id}.{task.task_id} retries {task.retries}"
 
 
-def test_quotes_load_dag_is_woken_by_kafka_and_feeds_the_raw_quotes_asset(dag_bag) -> None:
+def _scheduled_on(dag) -> set[str]:
+    """The URIs of the Assets an Asset-scheduled DAG waits for (an Asset, or any/all of some)."""
+
+    def walk(condition) -> set[str]:
+        if hasattr(condition, "objects"):
+            return set().union(*(walk(c) for c in condition.objects))
+        return {condition.uri}
+
+    return walk(dag.timetable.asset_condition)
+
+
+def test_quotes_load_dag_is_woken_by_kafka_and_wakes_the_quote_marts_build(dag_bag) -> None:
+    from airflow.providers.common.compat.module_loading import import_string
+
     dag = dag_bag.dags["crypto_quotes_load"]
     sensor = dag.get_task("wait_for_quotes")
     # The sensor must only peek: committing would steal the message from the loader.
     assert sensor.commit_offset is False
-    assert sensor.apply_function == "moonwatch.kafka.describe_waiting_message"
+    # The triggerer imports the function by its dotted path at run time (as here): it must
+    # resolve, and a missing or unreadable message is "no work".
+    assert import_string(sensor.apply_function)(None) is None
     load = dag.get_task("load_quotes")
-    assert [o.uri for o in load.outlets] == ["moonwatch://warehouse/raw/crypto_quotes"]
+    assert {o.uri for o in load.outlets} <= _scheduled_on(dag_bag.dags["crypto_transform"])
     assert dag.max_active_runs == 1
 
 
-def test_quote_tasks_run_ahead_of_dbt_in_the_executor_queue(dag_bag) -> None:
+def _effective_weight(task) -> int:
+    """The task's priority in the executor's queue, as Airflow's weight rule computes it."""
+    rule = str(getattr(task.weight_rule, "value", task.weight_rule))
+    if rule == "absolute":
+        return task.priority_weight
+    relatives = task.get_flat_relatives(upstream=rule == "upstream")
+    return task.priority_weight + sum(t.priority_weight for t in relatives)
+
+
+def test_quote_tasks_run_ahead_of_dbt_and_history_in_the_executor_queue(dag_bag) -> None:
     produce = dag_bag.dags["crypto_quotes_produce"].get_task("produce_quotes_to_kafka")
     load = dag_bag.dags["crypto_quotes_load"].get_task("load_quotes")
+    behind = [
+        task
+        for dag_id in (
+            "crypto_transform",
+            "crypto_transform_reference",
+            "crypto_marts_audit",
+            "crypto_dbt_docs",
+            "crypto_quotes_backfill",
+        )
+        for task in dag_bag.dags[dag_id].tasks
+    ]
+    heaviest = max(behind, key=_effective_weight)
     for task in (produce, load):
-        assert task.priority_weight == 100 and task.weight_rule == "absolute"
+        assert _effective_weight(task) > _effective_weight(heaviest), (
+            f"{task.task_id} ({_effective_weight(task)}) is not ahead of "
+            f"{heaviest.dag_id}.{heaviest.task_id} ({_effective_weight(heaviest)})"
+        )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import re
 from datetime import UTC, datetime
 
 import pytest
@@ -127,6 +126,5 @@ def test_market_stablecoins_stay_near_one(market):
 
 def test_market_last_updated_is_the_minute(snapshot):
     stamp = FIXED_NOW.strftime("%Y-%m-%dT%H:%M:00.000Z")
-    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:00\.000Z", stamp)
     for coin in snapshot[:5]:
         assert coin["last_updated"] == stamp == coin["quote"]["USD"]["last_updated"]
