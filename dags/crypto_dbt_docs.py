@@ -33,7 +33,10 @@ def crypto_dbt_docs():
         from airflow.configuration import conf
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from moonwatch.airflow_glue import fail_without_retry_on_permanent_errors
+        from moonwatch.airflow_glue import (
+            fail_without_retry_on_permanent_errors,
+            warehouse_url_from_connection,
+        )
         from moonwatch.dbt import docs
 
         with fail_without_retry_on_permanent_errors():
@@ -41,7 +44,7 @@ def crypto_dbt_docs():
                 conf.get("cosmos", "dbt_docs_projects", fallback=None)
             )
             try:
-                return docs.refresh_docs(folder)
+                return docs.refresh_docs(folder, warehouse_url=warehouse_url_from_connection())
             except docs.DocsUpToDate as e:
                 raise AirflowSkipException(str(e)) from e
 

@@ -33,12 +33,15 @@ def crypto_marts_audit():
         """`dbt test --select tag:audit` on the warehouse; a failing test fails the task."""
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from moonwatch.airflow_glue import fail_without_retry_on_permanent_errors
+        from moonwatch.airflow_glue import (
+            fail_without_retry_on_permanent_errors,
+            warehouse_url_from_connection,
+        )
         from moonwatch.dbt.checks import NothingToCheckYet, run_marts_audit
 
         with fail_without_retry_on_permanent_errors():
             try:
-                return run_marts_audit()
+                return run_marts_audit(warehouse_url=warehouse_url_from_connection())
             except NothingToCheckYet as e:
                 raise AirflowSkipException(str(e)) from e
 

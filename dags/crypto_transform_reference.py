@@ -31,9 +31,10 @@ def crypto_transform_reference() -> None:
     @task
     def source_freshness() -> str:
         """`dbt source freshness`: warn logs; error fails, except for optional FX rates."""
+        from moonwatch.airflow_glue import warehouse_url_from_connection
         from moonwatch.dbt.checks import check_source_freshness
 
-        return check_source_freshness()
+        return check_source_freshness(warehouse_url=warehouse_url_from_connection())
 
     @task(outlets=[MARTS])
     def publish_marts() -> None:

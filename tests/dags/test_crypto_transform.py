@@ -14,10 +14,12 @@ import pytest
 from moonwatch.assets import MARTS, RAW_FX_RATES, RAW_LISTINGS, RAW_QUOTES
 from moonwatch.dbt.cosmos import (
     DBT_TASK_RETRY_DELAY,
+    PROFILE_ARGS,
     QUOTES_SELECTION,
     REFERENCE_SELECTION,
     WATCHER_POKE_INTERVAL_S,
 )
+from moonwatch.dbt.environment import project_dir
 from moonwatch.dbt.manifest import AUDIT_SELECTOR, AUDIT_TAG, ensure_manifest
 from moonwatch.dbt.runner import run_dbt
 
@@ -214,6 +216,22 @@ def test_reference_checks_freshness_and_both_emit_marts_after_the_build(dag, ref
     assert leaves <= freshness.upstream_task_ids
     # The per-minute build does not pay a dbt start-up for freshness every minute.
     assert "source_freshness" not in dag.task_ids
+
+
+def test_cosmos_profile_is_the_warehouse_connection_with_the_profiles_yml_settings(dag) -> None:
+    """Inside Airflow dbt connects as the `moonwatch_warehouse` connection says (the real build
+    on it: test_transform_dag_runs.py); what a connection does not hold matches profiles.yml."""
+    import yaml
+
+    mapping = _producer(dag).profile_config.profile_mapping
+    assert type(mapping).__name__ == "PostgresUserPasswordProfileMapping"
+    assert mapping.conn_id == "moonwatch_warehouse"
+    profiles = yaml.safe_load((project_dir() / "profiles.yml").read_text())
+    by_hand = profiles["moonwatch"]["outputs"]["warehouse"]
+    assert mapping.profile_args == PROFILE_ARGS
+    assert PROFILE_ARGS["schema"] == by_hand["schema"]
+    assert PROFILE_ARGS["connect_timeout"] == by_hand["connect_timeout"]
+    assert f"'{PROFILE_ARGS['threads']}'" in by_hand["threads"]  # its default
 
 
 def test_transform_dags_parse_fast_from_the_manifest(dag, reference_dag) -> None:

@@ -1,15 +1,19 @@
 """Real runs (`dag.test()`) of the dbt checks on a fresh install: what is not an error must not
-look like one, and a real failure stays red (issue 13.10). Each run costs ~10 s of Airflow
-start-up, so there are three."""
+look like one, and a real failure stays red (issue 13.10); and a real build whose only warehouse
+setting is the Airflow connection (issue 16.2). Each run costs ~10 s of Airflow start-up, so
+there are few."""
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
+from functools import lru_cache
 
 import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
+from moonwatch import settings
 from moonwatch.dbt.cosmos import QUOTES_SELECTION
 from moonwatch.dbt.runner import run_dbt
 from moonwatch.stack.config import StackConfig
@@ -99,3 +103,35 @@ def test_reference_freshness_without_fx_rates_is_a_warning_not_a_red_run(
         run = freshness.test()
     assert (run.state, _state(run, "source_freshness")) == ("success", "success")
     assert "optional source fx_rates" in caplog.text
+
+
+def test_in_airflow_dbt_needs_only_the_moonwatch_warehouse_connection(
+    airflow_db: StackConfig, warehouse: psycopg.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Someone else's Airflow, configured the usual way: the warehouse is the Airflow connection
+    `moonwatch_warehouse` and nothing else. The quote build (Cosmos' watcher producer: one real
+    `dbt build`) and the freshness check still reach it."""
+    _drop_built_relations(warehouse)
+    _insert_quote(warehouse, 1, 100.0)
+    warehouse.execute(
+        "insert into raw.crypto_listings (snapshot_at, coin_id, quote_currency, source, coin)"
+        " values (now(), 1, 'USD', 'simulator', %s)",
+        (Jsonb({"id": 1, "symbol": "C1", "quote": {"USD": {"price": 1.0}}}),),
+    )
+    for name in list(os.environ):
+        if name == "MOONWATCH_WAREHOUSE_URL" or name.startswith("MOONWATCH_DBT_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AIRFLOW_CONN_MOONWATCH_WAREHOUSE", airflow_db.warehouse_url)
+    # Settings are read once a process; this test's tasks must not see the ones read before.
+    monkeypatch.setattr(settings, "_cached", lru_cache(maxsize=1)(settings.load_settings))
+
+    dag = load_dag("crypto_transform")
+    producer = next(t for t in dag.tasks if type(t).__name__ == "DbtProducerWatcherOperator")
+    run = dag.partial_subset(producer.task_id, include_upstream=False).test()
+    assert (run.state, _state(run, producer.task_id)) == ("success", "success")
+    built = warehouse.execute("select coin_id, price::float8 from marts.quotes_coins").fetchall()
+    assert built == [(1, 100.0)]
+
+    reference = load_dag("crypto_transform_reference")
+    run = reference.partial_subset("source_freshness", include_upstream=False).test()
+    assert (run.state, _state(run, "source_freshness")) == ("success", "success")

@@ -1,4 +1,9 @@
-"""The Cosmos configs of the transform DAGs: what each builds, and how Cosmos runs it."""
+"""The Cosmos configs of the transform DAGs: what each builds, and how Cosmos runs it.
+
+Inside Airflow dbt's profile comes from the Airflow connection ``moonwatch_warehouse``
+(Cosmos' profile mapping), so the DAGs run in any Airflow where that connection exists; no
+credential is serialised into the DAG. ``dbt_project/profiles.yml`` is for dbt outside Airflow.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from moonwatch.airflow_glue import WAREHOUSE_CONN_ID
 from moonwatch.dbt.environment import DBT_PROFILE, DBT_TARGET, project_dir
 from moonwatch.dbt.manifest import AUDIT_SELECTOR, ensure_build_manifest
 
@@ -31,6 +37,11 @@ REFERENCE_SELECTION = (
     "stg_reconciliation+",
     "credit_budget",
 )
+# What the connection does not say, as profiles.yml's `warehouse` output has it: models without
+# a custom schema would land in staging (every folder sets one), dbt's threads, and how long a
+# connection attempt may take.
+PROFILE_ARGS = {"schema": "staging", "threads": 4, "connect_timeout": 10}
+
 # dbt unit tests check model logic on fixed inputs, so they belong in development and CI
 # (tests/dbt runs them in every `dbt build`), not in the scheduled builds: there they repeat the
 # same answer every minute and sit on the path of the marts they test. dbt reads this variable
@@ -63,18 +74,18 @@ def project_config() -> ProjectConfig:
     )
 
 
-def profile_config() -> ProfileConfig:
-    """Cosmos ProfileConfig: the project's own env-driven profiles.yml.
-
-    The workers get MOONWATCH_WAREHOUSE_URL from the launcher; profiles.yml parses it at run
-    time, so no credential is serialised into the DAG.
-    """
+def profile_config(conn_id: str = WAREHOUSE_CONN_ID) -> ProfileConfig:
+    """Cosmos ProfileConfig: the profile Cosmos writes from the Airflow connection at run time
+    (host, port, user and database from it, the password through an environment variable)."""
     from cosmos import ProfileConfig
+    from cosmos.profiles import PostgresUserPasswordProfileMapping
 
     return ProfileConfig(
         profile_name=DBT_PROFILE,
         target_name=DBT_TARGET,
-        profiles_yml_filepath=project_dir() / "profiles.yml",
+        profile_mapping=PostgresUserPasswordProfileMapping(
+            conn_id=conn_id, profile_args=dict(PROFILE_ARGS)
+        ),
     )
 
 

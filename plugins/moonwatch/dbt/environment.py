@@ -1,10 +1,11 @@
 """Where the dbt project is, and the warehouse URL turned into dbt's connection variables.
 
-The warehouse connection contract is one URL: ``MOONWATCH_WAREHOUSE_URL`` outside Airflow, the
-Airflow connection ``moonwatch_warehouse`` inside it. ``dbt_project/profiles.yml`` reads plain
-``MOONWATCH_DBT_HOST|PORT|USER|PASSWORD|DBNAME`` variables; :func:`dbt_env` derives them once,
-here, URL-decoded, so any password works. Nothing secret is written to a file or passed on a
-command line.
+Outside Airflow (by hand, the tests, the plain dbt tasks) the connection is one URL,
+``MOONWATCH_WAREHOUSE_URL``. ``dbt_project/profiles.yml`` reads plain
+``MOONWATCH_DBT_HOST|PORT|USER|PASSWORD|DBNAME`` variables; :func:`dbt_env` derives them from
+the URL once, here, URL-decoded, so any password works. Nothing secret is written to a file or
+passed on a command line. Cosmos' tasks get their profile from the Airflow connection instead
+(:func:`moonwatch.dbt.cosmos.profile_config`).
 """
 
 from __future__ import annotations
@@ -19,8 +20,6 @@ from moonwatch.settings import get_settings
 
 DBT_PROFILE = "moonwatch"
 DBT_TARGET = "warehouse"
-# The Airflow connection the launcher defines (AIRFLOW_CONN_MOONWATCH_WAREHOUSE) and the DAGs use.
-WAREHOUSE_CONN_ID = "moonwatch_warehouse"
 
 
 def project_dir() -> Path:
@@ -52,14 +51,6 @@ def dbt_env(warehouse_url: str) -> dict[str, str]:
         "MOONWATCH_DBT_PASSWORD": unquote(parts.password or ""),
         "MOONWATCH_DBT_DBNAME": unquote(database),
     }
-
-
-def connection_warehouse_url(conn_id: str = WAREHOUSE_CONN_ID) -> str:
-    """The warehouse URL of an Airflow connection (inside a task), so the DAGs run in any Airflow
-    where the connection is defined, whatever its environment."""
-    from airflow.sdk import Connection
-
-    return Connection.get(conn_id).get_uri()
 
 
 def dbt_executable() -> str:
