@@ -183,6 +183,13 @@ class Settings(BaseSettings):
         description="MOONWATCH_AIRFLOW_SECRET_KEY: signs the Airflow api-server's tokens.",
         **_env("MOONWATCH_AIRFLOW_SECRET_KEY"),
     )
+    down_drain_seconds: float = Field(
+        90.0,
+        ge=0,
+        description="MOONWATCH_DOWN_DRAIN_SECONDS: how long `make down` waits for the loader to "
+        "load what the local (memory-only) broker holds.",
+        **_env("MOONWATCH_DOWN_DRAIN_SECONDS"),
+    )
 
     @field_validator("cmc_base_url")
     @classmethod

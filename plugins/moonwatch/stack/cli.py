@@ -57,7 +57,7 @@ def down(config: StackConfig, drain_timeout: float | None = None) -> None:
     # The supervisor first, or it would start again what we stop.
     stopped = ["supervisor"] if supervisor.supervisor_process(config).stop() else []
     if drain_timeout is None:
-        drain_timeout = float(config.env.get("MOONWATCH_DOWN_DRAIN_SECONDS") or 90)
+        drain_timeout = config.settings.down_drain_seconds
     drain_broker(config, drain_timeout)
     for service in reversed(registry.SERVICES):
         stopped += service.stop(config)
