@@ -18,6 +18,7 @@ from pathlib import Path
 
 from moonwatch.stack.config import CHECKOUT, DEFAULT_PORTS, StackConfig
 from moonwatch.stack.process import free_port, port_is_free
+from moonwatch.stack.registry import SERVICES
 
 
 def ephemeral_env(home: Path, **extra: str) -> dict[str, str]:
@@ -69,13 +70,8 @@ def live_pids(config: StackConfig) -> dict[str, int]:
 
 
 def ports(config: StackConfig) -> list[int]:
-    return [
-        config.pg_port,
-        config.kafka_port,
-        config.airflow_port,
-        config.dashboard_port,
-        config.sim_port,
-    ]
+    """Every port the stack's services listen on (the registry's)."""
+    return [getattr(config, attribute) for s in SERVICES for attribute, _ in s.ports]
 
 
 def leftovers(config: StackConfig, pids: dict[str, int]) -> list[str]:
