@@ -153,6 +153,7 @@ def test_dag_failure_is_sent_even_when_the_warehouse_is_down(
     from types import SimpleNamespace
 
     from moonwatch import alerts
+    from moonwatch.alerts import dag_failures
     from moonwatch.stack.process import free_port
 
     mails, hooks = alert_channel
@@ -160,7 +161,7 @@ def test_dag_failure_is_sent_even_when_the_warehouse_is_down(
     # Inside Airflow the notifier reaches the warehouse through the connection.
     monkeypatch.setenv("AIRFLOW_CONN_MOONWATCH_WAREHOUSE", down)
     monkeypatch.setenv("MOONWATCH_WAREHOUSE_URL", down)
-    monkeypatch.setattr(alerts, "rules_variable_text", lambda: None)  # outside a task: no API
+    monkeypatch.setattr(dag_failures, "rules_variable_text", lambda: None)  # outside a task: no API
     ti = SimpleNamespace(
         dag_id="crypto_quotes_load", run_id="scheduled__1", task_id="load_quotes", try_number=4
     )
@@ -184,10 +185,11 @@ def test_dag_failure_is_sent_even_while_the_rules_do_not_validate(
     from types import SimpleNamespace
 
     from moonwatch import alerts
+    from moonwatch.alerts import dag_failures
 
     mails, _ = alert_channel
     monkeypatch.setenv("MOONWATCH_WAREHOUSE_URL", airflow_db.warehouse_url)
-    monkeypatch.setattr(alerts, "rules_variable_text", lambda: '{"rules": [{"id": "x"}]}')
+    monkeypatch.setattr(dag_failures, "rules_variable_text", lambda: '{"rules": [{"id": "x"}]}')
     ti = SimpleNamespace(dag_id="crypto_alerts", run_id="r1", task_id="evaluate_and_notify")
     error = alerts.AlertRulesError("the Airflow Variable moonwatch_alert_rules has invalid rules")
     alerts.DagFailureNotifier().notify({"ti": ti, "exception": error})
