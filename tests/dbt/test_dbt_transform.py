@@ -1,10 +1,17 @@
-"""moonwatch.dbt.environment without services: the profile environment from the warehouse URL."""
+"""moonwatch.dbt.environment without services: the profile environment from the warehouse URL,
+and where the project is."""
 
 from __future__ import annotations
 
+import shutil
+from functools import lru_cache
+from pathlib import Path
+
 import pytest
 
-from moonwatch.dbt.environment import dbt_env
+from moonwatch import settings
+from moonwatch.dbt.environment import dbt_env, project_dir
+from moonwatch.dbt.manifest import ensure_manifest
 from moonwatch.errors import ConfigurationError
 
 
@@ -31,3 +38,23 @@ def test_dbt_env_defaults_the_port_and_accepts_a_driver_suffix() -> None:
 def test_dbt_env_refuses_what_is_not_a_postgres_url(url: str) -> None:
     with pytest.raises(ConfigurationError, match="MOONWATCH_WAREHOUSE_URL"):
         dbt_env(url)
+
+
+def test_the_dbt_project_can_live_anywhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """MOONWATCH_DBT_PROJECT_DIR moves the project (a deployment's own layout); the DAGs'
+    manifest is parsed there, and a folder without the project is refused by name."""
+    moved = tmp_path / "elsewhere" / "dbt"
+    shutil.copytree(
+        project_dir(), moved, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages")
+    )
+    monkeypatch.setenv("MOONWATCH_DBT_PROJECT_DIR", str(moved))
+    # Settings are read once a process; this test reads them afresh.
+    monkeypatch.setattr(settings, "_cached", lru_cache(maxsize=1)(settings.load_settings))
+    assert project_dir() == moved
+    assert ensure_manifest() == moved / "target" / "airflow" / "manifest.json"
+    assert ensure_manifest().is_file()
+
+    monkeypatch.setenv("MOONWATCH_DBT_PROJECT_DIR", str(tmp_path / "empty"))
+    settings._cached.cache_clear()
+    with pytest.raises(ConfigurationError, match=r"PROJECT_DIR=.*no dbt_project\.yml"):
+        project_dir()

@@ -24,7 +24,13 @@ DBT_TARGET = "warehouse"
 
 def project_dir() -> Path:
     """The dbt project folder: MOONWATCH_DBT_PROJECT_DIR, by default the checkout's dbt_project/."""
-    return get_settings().dbt_project_dir
+    folder = get_settings().dbt_project_dir
+    if not (folder / "dbt_project.yml").is_file():
+        raise ConfigurationError(
+            f"MOONWATCH_DBT_PROJECT_DIR={folder} has no dbt_project.yml: set it to the folder of "
+            "Moonwatch's dbt project (the repository's dbt_project/), or unset it for that one"
+        )
+    return folder
 
 
 def dbt_env(warehouse_url: str) -> dict[str, str]:
