@@ -35,11 +35,11 @@ from bench import freshness
 from bench.common import Milestone, Section, service_pss, temp_stack_env
 from bench.freshness import MartPoller, Timeline
 from moonwatch.messages import QuoteMessage
-from moonwatch.settings import PROJECT_ROOT
+from moonwatch.settings import DEFAULT_CONSUMER_GROUP, DEFAULT_TOPIC, PROJECT_ROOT
 
 logger = logging.getLogger("bench.stack")
-GROUP = "moonwatch-quotes-loader"
-TOPIC = "crypto"
+GROUP = DEFAULT_CONSUMER_GROUP  # the stack under measurement runs with the defaults
+TOPIC = DEFAULT_TOPIC
 SYNTH_FIRST_ID = 900_001
 SYNTH_COINS = 5000
 
