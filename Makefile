@@ -71,7 +71,7 @@ bench: $(STAMP) ## run the benchmarks; numbers go to bench/RESULTS.md
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 dbt-build: $(STAMP) ## dbt build against the running stack's warehouse
-	@eval "$$($(STACK) env)" && cd dbt_project && ../$(BIN)/dbt build --profiles-dir .
+	@eval "$$($(STACK) env)" && $(BIN)/python -m moonwatch.dbt build
 
 clean: down ## stop the stack and delete its state folder (.moonwatch/)
 	rm -rf .moonwatch

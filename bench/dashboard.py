@@ -28,7 +28,7 @@ import psycopg
 import requests
 
 from bench.common import Section, fmt_summary, percentile, summary
-from moonwatch.settings import PROJECT_ROOT
+from moonwatch.stack.config import CHECKOUT
 from moonwatch.stack.process import free_port
 from moonwatch.stack.services import dashboard_argv
 
@@ -173,7 +173,7 @@ def streamlit_server(app: Path, env_extra: dict[str, str], log: Path):
     with log.open("wb") as out:
         process = subprocess.Popen(
             dashboard_argv(port, app),
-            cwd=PROJECT_ROOT,
+            cwd=CHECKOUT,
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -269,7 +269,7 @@ def measure_page(dashboard_db_url: str, quick: bool, section: Section) -> None:
                 with streamlit_server(hello, {}, Path(tmp) / "hello.log") as url:
                     ceiling = page_loads(browser, url, 0, warm, 0)
                 with streamlit_server(
-                    PROJECT_ROOT / "streamlit_app" / "app.py", env, Path(tmp) / "app.log"
+                    CHECKOUT / "streamlit_app" / "app.py", env, Path(tmp) / "app.log"
                 ) as url:
                     app = page_loads(browser, url, 7, warm, cold)
             finally:

@@ -35,7 +35,8 @@ from bench import freshness
 from bench.common import Milestone, Section, service_pss, temp_stack_env
 from bench.freshness import MartPoller, Timeline
 from moonwatch.messages import QuoteMessage
-from moonwatch.settings import DEFAULT_CONSUMER_GROUP, DEFAULT_TOPIC, PROJECT_ROOT
+from moonwatch.settings import DEFAULT_CONSUMER_GROUP, DEFAULT_TOPIC
+from moonwatch.stack.config import CHECKOUT
 
 logger = logging.getLogger("bench.stack")
 GROUP = DEFAULT_CONSUMER_GROUP  # the stack under measurement runs with the defaults
@@ -48,7 +49,7 @@ def _stack(env: dict[str, str], command: str, timeout: float) -> subprocess.Comp
     return subprocess.run(
         [sys.executable, "-m", "moonwatch.stack", command],
         env=env,
-        cwd=PROJECT_ROOT,
+        cwd=CHECKOUT,
         capture_output=True,
         text=True,
         timeout=timeout,

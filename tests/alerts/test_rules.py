@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from moonwatch.alerts import (
-    RULES_FILE,
     AlertRulesError,
     DagFailureRule,
     PriceCrossRule,
@@ -18,6 +17,7 @@ from moonwatch.alerts import (
     coin_rule_rows,
     load_rules,
     read_rules_file,
+    rules_file,
 )
 
 
@@ -28,7 +28,7 @@ def _write(tmp_path: Path, text: str) -> Path:
 
 
 def test_rules_shipped_file_validates_with_every_kind() -> None:
-    rules = read_rules_file(RULES_FILE)
+    rules = read_rules_file(rules_file())
     kinds = {type(rule) for rule in rules}
     assert kinds == {PriceCrossRule, PriceMoveRule, StaleRule, DagFailureRule}
     assert all(rule.currency == "USD" for rule in rules if not isinstance(rule, DagFailureRule))

@@ -42,7 +42,7 @@ from moonwatch.alerts.delivery import (
 from moonwatch.alerts.events import Condition, Evaluation, evaluate, read_conditions
 from moonwatch.alerts.rules import (
     KINDS,
-    RULES_FILE,
+    RULES_FILE_NAME,
     RULES_INVALID_ID,
     RULES_VARIABLE,
     AlertRulesError,
@@ -57,6 +57,7 @@ from moonwatch.alerts.rules import (
     parse_rules,
     read_rules_file,
     read_rules_variable,
+    rules_file,
     rules_variable_text,
     sync_rules,
 )
@@ -66,7 +67,7 @@ __all__ = [
     "ALERT_MODELS",
     "KINDS",
     "QUOTE_MARTS",
-    "RULES_FILE",
+    "RULES_FILE_NAME",
     "RULES_INVALID_ID",
     "RULES_VARIABLE",
     "SEND_WINDOW",
@@ -96,6 +97,7 @@ __all__ = [
     "read_rules_file",
     "read_rules_variable",
     "record_dag_failure",
+    "rules_file",
     "rules_variable_text",
     "run_alerts",
     "send_via_apprise",

@@ -22,11 +22,18 @@ from pydantic import (
 )
 
 from moonwatch.errors import ConfigurationError
-from moonwatch.settings import PROJECT_ROOT, Settings
+from moonwatch.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
 
-RULES_FILE = PROJECT_ROOT / "dbt_project" / "alerts.yml"
+RULES_FILE_NAME = "alerts.yml"
+
+
+def rules_file() -> Path:
+    """The rules file beside the dbt project it alerts on (``MOONWATCH_DBT_PROJECT_DIR``)."""
+    return get_settings().dbt_project_dir / RULES_FILE_NAME
+
+
 RULES_VARIABLE = "moonwatch_alert_rules"
 # The DAG-failure rule in force while the rules do not validate.
 RULES_INVALID_ID = "rules-invalid"
@@ -196,8 +203,9 @@ def _describe(error: Mapping[str, Any]) -> str:
     )
 
 
-def read_rules_file(path: Path = RULES_FILE) -> list[Rule | RuleOff]:
+def read_rules_file(path: Path | None = None) -> list[Rule | RuleOff]:
     """The rules in the YAML file (none if it does not exist)."""
+    path = path or rules_file()
     if not path.exists():
         logger.info("no alert rules file at %s", path)
         return []
@@ -205,10 +213,7 @@ def read_rules_file(path: Path = RULES_FILE) -> list[Rule | RuleOff]:
         document = yaml.safe_load(path.read_text())
     except yaml.YAMLError as e:
         raise AlertRulesError(f"{path} is not valid YAML ({e}); fix its syntax") from None
-    return parse_rules(
-        document,
-        str(path.relative_to(PROJECT_ROOT)) if path.is_relative_to(PROJECT_ROOT) else str(path),
-    )
+    return parse_rules(document, str(path))
 
 
 def read_rules_variable(text: str | None) -> list[Rule | RuleOff]:
@@ -235,7 +240,7 @@ def merge_rules(*layers: Iterable[Rule | RuleOff]) -> list[Rule]:
     return [rule for rule in merged.values() if not isinstance(rule, RuleOff) and rule.enabled]
 
 
-def load_rules(*, path: Path = RULES_FILE, variable_text: str | None = None) -> list[Rule]:
+def load_rules(*, path: Path | None = None, variable_text: str | None = None) -> list[Rule]:
     """The rules in effect: the file's, overridden and extended by the Variable's."""
     return merge_rules(read_rules_file(path), read_rules_variable(variable_text))
 

@@ -15,7 +15,7 @@ from moonwatch.alerts.delivery import (
     send_via_apprise,
 )
 from moonwatch.alerts.events import evaluate
-from moonwatch.alerts.rules import RULES_FILE, coin_rule_rows, load_rules, sync_rules
+from moonwatch.alerts.rules import coin_rule_rows, load_rules, sync_rules
 from moonwatch.errors import MoonwatchError
 
 logger = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ def run_alerts(
     *,
     warehouse_url: str,
     variable_text: str | None,
-    rules_path: Path = RULES_FILE,
+    rules_path: Path | None = None,
     successful_runs: Callable[[str], int | None] | None = None,
     send: Callable[[Notification], None] = send_via_apprise,
 ) -> dict[str, Any]:
