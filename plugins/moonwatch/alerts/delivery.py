@@ -132,7 +132,7 @@ def deliver_pending(
 
 def send_via_apprise(note: Notification, conn_id: str = ALERT_CONN_ID) -> None:
     """Send one notification through Airflow's Apprise notifier and the connection."""
-    from moonwatch.alert_delivery import CheckedAppriseNotifier
+    from moonwatch.alerts.apprise_notifier import CheckedAppriseNotifier
 
     notifier = CheckedAppriseNotifier(
         title=note.title, body=note.body, notify_type=note.notify_type, apprise_conn_id=conn_id

@@ -14,7 +14,7 @@ import apprise
 from airflow.providers.apprise.notifications.apprise import AppriseNotifier
 from airflow.sdk.exceptions import AirflowNotFoundException
 
-from moonwatch.alerts import AlertDeliveryError, NoAlertChannelError
+from moonwatch.alerts.delivery import AlertDeliveryError, NoAlertChannelError
 
 
 class CheckedAppriseNotifier(AppriseNotifier):
