@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from airflow.sdk import task
 
 from moonwatch.assets import MARTS, RAW_QUOTES
 from moonwatch.dag_defaults import moonwatch_dag
-from moonwatch.dbt.cosmos import QUOTES_SELECTION, dbt_build_group
+from moonwatch.dbt.build import BUILD_TIMEOUT_S
+
+# A retry (the warehouse did not answer) holds every later load's build (one run at a time):
+# retry after seconds, not the house 30 s.
+BUILD_RETRY_DELAY = timedelta(seconds=5)
 
 
-@moonwatch_dag(schedule=RAW_QUOTES, tags=["dbt", "transform"])
+@moonwatch_dag(schedule=RAW_QUOTES, tags=["dbt", "transform"], retry_delay=BUILD_RETRY_DELAY)
 def crypto_transform() -> None:
     """
     ### crypto_transform
@@ -17,29 +23,43 @@ def crypto_transform() -> None:
     Builds what hangs off the quotes (`dbt_project/`): `stg_crypto_quotes` and
     `stg_crypto_quotes_rejected`, then the marts the dashboard reads every refresh
     (`quotes_coins`, `latest_quotes`, `coin_price_hourly`) and the load counts behind
-    `pipeline_health`. Each model is a Cosmos task followed by its tests; a failing test fails
-    its task, and the run. A quote row that breaks the value rules is one coin's problem, not a
+    `pipeline_health`, with their data tests. A failing test fails the task, and the run; its
+    log names the test. A quote row that breaks the value rules is one coin's problem, not a
     reason to freeze the others: `quotes_coins` leaves it out, the staging tests WARN about it
     and `marts.pipeline_health` counts it (`quarantined_last_hour`). Listings and FX marts are
     `crypto_transform_reference`'s.
 
-    It runs `dbt build --select <the quote models> --exclude tag:audit`: the tests on the big,
-    growing tables check only recently loaded rows (dbt `where`, var `recent_test_window`), so
-    a build costs what a minute of quotes costs, not what all history costs. The full-history
-    checks (tag `audit`) run daily in `crypto_marts_audit`.
+    One task runs `dbt build --select <the quote models> --exclude tag:audit`
+    (`moonwatch.dbt.build`): one dbt invocation, one task instance a run, so the marts follow
+    a load within seconds and the build costs little at rest. dbt's own log, in the task log,
+    lists every model and test with its result (the reference and audit DAGs keep a task per
+    model and test). The tests on the big, growing tables check only recently loaded rows
+    (dbt `where`, var `recent_test_window`), so a build costs what a minute of quotes costs,
+    not what all history costs. The full-history checks (tag `audit`) run daily in
+    `crypto_marts_audit`.
 
     Runs whenever the loader adds quotes (the `raw.crypto_quotes` Asset), not on a clock; one
-    run at a time, so a burst of loads queues into a single next run. That is also why this
-    build is kept small: while it runs, the next minute's quotes wait. Emits the `marts` Asset
-    for whatever reads the marts.
+    run at a time, so a burst of loads queues into a single next run. Emits the `marts` Asset
+    when the build and its tests passed.
     """
-    dbt_build = dbt_build_group(QUOTES_SELECTION)
 
-    @task(outlets=[MARTS])
-    def publish_marts() -> None:
-        """Every model and test passed: tell the marts' readers."""
+    @task(
+        pool="dbt",
+        outlets=[MARTS],
+        execution_timeout=timedelta(seconds=BUILD_TIMEOUT_S + 60),
+    )
+    def dbt_build() -> str:
+        """`dbt build` of the quote marts and their per-build tests; a failing test fails it."""
+        from moonwatch.airflow_glue import (
+            fail_without_retry_on_permanent_errors,
+            warehouse_url_from_connection,
+        )
+        from moonwatch.dbt.build import run_quotes_build
 
-    dbt_build >> publish_marts()
+        with fail_without_retry_on_permanent_errors():
+            return run_quotes_build(warehouse_url=warehouse_url_from_connection())
+
+    dbt_build()
 
 
 crypto_transform()

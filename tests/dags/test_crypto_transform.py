@@ -1,7 +1,8 @@
 """crypto_transform (quotes, every minute) and crypto_transform_reference (listings, FX): each
-imports, is asset-scheduled, has a Cosmos task per model of its own selection, together they
-build every model exactly once, and they leave the full-history (`audit`) tests to
-crypto_marts_audit."""
+imports and is asset-scheduled; the quotes build is one task running one `dbt build` of its
+selection, the reference build a Cosmos task per model; together they build every model
+exactly once, and they leave the full-history (`audit`) tests to crypto_marts_audit. The real
+runs: test_transform_dag_runs.py."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from moonwatch.assets import MARTS, RAW_FX_RATES, RAW_LISTINGS, RAW_QUOTES
+from moonwatch.dbt.build import BUILD_ENV, QUOTES_BUILD_ARGS
 from moonwatch.dbt.cosmos import (
     DBT_TASK_RETRY_DELAY,
     PROFILE_ARGS,
@@ -83,6 +85,25 @@ def _producer(dag):
     return next(t for t in dag.tasks if type(t).__name__ == "DbtProducerWatcherOperator")
 
 
+def _listed(args: list[str], warehouse_url: str, tmp_path: Path, extra_env: dict) -> list[str]:
+    """`dbt ls <args> --output name`: the nodes a dbt command with those args would run."""
+    result = run_dbt(
+        ["ls", *args, "--output", "name", "--quiet"],  # the names only, no log lines
+        warehouse_url=warehouse_url,
+        target_path=tmp_path / "target",
+        log_path=tmp_path / "logs",
+        extra_env=extra_env,
+        check=True,
+    )
+    return result.output.split()
+
+
+def _build_selection() -> list[str]:
+    """The node selection of crypto_transform's `dbt build` (its args without `build`)."""
+    assert QUOTES_BUILD_ARGS[0] == "build"
+    return list(QUOTES_BUILD_ARGS[1:])
+
+
 def test_transform_dags_import_with_style(dag, reference_dag) -> None:
     for d in (dag, reference_dag):
         assert d.tags and {"moonwatch", "dbt"} <= set(d.tags)
@@ -93,12 +114,23 @@ def test_transform_dags_import_with_style(dag, reference_dag) -> None:
         for task in d.tasks:
             assert task.owner == "moonwatch", task.task_id
             assert task.retries >= 2, task.task_id
-        dbt_tasks = [t for t in d.tasks if type(t).__module__.startswith("cosmos.operators")]
-        sensors = [t for t in dbt_tasks if hasattr(t, "model_unique_id")]
-        assert len(sensors) >= 10 and _producer(d) in dbt_tasks
-        # Airflow's defer/trigger race fails fast sensors now and then; see moonwatch.dbt.cosmos.
-        assert {t.retry_delay for t in dbt_tasks} == {DBT_TASK_RETRY_DELAY}
-        assert {t.poke_interval for t in sensors} == {WATCHER_POKE_INTERVAL_S}
+    dbt_tasks = [t for t in reference_dag.tasks if type(t).__module__.startswith("cosmos.")]
+    sensors = [t for t in dbt_tasks if hasattr(t, "model_unique_id")]
+    assert len(sensors) >= 10 and _producer(reference_dag) in dbt_tasks
+    # Airflow's defer/trigger race fails fast sensors now and then; see moonwatch.dbt.cosmos.
+    assert {t.retry_delay for t in dbt_tasks} == {DBT_TASK_RETRY_DELAY}
+    assert {t.poke_interval for t in sensors} == {WATCHER_POKE_INTERVAL_S}
+
+
+def test_the_quotes_build_is_one_task_in_the_dbt_pool_that_emits_the_marts(dag) -> None:
+    """One task instance a run (not a task per model and test): the per-minute build's cost
+    and latency are dbt's, not those of ~18 task processes on 2 cores."""
+    assert dag.task_ids == ["dbt_build"]
+    build = dag.get_task("dbt_build")
+    assert build.pool == "dbt"
+    assert [outlet.uri for outlet in build.outlets] == [MARTS.uri]
+    assert build.execution_timeout is not None
+    assert not [t for t in dag.tasks if type(t).__module__.startswith("cosmos.")]
 
 
 def test_each_transform_dag_is_scheduled_on_its_own_raw_assets(dag, reference_dag) -> None:
@@ -113,8 +145,13 @@ def test_each_transform_dag_is_scheduled_on_its_own_raw_assets(dag, reference_da
     assert {asset.uri for asset in condition.objects} == {RAW_LISTINGS.uri, RAW_FX_RATES.uri}
 
 
-def test_quotes_build_only_the_quote_models_and_reference_the_rest(dag, reference_dag) -> None:
-    assert _models(dag) == QUOTE_MODELS
+def test_quotes_build_only_the_quote_models_and_reference_the_rest(
+    reference_dag, warehouse_url: str, tmp_path: Path
+) -> None:
+    quote_models = set(
+        _listed([*_build_selection(), "--resource-type", "model"], warehouse_url, tmp_path, {})
+    )
+    assert quote_models == QUOTE_MODELS
     assert _models(reference_dag) == REFERENCE_MODELS
     # Together: every model of the project, each built by exactly one DAG, but for the views
     # crypto_alerts creates itself (moonwatch.alerts.ALERT_MODELS).
@@ -127,15 +164,14 @@ def test_quotes_build_only_the_quote_models_and_reference_the_rest(dag, referenc
     assert not QUOTE_MODELS & REFERENCE_MODELS
 
 
-def test_transform_dags_have_a_run_and_test_task_per_model(dag, reference_dag) -> None:
-    for d, models in ((dag, QUOTE_MODELS), (reference_dag, REFERENCE_MODELS)):
-        # Every model with data tests gets a test task right after its run task.
-        for model in models - WITHOUT_TESTS:
-            test_task = d.get_task(f"dbt_build.{model}.test")
-            assert f"dbt_build.{model}.run" in test_task.upstream_task_ids
+def test_reference_dag_has_a_run_and_test_task_per_model(reference_dag) -> None:
+    # Every model with data tests gets a test task right after its run task.
+    for model in REFERENCE_MODELS - WITHOUT_TESTS:
+        test_task = reference_dag.get_task(f"dbt_build.{model}.test")
+        assert f"dbt_build.{model}.run" in test_task.upstream_task_ids
     # Model dependencies become task dependencies.
-    latest = dag.get_task("dbt_build.latest_quotes.run")
-    assert "dbt_build.quotes_coins.test" in latest.upstream_task_ids
+    top = reference_dag.get_task("dbt_build.cap_top_10.run")
+    assert "dbt_build.stg_crypto_listings.test" in top.upstream_task_ids
 
 
 def _audit_test_names() -> set[str]:
@@ -145,85 +181,81 @@ def _audit_test_names() -> set[str]:
     }
 
 
-def test_crypto_transform_renders_no_audit_test(dag) -> None:
+def test_the_quotes_build_runs_its_models_tests_but_no_audit_test(
+    warehouse_url: str, tmp_path: Path
+) -> None:
+    """What crypto_transform's `dbt build` runs: each quote model's per-build data tests (on
+    the path: a failing one fails the run, see test_transform_dag_runs.py), none of the
+    full-history checks, and no unit test."""
     audit_tests = _audit_test_names()
-    # The full-history checks the per-minute build must not run.
     assert {
         "assert_quotes_coins_matches_full_refresh",
         "assert_coin_price_hourly_matches_full_refresh",
         "unique_quotes_coins_quote_key",
         "relationships_latest_quotes_quote_key__quote_key__ref_quotes_coins_",
     } <= audit_tests
-    for task_id in dag.task_ids:
+    every_node = set(_listed(["--select", *QUOTES_SELECTION], warehouse_url, tmp_path, {}))
+    built = set(_listed(_build_selection(), warehouse_url, tmp_path, dict(BUILD_ENV)))
+    assert not built & audit_tests
+    # The per-build tests on the big model are there (with their recent-rows `where`).
+    assert {"positive_quotes_coins_price", "not_null_quotes_coins_price"} <= built
+    assert "test_latest_quotes_newest_per_coin_currency" in every_node - built  # a unit test
+    assert QUOTES_BUILD_ARGS[QUOTES_BUILD_ARGS.index("--exclude") + 1] == AUDIT_SELECTOR
+
+
+def test_reference_dag_renders_no_audit_test(reference_dag) -> None:
+    audit_tests = _audit_test_names()
+    for task_id in reference_dag.task_ids:
         assert not any(name in task_id for name in audit_tests), task_id
     # Nor does the watcher producer wait for their results under a model's test task.
-    producer = _producer(dag)
+    producer = _producer(reference_dag)
     expected = {test for tests in producer.tests_per_model.values() for test in tests}
     assert expected and not any(uid.split(".")[2] in audit_tests for uid in expected)
-    # A per-build test on a big model is still there (with its recent-rows `where`).
-    assert "dbt_build.quotes_coins.test" in dag.task_ids
 
 
-def test_each_producer_runs_one_dbt_build_of_its_selection_excluding_audit(
-    dag, reference_dag
-) -> None:
-    """The one `dbt build` each watcher producer runs: its selection, `--exclude tag:audit`."""
-    for d, selection in (
-        (dag, QUOTES_SELECTION),
-        (reference_dag, REFERENCE_SELECTION),
-    ):
-        producer = _producer(d)
-        command, _ = producer.build_cmd(context={}, cmd_flags=producer.add_cmd_flags())
-        assert "build" in command
-        assert command[command.index("--exclude") + 1] == AUDIT_SELECTOR == "tag:audit"
-        assert command[command.index("--select") + 1].split() == list(selection)
+def test_each_build_runs_one_dbt_build_of_its_selection_excluding_audit(reference_dag) -> None:
+    """The one `dbt build` each DAG runs: its selection, `--exclude tag:audit`."""
+    assert ("build", "--select", *QUOTES_SELECTION, "--exclude", "tag:audit") == QUOTES_BUILD_ARGS
+    producer = _producer(reference_dag)
+    command, _ = producer.build_cmd(context={}, cmd_flags=producer.add_cmd_flags())
+    assert "build" in command
+    assert command[command.index("--exclude") + 1] == AUDIT_SELECTOR == "tag:audit"
+    assert command[command.index("--select") + 1].split() == list(REFERENCE_SELECTION)
 
 
 def test_scheduled_builds_leave_unit_tests_to_ci(
-    dag, reference_dag, warehouse_url: str, tmp_path: Path
+    reference_dag, warehouse_url: str, tmp_path: Path
 ) -> None:
-    """Unit tests run in tests/dbt's builds; the scheduled producers' dbt skips them."""
-    envs = [_producer(d).get_env(context={}) for d in (dag, reference_dag)]
-    for env in envs:
+    """Unit tests run in tests/dbt's builds; the scheduled builds' dbt skips them."""
+    reference_env = _producer(reference_dag).get_env(context={})
+    for env in (reference_env, BUILD_ENV):
         assert env["DBT_EXCLUDE_RESOURCE_TYPES"] == "unit_test"
-
-    def listed(extra_env: dict) -> list[str]:
-        result = run_dbt(
-            ["ls", "--select", *QUOTES_SELECTION, "--output", "name"],
-            warehouse_url=warehouse_url,
-            target_path=tmp_path / "target",
-            log_path=tmp_path / "logs",
-            extra_env=extra_env,
-            check=True,
-        )
-        return result.output.split()
-
-    every_node = listed({})
-    scheduled = listed({k: str(v) for k, v in envs[0].items() if k.startswith("DBT_")})
+    every_node = _listed(["--select", *QUOTES_SELECTION], warehouse_url, tmp_path, {})
+    scheduled = _listed(["--select", *QUOTES_SELECTION], warehouse_url, tmp_path, BUILD_ENV)
     assert "test_latest_quotes_newest_per_coin_currency" in every_node
     assert "test_latest_quotes_newest_per_coin_currency" not in scheduled
     assert "quotes_coins" in scheduled and "not_null_quotes_coins_price" in scheduled
 
 
-def test_reference_checks_freshness_and_both_emit_marts_after_the_build(dag, reference_dag) -> None:
-    for d in (dag, reference_dag):
-        publish = d.get_task("publish_marts")
-        build_leaves = {t.task_id for t in d.task_group_dict["dbt_build"].get_leaves()}
-        assert build_leaves and build_leaves <= publish.upstream_task_ids
-        assert [outlet.uri for outlet in publish.outlets] == [MARTS.uri]
+def test_reference_checks_freshness_and_emits_marts_after_the_build(dag, reference_dag) -> None:
+    publish = reference_dag.get_task("publish_marts")
+    build_leaves = {t.task_id for t in reference_dag.task_group_dict["dbt_build"].get_leaves()}
+    assert build_leaves and build_leaves <= publish.upstream_task_ids
+    assert [outlet.uri for outlet in publish.outlets] == [MARTS.uri]
     freshness = reference_dag.get_task("source_freshness")
-    leaves = {t.task_id for t in reference_dag.task_group_dict["dbt_build"].get_leaves()}
-    assert leaves <= freshness.upstream_task_ids
+    assert build_leaves <= freshness.upstream_task_ids
     # The per-minute build does not pay a dbt start-up for freshness every minute.
     assert "source_freshness" not in dag.task_ids
 
 
-def test_cosmos_profile_is_the_warehouse_connection_with_the_profiles_yml_settings(dag) -> None:
+def test_cosmos_profile_is_the_warehouse_connection_with_the_profiles_yml_settings(
+    reference_dag,
+) -> None:
     """Inside Airflow dbt connects as the `moonwatch_warehouse` connection says (the real build
     on it: test_transform_dag_runs.py); what a connection does not hold matches profiles.yml."""
     import yaml
 
-    mapping = _producer(dag).profile_config.profile_mapping
+    mapping = _producer(reference_dag).profile_config.profile_mapping
     assert type(mapping).__name__ == "PostgresUserPasswordProfileMapping"
     assert mapping.conn_id == "moonwatch_warehouse"
     profiles = yaml.safe_load((project_dir() / "profiles.yml").read_text())
@@ -237,8 +269,3 @@ def test_cosmos_profile_is_the_warehouse_connection_with_the_profiles_yml_settin
 def test_transform_dags_parse_fast_from_the_manifest(dag, reference_dag) -> None:
     # Parsing from a manifest (no dbt ls, no database) keeps the DAG files cheap.
     assert dag.parse_seconds < 30 and reference_dag.parse_seconds < 30
-
-
-# A real run of this DAG happens in tests/e2e/test_full_stack.py, under a real scheduler and
-# triggerer: dag.test() cannot drive Cosmos's deferrable watcher sensors (it waits on them
-# forever), so there is no dag.test() run here.

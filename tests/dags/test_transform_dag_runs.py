@@ -1,7 +1,8 @@
 """Real runs (`dag.test()`) of the dbt checks on a fresh install: what is not an error must not
-look like one, and a real failure stays red (issue 13.10); and a real build whose only warehouse
-setting is the Airflow connection (issue 16.2). Each run costs ~10 s of Airflow start-up, so
-there are few."""
+look like one, and a real failure stays red (issue 13.10); real runs of the per-minute quotes
+build, whose data tests fail the run on a bad row (issue 15); and a real build whose only
+warehouse setting is the Airflow connection (issue 16.2). Each run costs ~10 s of Airflow
+start-up, so there are few."""
 
 from __future__ import annotations
 
@@ -85,6 +86,39 @@ def test_audit_skips_with_its_reason_on_a_fresh_install_and_fails_on_a_bad_row(
     assert (run.state, _state(run, "dbt_test_audit")) == ("failed", "failed")
 
 
+def test_the_quotes_build_builds_the_marts_and_a_failing_data_test_fails_the_run(
+    airflow_db: StackConfig,
+    warehouse: psycopg.Connection,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """crypto_transform is one plain task, so a whole real run (`dag.test()`) builds the quote
+    marts; its `dbt build` keeps the per-build data tests on the path, and one that finds a bad
+    row fails the task and the run (no retry: the same rows would fail the same test)."""
+    dag = load_dag("crypto_transform")
+    assert dag.task_ids == ["dbt_build"]
+    _drop_built_relations(warehouse)
+    _insert_quote(warehouse, 1, 100.0)
+    run = dag.test()
+    assert (run.state, _state(run, "dbt_build")) == ("success", "success")
+    built = warehouse.execute("select coin_id, price::float8 from marts.quotes_coins").fetchall()
+    assert built == [(1, 100.0)]
+    latest = warehouse.execute("select coin_id from marts.latest_quotes").fetchall()
+    assert latest == [(1,)]
+
+    # A bad row in the mart, as a bug would leave it, within the per-build tests' recent window;
+    # then the next load's build.
+    warehouse.execute("update marts.quotes_coins set price = -1, transformed_at = now()")
+    _insert_quote(warehouse, 2, 50.0)
+    with caplog.at_level("INFO"):
+        run = dag.test()
+    assert (run.state, _state(run, "dbt_build")) == ("failed", "failed")
+    out = capfd.readouterr()
+    assert "positive_quotes_coins_price" in caplog.text + out.out + out.err
+    tries = next(ti.try_number for ti in run.get_task_instances() if ti.task_id == "dbt_build")
+    assert tries == 1
+
+
 def test_reference_freshness_without_fx_rates_is_a_warning_not_a_red_run(
     airflow_db: StackConfig, warehouse: psycopg.Connection, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -109,8 +143,8 @@ def test_in_airflow_dbt_needs_only_the_moonwatch_warehouse_connection(
     airflow_db: StackConfig, warehouse: psycopg.Connection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Someone else's Airflow, configured the usual way: the warehouse is the Airflow connection
-    `moonwatch_warehouse` and nothing else. The quote build (Cosmos' watcher producer: one real
-    `dbt build`) and the freshness check still reach it."""
+    `moonwatch_warehouse` and nothing else. The quote build (a whole crypto_transform run: one
+    real `dbt build`) and the freshness check still reach it."""
     _drop_built_relations(warehouse)
     _insert_quote(warehouse, 1, 100.0)
     warehouse.execute(
@@ -125,10 +159,8 @@ def test_in_airflow_dbt_needs_only_the_moonwatch_warehouse_connection(
     # Settings are read once a process; this test's tasks must not see the ones read before.
     monkeypatch.setattr(settings, "_cached", lru_cache(maxsize=1)(settings.load_settings))
 
-    dag = load_dag("crypto_transform")
-    producer = next(t for t in dag.tasks if type(t).__name__ == "DbtProducerWatcherOperator")
-    run = dag.partial_subset(producer.task_id, include_upstream=False).test()
-    assert (run.state, _state(run, producer.task_id)) == ("success", "success")
+    run = load_dag("crypto_transform").test()
+    assert (run.state, _state(run, "dbt_build")) == ("success", "success")
     built = warehouse.execute("select coin_id, price::float8 from marts.quotes_coins").fetchall()
     assert built == [(1, 100.0)]
 

@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 from moonwatch.dbt.manifest import AUDIT_SELECTOR, audit_tests_by_relations
-from moonwatch.dbt.runner import DbtError, could_not_run, run_dbt_in
+from moonwatch.dbt.runner import DbtError, could_not_run, failures, run_dbt_in, summary
 from moonwatch.errors import MoonwatchError, WarehouseError
 from moonwatch.settings import get_settings
 
@@ -122,23 +122,17 @@ def run_marts_audit(*, warehouse_url: str | None = None) -> str:
     if result.returncode not in (0, 1):
         raise could_not_run("run the marts audit", result)
     if not result.ok:
-        failing = [
-            line.strip()
-            for line in result.output.splitlines()
-            if "Failure in test" in line or "Error in test" in line
-        ]
+        failing = failures(result.output)
         raise DbtError(
             "The marts audit failed: a full-history check found bad rows (see the FAIL lines "
             "above; `python -m moonwatch.dbt dbt test --select tag:audit --store-failures` "
             "keeps them in a table to inspect). Failing: " + ("; ".join(failing) or "see log"),
             result,
         )
-    summary = next(
-        (line.strip() for line in reversed(result.output.splitlines()) if "Done." in line), ""
-    )
+    done = summary(result.output)
     if waiting:
-        summary += f" (not built yet, not audited: {', '.join(waiting)})"
-    return summary or "audit passed"
+        done += f" (not built yet, not audited: {', '.join(waiting)})"
+    return done or "audit passed"
 
 
 def existing_relations(names: set[str], *, warehouse_url: str | None = None) -> set[str]:

@@ -1,4 +1,5 @@
-"""The Cosmos configs of the transform DAGs: what each builds, and how Cosmos runs it.
+"""What each transform DAG builds, and how Cosmos runs the reference build (a task per model
+and test). The per-minute quotes build is one plain task instead (:mod:`moonwatch.dbt.build`).
 
 Inside Airflow dbt's profile comes from the Airflow connection ``moonwatch_warehouse``
 (Cosmos' profile mapping), so the DAGs run in any Airflow where that connection exists; no

@@ -121,3 +121,17 @@ def could_not_run(what: str, result: DbtResult) -> WarehouseError:
 def tail(text: str, lines: int = 40) -> str:
     """The last ``lines`` lines of dbt's output: where it names what failed."""
     return "\n".join(text.splitlines()[-lines:])
+
+
+def failures(output: str) -> list[str]:
+    """dbt's lines naming each failed test or errored node, from its output."""
+    return [
+        line.strip()
+        for line in output.splitlines()
+        if "Failure in test" in line or "Error in test" in line or "Error in model" in line
+    ]
+
+
+def summary(output: str) -> str:
+    """dbt's closing ``Done. PASS=.. WARN=.. ERROR=..`` line, or "" if it wrote none."""
+    return next((line.strip() for line in reversed(output.splitlines()) if "Done." in line), "")
