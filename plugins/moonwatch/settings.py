@@ -183,6 +183,14 @@ class Settings(BaseSettings):
         description="MOONWATCH_AIRFLOW_SECRET_KEY: signs the Airflow api-server's tokens.",
         **_env("MOONWATCH_AIRFLOW_SECRET_KEY"),
     )
+    retention_days: int = Field(
+        7,
+        ge=1,
+        description="MOONWATCH_RETENTION_DAYS: days that Airflow's task logs and metadata and the "
+        "warehouse's rejected rows are kept (crypto_maintenance deletes what is older; the "
+        "quotes themselves are kept).",
+        **_env("MOONWATCH_RETENTION_DAYS"),
+    )
     down_drain_seconds: float = Field(
         90.0,
         ge=0,
@@ -204,7 +212,9 @@ class Settings(BaseSettings):
                 raise ValueError(problem)
         return value
 
-    @field_validator("dashboard_refresh_seconds", "stale_after_seconds", mode="before")
+    @field_validator(
+        "dashboard_refresh_seconds", "stale_after_seconds", "retention_days", mode="before"
+    )
     @classmethod
     def _blank_is_default(cls, value: object, info: ValidationInfo) -> object:
         # docker-compose passes an unset variable on as "" (`${VAR:-}`): that means the default.

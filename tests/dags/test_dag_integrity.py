@@ -20,6 +20,7 @@ EXPECTED = {
     "crypto_dbt_docs",
     "crypto_alerts",
     "crypto_quotes_backfill",
+    "crypto_maintenance",
 }
 
 

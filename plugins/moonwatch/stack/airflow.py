@@ -71,6 +71,9 @@ def airflow_config(
         "AIRFLOW__CORE__PARALLELISM": "6",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": site.metadata_db_url,
+        # For crypto_maintenance's `airflow db clean`: Airflow 3 blanks the option above in
+        # task processes, so the cleanup hands the URL to its own subprocess.
+        "MOONWATCH_AIRFLOW_DB_URL": site.metadata_db_url,
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": site.execution_api_url,
         "AIRFLOW__API__BASE_URL": site.public_url,
         "AIRFLOW__API__HOST": site.listen_host,
