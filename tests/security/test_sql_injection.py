@@ -259,6 +259,28 @@ def _query_helpers(tree: ast.AST) -> tuple[dict[str, tuple[int, str]], set[int]]
             if func.name.startswith("_") and isinstance(inner, ast.Name) and inner.id in params:
                 helpers[func.name] = (params.index(inner.id), inner.id)
                 passed_through.add(id(call))
+    # A helper of a helper (``_read_source(sql, ...)`` handing ``sql`` to ``_read``) is one too:
+    # its callers are checked instead, until no new helper appears.
+    functions = [
+        f
+        for f in ast.walk(tree)
+        if isinstance(f, ast.FunctionDef | ast.AsyncFunctionDef) and f.name.startswith("_")
+    ]
+    found = True
+    while found:
+        found = False
+        for func in functions:
+            params = [a.arg for a in func.args.posonlyargs + func.args.args]
+            for call in ast.walk(func):
+                if not (isinstance(call, ast.Call) and _callee(call) in helpers):
+                    continue
+                position, param = helpers[_callee(call)]
+                query = _query_arg(call, position, (param,))
+                if isinstance(query, ast.Name) and query.id in params:
+                    passed_through.add(id(call))
+                    if func.name not in helpers:
+                        helpers[func.name] = (params.index(query.id), query.id)
+                        found = True
     return helpers, passed_through
 
 
@@ -275,7 +297,11 @@ def unsafe_queries(source: str, filename: str = "<source>") -> list[str]:
         if id(node) not in passed_through
     ]
     for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and _callee(node) in helpers:
+        if (
+            isinstance(node, ast.Call)
+            and _callee(node) in helpers
+            and id(node) not in passed_through
+        ):
             position, param = helpers[_callee(node)]
             query = _query_arg(node, position, (param,))
             if query is not None:
@@ -354,6 +380,10 @@ REVIEWED: dict[tuple[str, str], str] = {
         'pd.read_sql("select * from " + t, engine)',
         'for q in ("select 1", user):\n    conn.execute(q)',
         "q = build()\nconn.execute(sql.SQL(q).format(x=1))",
+        # Through a helper of a helper: the outer call is what is checked.
+        "def _read(q, p):\n    conn.execute(text(q), p)\n"
+        "def _read_source(q, s):\n    return _read(q, {'s': s})\n"
+        '_read_source(f"select * from t where a = {x}", "s")',
     ],
 )
 def test_static_check_catches_sql_not_built_from_literals(snippet: str) -> None:
@@ -378,6 +408,9 @@ def test_static_check_catches_sql_not_built_from_literals(snippet: str) -> None:
         'COLS = "a, b"\nconn.execute(f"select {COLS} from t")',
         'MARTS = ("x", "y")\nfor m in MARTS:\n    conn.execute(f"select 1 from marts.{m}")',
         'def _read(q, p):\n    conn.execute(text(q), p)\n_read("select 1", {})',
+        "def _read(q, p):\n    conn.execute(text(q), p)\n"
+        "def _read_source(q, s):\n    return _read(q, {'s': s})\n"
+        '_read_source("select * from t where s = :s", "s")',
     ],
 )
 def test_static_check_passes_sql_built_from_literals(snippet: str) -> None:
