@@ -169,6 +169,18 @@ SMALL_COINS = [
 ]
 # Units per 1 USD. GBP is deliberately missing: the page must say so and stay in USD.
 SMALL_RATES = {"USD": 1.0, "EUR": 0.92, "SEK": 10.5, "NOK": 10.8, "DKK": 6.9}
+# The newest top-10 snapshots' age: in the first minutes after midnight UTC they belong to
+# yesterday and convert at yesterday's rate, which is right (each amount at its own day's rate).
+TOP_10_AGE = timedelta(minutes=5)
+YESTERDAYS_EUR_RATE = 0.5
+
+
+def eur_rate_at(data: SmallData, when: datetime | str) -> float:
+    """The EUR rate the page must use for an amount stamped ``when`` (UTC): today's for today,
+    else yesterday's (also carried back to older points, as the first rate)."""
+    stamp = datetime.fromisoformat(str(when))
+    day = (stamp if stamp.tzinfo is None else stamp.astimezone(UTC)).date()
+    return data.rates["EUR"] if day == data.now.date() else YESTERDAYS_EUR_RATE
 
 
 def _quote_row(coin: Coin, at: datetime, *, price: float, pct_scale: float = 1.0) -> dict:
@@ -278,9 +290,9 @@ def fill_small(conn: psycopg.Connection, now: datetime | None = None) -> SmallDa
     everyone = SMALL_COINS + EXTRA_TOP
     # An older snapshot with other numbers: the page must show only the newest one.
     _insert(conn, "cap_top_10", _top_rows(everyone, now - timedelta(hours=1), "market_cap", 0.5))
-    _insert(conn, "cap_top_10", _top_rows(everyone, now - timedelta(minutes=5), "market_cap", 1))
+    _insert(conn, "cap_top_10", _top_rows(everyone, now - TOP_10_AGE, "market_cap", 1))
     _insert(conn, "vol_top_10", _top_rows(everyone, now - timedelta(hours=1), "volume_24h", 0.5))
-    _insert(conn, "vol_top_10", _top_rows(everyone, now - timedelta(minutes=5), "volume_24h", 1))
+    _insert(conn, "vol_top_10", _top_rows(everyone, now - TOP_10_AGE, "volume_24h", 1))
     today = now.date()
     fx = [
         {"as_of_date": today, "currency": cur, "rate_per_usd": rate, "is_latest": True}
@@ -291,7 +303,7 @@ def fill_small(conn: psycopg.Connection, now: datetime | None = None) -> SmallDa
         {
             "as_of_date": today - timedelta(days=1),
             "currency": "EUR",
-            "rate_per_usd": 0.5,
+            "rate_per_usd": YESTERDAYS_EUR_RATE,
             "is_latest": False,
         }
     )

@@ -7,11 +7,11 @@ import json
 import re
 
 import numpy as np
-import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.dashboard.conftest import APP_PATH
+from tests.dashboard.marts_data import TOP_10_AGE, eur_rate_at
 
 pytestmark = pytest.mark.integration
 
@@ -110,10 +110,8 @@ def test_app_converts_money_with_the_latest_rate(
 
 
 def day_rate(small_marts, stamp: str) -> float:
-    """The EUR rate the page must use for a point at ``stamp`` (naive UTC, as Plotly has it):
-    today's for today, else yesterday's (also carried back to older points, the first rate)."""
-    today = small_marts.now.date()
-    return small_marts.rates["EUR"] if pd.Timestamp(stamp).date() == today else 0.5
+    """The EUR rate for a point at ``stamp`` (naive UTC, as Plotly has it)."""
+    return eur_rate_at(small_marts, stamp)
 
 
 def test_app_converts_ohlc_and_top_10_in_the_charts(small_marts, dashboard_env):
@@ -133,9 +131,11 @@ def test_app_converts_ohlc_and_top_10_in_the_charts(small_marts, dashboard_env):
     assert values(candles["open"])[-1] == pytest.approx(btc.price * rate)
     assert donut["data"][0]["type"] == "pie"
     assert donut["data"][0]["labels"][0] == "BTC"
-    assert values(donut["data"][0]["values"])[0] == pytest.approx(btc.market_cap * rate)
+    # The newest snapshot converts at its own day's rate (yesterday's just after midnight).
+    top_rate = day_rate(small_marts, str(small_marts.now - TOP_10_AGE))
+    assert values(donut["data"][0]["values"])[0] == pytest.approx(btc.market_cap * top_rate)
     btc_bar = list(bars["data"][0]["x"]).index("BTC")
-    assert values(bars["data"][0]["y"])[btc_bar] == pytest.approx(btc.volume_24h * rate)
+    assert values(bars["data"][0]["y"])[btc_bar] == pytest.approx(btc.volume_24h * top_rate)
 
 
 def test_app_keeps_one_colour_per_coin_across_charts(small_marts, dashboard_env):

@@ -97,7 +97,6 @@ def test_app_converts_each_amount_from_its_own_rows_currency(marts, loader, dash
     )
     for table in ("cap_top_10", "vol_top_10"):
         loader.execute(f"update marts.{table} set quote_currency = 'EUR'")
-    eur_rate = marts.rates["EUR"]
     btc = marts.coins["BTC"]
 
     at = run_app()
@@ -105,7 +104,9 @@ def test_app_converts_each_amount_from_its_own_rows_currency(marts, loader, dash
     assert metric(at, "BTC price").value == "$54,347.83"  # 50,000 EUR / 0.92, not the old row
     assert metric(at, "ETH price").value == "$3,000.00"  # still quoted in USD
     *_, donut, bars = figures(at)
-    assert values(donut["data"][0]["values"])[0] == pytest.approx(btc.market_cap / eur_rate)
+    # The EUR snapshot converts at its own day's rate (yesterday's just after midnight).
+    top_rate = marts_data.eur_rate_at(marts, marts.now - marts_data.TOP_10_AGE)
+    assert values(donut["data"][0]["values"])[0] == pytest.approx(btc.market_cap / top_rate)
 
     at.segmented_control(key="currency").set_value("EUR").run()
     assert metric(at, "BTC price").value == "€50,000.00"  # already EUR: converted once, never
