@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The machine's own packages `make test` needs beyond Python, in one list that `make test` and CI
-# both run: PostgreSQL server binaries (throw-away warehouses) and Chromium (the dashboard's
-# browser tests). Installs what is missing when it can (root with apt-get, or passwordless sudo);
-# otherwise prints the one command that would, and fails before any test starts.
+# both run: PostgreSQL server binaries (throw-away warehouses), Chromium (the dashboard's
+# browser tests) and Redis (the Celery executor's broker). Installs what is missing when it can
+# (root with apt-get, or passwordless sudo); otherwise prints the one command that would, and
+# fails before any test starts.
 set -euo pipefail
 purpose=test
 
@@ -14,6 +15,8 @@ has_postgres() {
 has_postgres || missing+=(postgresql)
 # Playwright drives the machine's Chromium (CHROMIUM_PATH, default /usr/bin/chromium).
 [ -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ] || missing+=(chromium)
+# Redis: the Celery broker of MOONWATCH_EXECUTOR=celery (the Celery end-to-end test).
+command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || missing+=(redis-server)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if command -v apt-get >/dev/null 2>&1; then

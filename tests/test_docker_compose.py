@@ -519,3 +519,63 @@ def test_airflow_serves_the_dbt_docs_from_a_volume_the_tasks_write(
     for name in ("airflow-api-server", "airflow-scheduler"):
         assert f"dbt-docs:{folder}" in services[name]["volumes"], name
     assert folder in DOCKERFILE.read_text(), "the image creates the folder for its user"
+
+
+# -- the `celery` profile -----------------------------------------------------------------------
+
+CELERY_WORKERS = ("airflow-celery-worker-1", "airflow-celery-worker-2")
+
+
+def test_celery_profile_adds_redis_and_two_workers_only_when_asked(
+    services: dict[str, Any],
+) -> None:
+    profiled = {name for name, s in services.items() if "celery" in (s.get("profiles") or [])}
+    assert profiled == {"redis", *CELERY_WORKERS}
+    for name in CELERY_WORKERS:
+        worker = services[name]
+        assert worker["command"] == ["airflow", "celery", "worker"]
+        assert worker["image"] == services["dashboard"]["image"]
+        assert worker["environment"] == services["airflow-scheduler"]["environment"] or (
+            environment(worker) == environment(services["airflow-dag-processor"])
+        )
+        # crypto_dbt_docs runs on a worker: it writes the folder the api-server serves.
+        assert "dbt-docs:/opt/airflow/dbt_docs" in worker["volumes"]
+        assert {"airflow-api-server", "redis", "kafka-init"} <= set(worker["depends_on"])
+    # Without the profile the scheduler still starts: its wait for Redis is optional.
+    assert services["airflow-scheduler"]["depends_on"]["redis"]["required"] is False
+    redis = services["redis"]
+    # The password reaches Redis on standard input, not on its command line.
+    script = " ".join(redis["command"])
+    assert "redis-server -" in script and "--requirepass" not in script
+    assert "$$MOONWATCH_REDIS_PASSWORD" in script and 'save ""' in script
+    assert "appendonly no" in script
+    assert "volumes" not in redis  # nothing to keep: the scheduler re-queues what it held
+
+
+@pytest.mark.parametrize("executor", ["celery", ""])
+def test_celery_profile_switches_airflow_to_the_celery_executor(
+    services: dict[str, Any], executor: str, tmp_path: Path
+) -> None:
+    for name in (*AIRFLOW_COMPONENTS, *CELERY_WORKERS):
+        service = dict(services[name])
+        service["environment"] = {**environment(service), "MOONWATCH_EXECUTOR": executor}
+        seen = _entrypoint_env(service, tmp_path)
+        if not executor:  # unset: the default, as without the profile
+            assert seen["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor", name
+            assert "AIRFLOW__CELERY__BROKER_URL" not in seen
+            continue
+        assert seen["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor", name
+        password = dummy_env()["MOONWATCH_REDIS_PASSWORD"]
+        assert seen["AIRFLOW__CELERY__BROKER_URL"] == f"redis://:{password}@redis:6379/0"
+        assert seen["AIRFLOW__CELERY__RESULT_BACKEND"] == (
+            "db+" + seen["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+        )
+        assert {k for k in seen if k.startswith("AIRFLOW__")} <= airflow_config_options() | {
+            f"AIRFLOW__CELERY__{option.upper()}" for option in _celery_options()
+        }
+
+
+def _celery_options() -> set[str]:
+    from airflow.providers.celery.get_provider_info import get_provider_info
+
+    return set(get_provider_info()["config"]["celery"]["options"])

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import (
     AliasChoices,
@@ -173,6 +174,19 @@ class Settings(BaseSettings):
     airflow_port: int = Field(18080, ge=1024, le=65535, **_env("MOONWATCH_AIRFLOW_PORT"))
     dashboard_port: int = Field(18501, ge=1024, le=65535, **_env("MOONWATCH_DASHBOARD_PORT"))
     sim_port: int = Field(DEFAULT_SIM_PORT, ge=1024, le=65535, **_env("MOONWATCH_SIM_PORT"))
+    redis_port: int = Field(16379, ge=1024, le=65535, **_env("MOONWATCH_REDIS_PORT"))
+    executor: Literal["local", "celery"] = Field(
+        "local",
+        description="MOONWATCH_EXECUTOR: `local` (Airflow's LocalExecutor) or `celery` (the "
+        "CeleryExecutor, Redis as its broker and two Celery workers).",
+        **_env("MOONWATCH_EXECUTOR"),
+    )
+    celery_broker_url: SecretStr | None = Field(
+        None,
+        description="MOONWATCH_CELERY_BROKER_URL: the Celery broker (redis://:PASSWORD@HOST:PORT/0)"
+        " when MOONWATCH_EXECUTOR=celery; the local launcher derives it.",
+        **_env("MOONWATCH_CELERY_BROKER_URL"),
+    )
     airflow_db_url: SecretStr | None = Field(
         None,
         description="MOONWATCH_AIRFLOW_DB_URL: Airflow's metadata database (SQLAlchemy URL).",

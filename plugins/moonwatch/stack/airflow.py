@@ -1,8 +1,10 @@
 """Airflow 3 for the local stack: api-server, scheduler, dag-processor and triggerer.
 
-LocalExecutor, metadata in its own Postgres database, DAGs from ``dags/`` and our package from
-``plugins/``. The api-server starts first and must answer before the others start: tasks talk
-to its execution API, and one that starts too early fails with ``httpx.ReadTimeout``.
+LocalExecutor (or, with MOONWATCH_EXECUTOR=celery, the CeleryExecutor and the workers of
+``moonwatch.stack.celery_executor``), metadata in its own Postgres database, DAGs from
+``dags/`` and our package from ``plugins/``. The api-server starts first and must answer
+before the others start: tasks talk to its execution API, and one that starts too early
+fails with ``httpx.ReadTimeout``.
 """
 
 from __future__ import annotations
@@ -58,14 +60,15 @@ def airflow_config(
     kafka_bootstrap: str,
     consumer_group: str,
     alert_urls: str | None = None,
+    celery_broker_url: str | None = None,
 ) -> dict[str, str]:
     """Airflow's configuration and Connections: the one definition for local mode
-    (:func:`airflow_env`) and Docker (``docker/entrypoint.sh`` runs :func:`main`)."""
+    (:func:`airflow_env`) and Docker (``docker/entrypoint.sh`` runs :func:`main`).
+    With ``celery_broker_url``, the CeleryExecutor (MOONWATCH_EXECUTOR=celery)."""
     return {
         "AIRFLOW_HOME": str(site.home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(CHECKOUT / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(CHECKOUT / "plugins"),
-        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         # Small, for memory (~200 MB a worker): 3 slots for dbt's pool, the rest for quotes.
         "AIRFLOW__CORE__PARALLELISM": "6",
@@ -110,6 +113,24 @@ def airflow_config(
         ),
         # Where alerts go, when MOONWATCH_ALERT_URLS is set (else a connection made in the UI).
         **alert_channel.connection_env(alert_urls),
+        **_executor_config(site, celery_broker_url),
+    }
+
+
+# Task slots per Celery worker: two workers x 3 = the LocalExecutor's parallelism of 6.
+CELERY_WORKER_CONCURRENCY = 3
+
+
+def _executor_config(site: AirflowSite, celery_broker_url: str | None) -> dict[str, str]:
+    if celery_broker_url is None:
+        return {"AIRFLOW__CORE__EXECUTOR": "LocalExecutor"}
+    return {
+        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+        "AIRFLOW__CELERY__BROKER_URL": celery_broker_url,
+        # Task states go to the metadata database, not to the broker: Redis keeps nothing on
+        # disk, and its loss must cost only queued messages, which the scheduler re-queues.
+        "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + site.metadata_db_url,
+        "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(CELERY_WORKER_CONCURRENCY),
     }
 
 
@@ -137,6 +158,7 @@ def airflow_env(config: StackConfig) -> dict[str, str]:
             kafka_bootstrap=config.kafka_bootstrap,
             consumer_group=config.consumer_group,
             alert_urls=config.env.get(alert_channel.ALERT_URLS_ENV),
+            celery_broker_url=config.celery_broker_url if config.celery else None,
         ),
     }
 
@@ -271,6 +293,11 @@ def _container_config(home: Path, listen: str, execution_api_url: str) -> dict[s
         kafka_bootstrap=settings.kafka_bootstrap,
         consumer_group=settings.consumer_group,
         alert_urls=os.environ.get(alert_channel.ALERT_URLS_ENV),
+        celery_broker_url=(
+            _required(settings.celery_broker_url, "MOONWATCH_CELERY_BROKER_URL")
+            if settings.executor == "celery"
+            else None
+        ),
     )
 
 

@@ -15,7 +15,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from moonwatch.errors import MoonwatchError
-from moonwatch.stack import airflow, broker, postgres, registry, supervisor
+from moonwatch.stack import airflow, broker, celery_executor, postgres, registry, supervisor
 from moonwatch.stack.config import AIRFLOW_ADMIN_USER, StackConfig
 from moonwatch.stack.files import (
     ensure_private,
@@ -40,12 +40,19 @@ def up(config: StackConfig, only: tuple[str, ...] = SERVICES) -> None:
 
 def describe(config: StackConfig) -> str:
     source = "offline simulator (no CMC_API_KEY set)" if config.simulated else "CoinMarketCap"
+    executor = (
+        f"CeleryExecutor: {len(celery_executor.WORKERS)} workers, Redis on "
+        f"127.0.0.1:{config.redis_port}"
+        if config.celery
+        else "LocalExecutor (MOONWATCH_EXECUTOR=celery for Celery workers)"
+    )
     return "\n".join(
         [
             f"  Airflow UI   {config.airflow_url}  (login: {AIRFLOW_ADMIN_USER} / password in "
             f"{config.secrets_file} as MOONWATCH_AIRFLOW_ADMIN_PASSWORD)",
             f"  Dashboard    {config.dashboard_url}",
             f"  Quotes from  {source}",
+            f"  Executor     {executor}",
             f"  Kafka        {config.kafka_bootstrap}",
             f"  Logs         {config.log_dir}",
             '  Settings     eval "$(make -s env)"',
@@ -151,6 +158,8 @@ def secure_home(config: StackConfig) -> list[Path]:
         (config.run_dir, "PID files"),
         (config.log_dir, "service logs"),
         (config.airflow_home, "Airflow's home"),
+        (config.redis_dir, "Redis's folder"),
+        (config.celery_dir, "the Celery workers' folders"),
     ):
         fixed += make_private_tree(folder, what)
     return fixed

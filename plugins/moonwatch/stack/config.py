@@ -27,7 +27,7 @@ from moonwatch.stack.files import ensure_private, write_private
 # streamlit_app/, which are files beside the package, not part of it. Derived here, once.
 CHECKOUT = Path(__file__).resolve().parents[3]
 
-_PORT_FIELDS = ("pg_port", "kafka_port", "airflow_port", "dashboard_port", "sim_port")
+_PORT_FIELDS = ("pg_port", "kafka_port", "airflow_port", "dashboard_port", "sim_port", "redis_port")
 # Setting name -> default port, from Settings (ephemeral stacks and tests pick free ones).
 DEFAULT_PORTS = {
     str(Settings.model_fields[f].validation_alias.choices[0]): Settings.model_fields[f].default
@@ -40,6 +40,7 @@ SECRET_NAMES = (
     "MOONWATCH_AIRFLOW_DB_PASSWORD",
     "MOONWATCH_AIRFLOW_ADMIN_PASSWORD",
     "MOONWATCH_AIRFLOW_SECRET_KEY",
+    "MOONWATCH_REDIS_PASSWORD",  # the Celery broker's (MOONWATCH_EXECUTOR=celery)
 )
 PG_ADMIN_USER = "moonwatch_admin"
 LOADER_ROLE = "moonwatch_loader"
@@ -78,6 +79,7 @@ class StackConfig:
     airflow_port: int
     dashboard_port: int
     sim_port: int
+    redis_port: int
     settings: Settings
     env: dict[str, str] = field(default_factory=dict)
     secrets: dict[str, str] = field(default_factory=dict)
@@ -113,6 +115,20 @@ class StackConfig:
         return self.home / "airflow"
 
     @property
+    def redis_dir(self) -> Path:
+        """Redis's working folder: nothing it might write lands in the checkout."""
+        return self.home / "redis"
+
+    def celery_worker_dir(self, worker: str) -> Path:
+        """Each Celery worker's own working folder: a task that reads or writes a relative
+        path finds nothing another worker (or the launcher) left, as on separate machines."""
+        return self.celery_dir / worker
+
+    @property
+    def celery_dir(self) -> Path:
+        return self.home / "celery"
+
+    @property
     def venv_bin(self) -> Path:
         return Path(sys.executable).parent
 
@@ -128,6 +144,11 @@ class StackConfig:
     def external_kafka(self) -> bool:
         given = self._given("kafka_bootstrap")
         return bool(given) and given != f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def celery(self) -> bool:
+        """MOONWATCH_EXECUTOR=celery: the CeleryExecutor, Redis and two Celery workers."""
+        return self.settings.executor == "celery"
 
     @property
     def simulated(self) -> bool:
@@ -166,6 +187,13 @@ class StackConfig:
         return self._given("airflow_db_url") or self._pg_url(
             AIRFLOW_DB_ROLE, "MOONWATCH_AIRFLOW_DB_PASSWORD", AIRFLOW_DB
         ).replace("postgresql://", "postgresql+psycopg2://", 1)
+
+    @property
+    def celery_broker_url(self) -> str:
+        password = quote(self.secrets["MOONWATCH_REDIS_PASSWORD"], safe="")
+        return (
+            self._given("celery_broker_url") or f"redis://:{password}@127.0.0.1:{self.redis_port}/0"
+        )
 
     @property
     def kafka_bootstrap(self) -> str:

@@ -79,6 +79,26 @@ def airflow_task_env(config: StackConfig) -> dict[str, str]:
     return env
 
 
+# What a Celery worker does not get of Airflow's environment: the api-server's signing keys
+# (tasks present the token the scheduler gave them; they never sign one), the UI's password
+# file, and the metadata database's URL (tasks reach Airflow through its execution API only;
+# Celery's result backend, the one thing a worker writes to that database, is its own option).
+CELERY_WORKER_WITHHELD = (
+    "AIRFLOW__API__SECRET_KEY",
+    "AIRFLOW__API_AUTH__JWT_SECRET",
+    "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE",
+    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
+)
+
+
+def celery_worker_env(airflow_env: dict[str, str]) -> dict[str, str]:
+    """A Celery worker: what Airflow's tasks get, minus what only the scheduler and api-server
+    need; its task instances name the worker as their hostname."""
+    env = {k: v for k, v in airflow_env.items() if k not in CELERY_WORKER_WITHHELD}
+    env["AIRFLOW__CORE__HOSTNAME_CALLABLE"] = "moonwatch.stack.celery_executor.worker_hostname"
+    return env
+
+
 def supervisor_env(config: StackConfig) -> dict[str, str]:
     """The supervisor restarts every service, so it sees what the launcher was given (it reads
     the generated passwords from secrets.env itself), and nothing else."""

@@ -58,8 +58,17 @@ class ManagedProcess:
     def is_running(self) -> bool:
         return self.pid() is not None
 
-    def start(self, argv: list[str], env: dict[str, str], cwd: Path | None = None) -> int:
-        """Start the process in its own session, logging to its log file; returns the PID."""
+    def start(
+        self,
+        argv: list[str],
+        env: dict[str, str],
+        cwd: Path | None = None,
+        stdin_text: str | None = None,
+    ) -> int:
+        """Start the process in its own session, logging to its log file; returns the PID.
+
+        ``stdin_text`` is written to its standard input, then closed: how a secret reaches a
+        program that reads its configuration there (Redis), off the command line and disk."""
         existing = self.pid()
         if existing is not None:
             return existing
@@ -72,7 +81,7 @@ class ManagedProcess:
             try:
                 proc = subprocess.Popen(
                     argv,
-                    stdin=subprocess.DEVNULL,
+                    stdin=subprocess.DEVNULL if stdin_text is None else subprocess.PIPE,
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     env=env,
@@ -84,6 +93,10 @@ class ManagedProcess:
                     f"cannot start {self.name}: {argv[0]} not found. Run `make install` "
                     "(it creates .venv and installs requirements.txt)."
                 ) from e
+        if stdin_text is not None and proc.stdin is not None:
+            with contextlib.suppress(BrokenPipeError):
+                proc.stdin.write(stdin_text.encode())
+            proc.stdin.close()
         self.pid_file.write_text(f"{proc.pid} {_process_start_time(proc.pid)}")
         return proc.pid
 

@@ -16,7 +16,7 @@ from functools import partial
 import psycopg
 
 from moonwatch.errors import StackError
-from moonwatch.stack import airflow, broker, history, postgres, services
+from moonwatch.stack import airflow, broker, celery_executor, history, postgres, services
 from moonwatch.stack.config import StackConfig
 from moonwatch.stack.process import ManagedProcess, port_is_free, port_taken_message, wait_until
 
@@ -134,6 +134,16 @@ SERVICES: tuple[Service, ...] = (
         used=lambda c: c.simulated,
     ),
     Service(
+        # The Celery broker; the scheduler needs it before it can queue a task.
+        "redis",
+        ports=(("redis_port", "MOONWATCH_REDIS_PORT"),),
+        processes=lambda c: [celery_executor.redis_process(c)],
+        start=celery_executor.start_redis,
+        healthy=celery_executor.redis_healthy,
+        used=lambda c: c.celery,
+        stop_timeout=10,
+    ),
+    Service(
         "airflow",
         ports=(("airflow_port", "MOONWATCH_AIRFLOW_PORT"),),
         processes=lambda c: [airflow.component_process(c, name) for name in airflow.COMPONENTS],
@@ -145,6 +155,17 @@ SERVICES: tuple[Service, ...] = (
         # Docker's stop grace period. Nothing is lost either way: a load killed mid-batch rolls
         # back in Postgres and leaves its Kafka offsets uncommitted.
         stop_timeout=10,
+    ),
+    Service(
+        # After Airflow: a worker's tasks talk to the api-server's execution API.
+        "celery-workers",
+        ports=(),
+        processes=lambda c: [celery_executor.worker_process(c, w) for w in celery_executor.WORKERS],
+        start=celery_executor.start_workers,
+        healthy=celery_executor.workers_healthy,
+        used=lambda c: c.celery,
+        # Celery's warm shutdown waits for running tasks; a load killed after this rolls back.
+        stop_timeout=30,
     ),
     Service(
         "dashboard",
