@@ -16,8 +16,11 @@ The stages, one after the other, for one quote:
    more before it returns, which is when the Asset event is emitted);
 3. Asset trigger: ``load_quotes`` end -> the ``crypto_transform`` run that built it starts
    (Asset event, scheduler loop, waiting for a previous dbt run still in flight);
-4. dbt: that run's start -> the row is seen in the mart (Cosmos watcher build of
-   ``quotes_coins``; at most 1 s of polling granularity).
+4. dbt: that run's start -> the row is seen in the mart (its one ``dbt_build`` task starting,
+   then ``dbt build`` of the quote selection; at most 1 s of polling granularity).
+
+Two groups get the breakdown: the synthetic 5,000 quotes a minute, and the simulator's 10
+coins while the stack is otherwise at rest (the issue's two freshness targets).
 """
 
 from __future__ import annotations
@@ -35,8 +38,18 @@ import psycopg
 from bench.common import Section, percentile
 
 STAGES = ("sensor wake-up", "load", "Asset trigger", "dbt")
+STAGE_COVERS = (
+    "fetched_at -> load_quotes starts (deferred sensor fires, task queued and started)",
+    "load_quotes start -> end (consume, COPY, commit, then idle_s waiting for more)",
+    "load_quotes end -> crypto_transform run starts (Asset event, scheduler, queueing)",
+    "crypto_transform start -> row seen in marts.quotes_coins (task start, dbt build)",
+)
 WHOLE = "synthetic 5,000/min, whole window"
 ALONE = "synthetic, the stack alone"
+AT_REST = "simulator, 10 coins, stack otherwise at rest"
+# The issue's targets: fetched_at -> marts.quotes_coins p95.
+TARGET_AT_REST_S = 15.0
+TARGET_UNDER_LOAD_S = 20.0
 
 
 class MartPoller(threading.Thread):
@@ -143,6 +156,31 @@ def stats(values: list[float]) -> str:
     )
 
 
+Rows = dict[tuple[int, dt.datetime], tuple[float, dt.datetime, dt.datetime]]
+
+
+def stage_table(section: Section, label: str, rows: Rows, timeline: Timeline) -> None:
+    """Where the time goes for ``rows``: each stage's seconds and its share of the total."""
+    placed = [
+        s
+        for seen, f, lo in rows.values()
+        if (s := timeline.stages(f.timestamp(), lo.timestamp(), seen)) is not None
+    ]
+    section.add(
+        "",
+        f"Where the time goes, {label} ({len(placed):,} of {len(rows):,} quotes placed on "
+        "Airflow's timeline); share = the stage's mean / the mean total:",
+        "",
+        "| stage | what it covers | seconds | share |",
+        "|---|---|---|---|",
+    )
+    total = sum(sum(p) for p in placed)
+    for i, (name, what) in enumerate(zip(STAGES, STAGE_COVERS, strict=True)):
+        values = [p[i] for p in placed]
+        share = f"{100 * sum(values) / total:.0f}%" if total else "n/a"
+        section.add(f"| {name} | {what} | {stats(values)} | {share} |")
+
+
 def report(
     section: Section,
     poller: MartPoller,
@@ -151,16 +189,22 @@ def report(
     synthetic_from: int,
     produced: int,
     load_start: float,
+    load_end: float,
     overlap_until: float | None,
     produce_stats: str,
+    rest: tuple[float, float] | None = None,
 ) -> None:
-    """Freshness table (total, per phase) and the stage breakdown, plus the verdict."""
+    """Freshness tables (total, per phase), each stage's share, and the two verdicts: the
+    synthetic 5,000/min in ``load_start..load_end``, the simulator's 10 coins in ``rest``."""
     synth = {k: v for k, v in poller.first_seen.items() if k[0] >= synthetic_from}
-    sim = {
-        k: v
-        for k, v in poller.first_seen.items()
-        if k[0] < synthetic_from and v[1] is not None and v[1].timestamp() >= load_start - 5
-    }
+
+    def simulator(start: float, end: float) -> Rows:
+        return {
+            k: v
+            for k, v in poller.first_seen.items()
+            if k[0] < synthetic_from and v[1] is not None and start <= v[1].timestamp() < end
+        }
+
     section.add(
         "",
         "### Freshness (measurement 2)",
@@ -173,7 +217,7 @@ def report(
         "| raw loaded_at -> mart first seen |",
         "|---|---|---|---|",
     )
-    groups: list[tuple[str, dict]] = [(WHOLE, synth)]
+    groups: list[tuple[str, Rows]] = [(WHOLE, synth)]
     if overlap_until is not None:
         groups += [
             (
@@ -185,7 +229,11 @@ def report(
                 {k: v for k, v in synth.items() if v[1].timestamp() >= overlap_until},
             ),
         ]
-    groups.append(("simulator (crypto_quotes_produce DAG)", sim))
+    groups.append(
+        ("simulator, 10 coins, under the 5,000/min load", simulator(load_start - 5, load_end))
+    )
+    if rest is not None:
+        groups.append((AT_REST, simulator(*rest)))
     totals: dict[str, list[float]] = {}
     for label, rows in groups:
         totals[label] = [seen - f.timestamp() for seen, f, _lo in rows.values()]
@@ -194,42 +242,54 @@ def report(
         section.add(f"| {label} | {stats(totals[label])} | {stats(load)} | {stats(mart)} |")
 
     if timeline is not None:
-        placed = [
-            s
-            for seen, f, lo in synth.values()
-            if (s := timeline.stages(f.timestamp(), lo.timestamp(), seen)) is not None
-        ]
         section.add(
             "",
-            "Where the time goes, per synthetic quote, from Airflow's metadata database "
-            f"({len(timeline.loads)} `load_quotes` task instances, {len(timeline.transforms)} "
-            f"`crypto_transform` runs; {len(placed):,} of {len(synth):,} quotes placed):",
-            "",
-            "| stage | what it covers | seconds |",
-            "|---|---|---|",
+            f"Airflow's metadata database: {len(timeline.loads)} `load_quotes` task instances, "
+            f"{len(timeline.transforms)} `crypto_transform` runs.",
         )
-        covers = (
-            "fetched_at -> load_quotes starts (deferred sensor fires, task queued and started)",
-            "load_quotes start -> end (consume, COPY, commit, then idle_s waiting for more)",
-            "load_quotes end -> crypto_transform run starts (Asset event, scheduler, queueing)",
-            "crypto_transform start -> row seen in marts.quotes_coins (Cosmos/dbt build)",
-        )
-        for i, (name, what) in enumerate(zip(STAGES, covers, strict=True)):
-            section.add(f"| {name} | {what} | {stats([p[i] for p in placed])} |")
+        stage_table(section, "per synthetic quote (5,000/min)", synth, timeline)
+        if rest is not None:
+            stage_table(
+                section, "per simulator quote at rest (10 coins)", dict(groups)[AT_REST], timeline
+            )
 
-    whole = totals[WHOLE]
-    missing = produced - len(synth)
-    if not whole:
-        section.verdict("freshness p95", "no synthetic quote reached the mart", "< 30 s", False)
+    _verdict(
+        section,
+        "freshness p95 at 5,000 coins/min, fetched_at -> marts.quotes_coins (synthetic, whole "
+        "window)",
+        totals[WHOLE],
+        TARGET_UNDER_LOAD_S,
+        missing=produced - len(synth),
+        alone=totals.get(ALONE),
+    )
+    if rest is not None:
+        _verdict(
+            section,
+            "freshness p95 at 10 coins, fetched_at -> marts.quotes_coins (stack at rest)",
+            totals[AT_REST],
+            TARGET_AT_REST_S,
+        )
+
+
+def _verdict(
+    section: Section,
+    what: str,
+    totals: list[float],
+    target_s: float,
+    *,
+    missing: int = 0,
+    alone: list[float] | None = None,
+) -> None:
+    if not totals:
+        section.verdict(what, "no quote reached the mart", f"< {target_s:.0f} s", False)
         return
-    p95 = percentile(whole, 95)
-    alone = totals.get(ALONE)
+    p95 = percentile(totals, 95)
     section.verdict(
-        "freshness p95, fetched_at -> marts.quotes_coins (synthetic, whole window)",
-        f"{p95:.1f} s (p50 {percentile(whole, 50):.1f} s"
+        what,
+        f"{p95:.1f} s (p50 {percentile(totals, 50):.1f} s"
         + (f"; stack alone p95 {percentile(alone, 95):.1f} s" if alone else "")
         + ")"
         + (f"; {missing:,} quotes never reached the mart" if missing else ""),
-        "< 30 s",
-        p95 < 30 and missing == 0,
+        f"< {target_s:.0f} s",
+        p95 < target_s and missing == 0,
     )

@@ -13,6 +13,13 @@ simulator, Airflow 3, dashboard), ``down`` at the end, always. While it runs:
   it.
 * freshness (2): see ``bench.freshness`` (the mart poller and the per-stage breakdown from
   Airflow's metadata database).
+* at rest, after the load has drained and the machine has settled: the simulator's 10 coins
+  only, for ``rest_min`` minutes. The stack's CPU (:class:`StackCpu`: every process of every
+  service's tree, from /proc/PID/stat, beside the whole machine's from /proc/stat), its PSS
+  every 30 s, and the 10 coins' freshness. The same CPU figures are given for the load window.
+
+The stack starts with ``MOONWATCH_HISTORY_DAYS=0``: the simulated month of history a fresh
+``make up`` backfills is a one-off cost that would otherwise land in the windows.
 """
 
 from __future__ import annotations
@@ -32,7 +39,13 @@ import psycopg
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from bench import freshness
-from bench.common import Milestone, Section, service_pss, temp_stack_env
+from bench.common import (
+    Milestone,
+    Section,
+    process_tree,
+    service_pss,
+    temp_stack_env,
+)
 from bench.freshness import MartPoller, Timeline
 from moonwatch.messages import QuoteMessage
 from moonwatch.settings import DEFAULT_CONSUMER_GROUP, DEFAULT_TOPIC
@@ -43,6 +56,9 @@ GROUP = DEFAULT_CONSUMER_GROUP  # the stack under measurement runs with the defa
 TOPIC = DEFAULT_TOPIC
 SYNTH_FIRST_ID = 900_001
 SYNTH_COINS = 5000
+# The issue's "light at rest" targets, at 10 coins.
+TARGET_REST_CORES = 0.25
+TARGET_REST_PSS_MIB = 1.2 * 1024
 
 
 def _stack(env: dict[str, str], command: str, timeout: float) -> subprocess.CompletedProcess:
@@ -123,6 +139,76 @@ class SyntheticProducer:
         return time.perf_counter() - start
 
 
+def _cpu_ticks(pid: int) -> int:
+    """utime + stime of ``pid`` and of its children that it has reaped (cutime + cstime), in
+    clock ticks; 0 if it is gone. A task process that lives and dies between two samples is
+    counted in its parent's cutime once reaped, so sums over a tree miss no short-lived child."""
+    with contextlib.suppress(OSError, IndexError, ValueError):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return sum(int(f) for f in fields[11:15])  # fields 14..17 of proc(5)
+    return 0
+
+
+def _machine_busy_ticks() -> int:
+    """Busy clock ticks of the whole machine since boot (all but idle and iowait), from
+    /proc/stat; guest time is already counted in user, so it is left out."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return sum(values[:8]) - values[3] - values[4]
+
+
+class StackCpu:
+    """CPU the stack used between :meth:`start` and :meth:`stop`, in cores (CPU seconds per
+    wall second): the processes of every service's tree (PID files in $MOONWATCH_HOME/run),
+    per service and in total, and, as a ceiling that includes everything else on the machine,
+    the machine's busy time from /proc/stat."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+        self.hz = os.sysconf("SC_CLK_TCK")
+
+    def _sample(self) -> tuple[float, dict[str, int], int]:
+        per_service: dict[str, int] = {}
+        seen: set[int] = set()  # a PID in two trees (a service started by another) counts once
+        for pid_file in sorted(self.run_dir.glob("*.pid")):
+            with contextlib.suppress(OSError, ValueError):
+                pid = int(pid_file.read_text().split()[0])
+                if Path(f"/proc/{pid}").exists():
+                    tree = set(process_tree(pid)) - seen
+                    seen |= tree
+                    per_service[pid_file.stem] = sum(_cpu_ticks(p) for p in tree)
+        return time.time(), per_service, _machine_busy_ticks()
+
+    def start(self) -> None:
+        self.started = self._sample()
+
+    def stop(self) -> dict:
+        """{"seconds": wall, "stack": cores, "machine": cores, "services": {name: cores}}."""
+        end = self._sample()
+        wall = end[0] - self.started[0]
+        services = {
+            name: (ticks - self.started[1].get(name, 0)) / self.hz / wall
+            for name, ticks in end[1].items()
+        }
+        return {
+            "seconds": wall,
+            "stack": sum(services.values()),
+            "machine": (end[2] - self.started[2]) / self.hz / wall,
+            "services": services,
+        }
+
+
+def task_instances(airflow_db_url: str, start: float, end: float) -> dict[str, int]:
+    """Task instances started in ``start..end`` per DAG, from Airflow's metadata database."""
+    url = airflow_db_url.replace("postgresql+psycopg2://", "postgresql://", 1)
+    with psycopg.connect(url, connect_timeout=10) as conn:
+        rows = conn.execute(
+            "select dag_id, count(*) from task_instance where start_date >= to_timestamp(%s)"
+            " and start_date < to_timestamp(%s) group by dag_id order by dag_id",
+            (start, end),
+        ).fetchall()
+    return dict(rows)
+
+
 def committed_offset(bootstrap: str, partitions: list[int]) -> int | None:
     consumer = Consumer(
         {"bootstrap.servers": bootstrap, "group.id": GROUP, "enable.auto.commit": False}
@@ -137,15 +223,22 @@ def committed_offset(bootstrap: str, partitions: list[int]) -> int | None:
 
 
 def measure(
-    quick: bool, window_min: float | None = None, others_done: Milestone | None = None
+    quick: bool,
+    window_min: float | None = None,
+    others_done: Milestone | None = None,
+    rest_min: float | None = None,
 ) -> Section:
-    """Runs measurements 2 and 5. ``others_done`` is marked by the caller when the measurements
-    that share the machine with this window have finished, so freshness can be split into
-    the overlapped part and the part where the stack ran alone."""
-    window_min = window_min or (1.5 if quick else 30.0)
+    """Runs measurements 2 and 5, then the stack at rest. ``others_done`` is marked by the
+    caller when the measurements that share the machine with this window have finished, so
+    freshness can be split into the overlapped part and the part where the stack ran alone.
+    The load window (20 min in full mode) plus the rest window (10 min) keep the stack's
+    part of a full run at about 30 minutes."""
+    window_min = window_min or (1.5 if quick else 20.0)
+    rest_min = rest_min or (1.5 if quick else 10.0)
     rounds = max(1, round(window_min))
     section = Section("2 + 5. Freshness and sustained load in a full local stack of our own")
     env = temp_stack_env()
+    env["MOONWATCH_HISTORY_DAYS"] = "0"
     home = Path(env["MOONWATCH_HOME"])
     run_dir = home / "run"
     producer: SyntheticProducer | None = None
@@ -177,6 +270,8 @@ def measure(
         producer = SyntheticProducer(bootstrap)
         samples: list[dict] = []
         produce_times: list[float] = []
+        cpu = StackCpu(run_dir)
+        cpu.start()
         load_start = next_round = next_sample = time.time()
         done_rounds = 0
         while done_rounds < rounds or time.time() < next_sample - 29:
@@ -205,8 +300,10 @@ def measure(
                 break
             time.sleep(1)
         window_end = time.time()
+        load_cpu = cpu.stop()
         final_committed = committed_offset(bootstrap, sorted(producer.max_offset) or [0])
         final_pss = service_pss(run_dir)
+        rest = at_rest(run_dir, rest_min, others_done)
         poller.stop_event.set()
         poller.join(10)
         try:
@@ -234,10 +331,13 @@ def measure(
             synthetic_from=SYNTH_FIRST_ID,
             produced=producer.produced,
             load_start=load_start,
+            load_end=window_end,
             overlap_until=overlap_until,
             produce_stats=freshness.stats(produce_times),
+            rest=(rest["start"], rest["end"]),
         )
         _report_load(section, samples, idle_samples, final_pss, final_committed, producer)
+        _report_rest(section, rest, load_cpu, config.airflow_db_url, (load_start, window_end))
     finally:
         if poller is not None:
             poller.stop_event.set()
@@ -251,6 +351,91 @@ def measure(
         if not os.environ.get("MOONWATCH_KEEP_BENCH_HOME"):
             shutil.rmtree(home, ignore_errors=True)
     return section
+
+
+def at_rest(run_dir: Path, rest_min: float, others_done: Milestone | None) -> dict:
+    """The stack with only the simulator's 10 coins, for ``rest_min`` minutes: its CPU (see
+    :class:`StackCpu`) and PSS (every 30 s). Starts once the other measurements are done and a
+    minute has passed since the load drained, so neither is counted."""
+    settle_until = time.time() + 60
+    while others_done is not None and others_done.at is None:
+        time.sleep(5)
+    time.sleep(max(0.0, settle_until - time.time()))
+    cpu = StackCpu(run_dir)
+    cpu.start()
+    start = time.time()
+    pss: list[dict[str, tuple[float, int]]] = []
+    while time.time() < start + rest_min * 60:
+        pss.append(service_pss(run_dir))
+        time.sleep(min(30.0, max(0.0, start + rest_min * 60 - time.time())))
+    return {"start": start, "end": time.time(), "cpu": cpu.stop(), "pss": pss}
+
+
+def _report_rest(
+    section: Section, rest: dict, load_cpu: dict, airflow_db_url: str, load: tuple[float, float]
+) -> None:
+    """The stack's CPU and PSS at rest (10 coins) and its CPU under the 5,000/min load, with
+    the task instances Airflow ran in each window."""
+    cores = os.cpu_count() or 1
+    totals = [sum(v[0] for v in sample.values()) for sample in rest["pss"]]
+    pss_total = statistics.median(totals) if totals else float("nan")
+    try:
+        tis = {
+            "rest": task_instances(airflow_db_url, rest["start"], rest["end"]),
+            "load": task_instances(airflow_db_url, *load),
+        }
+    except psycopg.Error as e:
+        logger.warning("cannot count task instances: %s", e)
+        tis = {"rest": {}, "load": {}}
+    section.add(
+        "",
+        "### At rest (10 coins) and under load: CPU and memory",
+        "",
+        f"CPU in cores (CPU seconds per wall second; the machine has {cores}). *stack*: every "
+        "process of every service's tree, from /proc/PID/stat (a reaped task process counts in "
+        "its parent); *machine*: all busy time from /proc/stat, a ceiling that includes the "
+        "bench itself and anything else running.",
+        "",
+        "| window | minutes | stack cores | machine cores | task instances a minute (per DAG) |",
+        "|---|---|---|---|---|",
+    )
+    windows = (
+        ("at rest, 10 coins", rest["cpu"], tis["rest"]),
+        ("5,000 coins/min load (with the drain)", load_cpu, tis["load"]),
+    )
+    for label, cpu, counts in windows:
+        minutes = cpu["seconds"] / 60
+        per_dag = ", ".join(f"{d} {n / minutes:.1f}" for d, n in counts.items()) or "n/a"
+        section.add(
+            f"| {label} | {minutes:.1f} | {cpu['stack']:.2f} | {cpu['machine']:.2f} | "
+            f"{sum(counts.values()) / minutes:.1f} ({per_dag}) |"
+        )
+    for label, cpu, _counts in windows:
+        per_service = ", ".join(f"{n} {c:.3f}" for n, c in sorted(cpu["services"].items()))
+        section.add("", f"Stack cores per service, {label}: {per_service}.")
+    names = sorted({n for sample in rest["pss"] for n in sample})
+    per_service = ", ".join(
+        f"{n} {statistics.median([s[n][0] for s in rest['pss'] if n in s]):.0f}" for n in names
+    )
+    section.add(
+        "",
+        f"PSS at rest (median of {len(totals)} samples, 30 s apart): total {pss_total:.0f} MiB; "
+        f"per service: {per_service}. The broker still holds the load window's messages in "
+        "memory (tansu `memory://`).",
+    )
+    section.verdict(
+        "CPU at rest, 10 coins (stack's processes, average over the window)",
+        f"{rest['cpu']['stack']:.2f} cores over {rest['cpu']['seconds'] / 60:.1f} min "
+        f"(machine {rest['cpu']['machine']:.2f}; under 5,000/min {load_cpu['stack']:.2f})",
+        f"<= {TARGET_REST_CORES} cores",
+        rest["cpu"]["stack"] <= TARGET_REST_CORES,
+    )
+    section.verdict(
+        "PSS at rest, 10 coins (sum over the stack's processes, median)",
+        f"{pss_total:.0f} MiB",
+        f"<= {TARGET_REST_PSS_MIB:.0f} MiB",
+        pss_total <= TARGET_REST_PSS_MIB,
+    )
 
 
 def _report_load(section, samples, idle_samples, final_pss, final_committed, producer) -> None:
