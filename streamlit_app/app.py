@@ -22,7 +22,14 @@ from streamlit_app import charts, currency, freshness, queries
 from streamlit_app import formatting as fmt
 from streamlit_app.header import LOGO, empty_state, header, other_sources_note
 from streamlit_app.loading import Missing, load
-from streamlit_app.market import headline, percent_section, pickers, price_section, top_section
+from streamlit_app.market import (
+    headline,
+    percent_section,
+    pickers,
+    price_section,
+    sparklines,
+    top_section,
+)
 from streamlit_app.pipeline_status import (
     alerts_section,
     credits_section,
@@ -136,24 +143,20 @@ def render(db: str, status: pd.DataFrame, summary: pd.DataFrame | Missing) -> No
     if not coin_ids:
         st.info("Pick at least one coin above to see its numbers and charts.")
     else:
+        present = set(latest["coin_id"])
+        picked = [c for c in coin_ids if c in present]
+        selected = latest.set_index("coin_id").loc[picked].reset_index()
+        selected = to_cur(selected, currency.QUOTE_MONEY_COLUMNS, "stamped_at")
+        # The headline first, from the latest quotes alone: Streamlit sends each element as
+        # the script reaches it, so the prices are on screen while the charts' queries run.
+        cards = headline(selected, cur, colors, labels, stale_after)
         hourly = load(
             "coin_price_hourly", lambda: queries.price_hourly(db, ids, source=source), source
         )
         if not isinstance(hourly, Missing):
             hourly = currency.prefer_currency(hourly, ["coin_id", "hour_at"], current)
             hourly = to_cur(hourly, currency.HOURLY_MONEY_COLUMNS, "hour_at")
-        present = set(latest["coin_id"])
-        picked = [c for c in coin_ids if c in present]
-        selected = latest.set_index("coin_id").loc[picked].reset_index()
-        selected = to_cur(selected, currency.QUOTE_MONEY_COLUMNS, "stamped_at")
-        headline(
-            selected,
-            None if isinstance(hourly, Missing) else hourly,
-            cur,
-            colors,
-            labels,
-            stale_after,
-        )
+        sparklines(cards, None if isinstance(hourly, Missing) else hourly, cur)
         price_section(hourly, colors, labels, cur)
         history = load(
             "quotes_coins", lambda: queries.quote_history(db, ids, source=source), source

@@ -63,14 +63,29 @@ def pickers(coins: pd.DataFrame, stale: set[int]) -> tuple[list[int], str]:
     return [int(c) for c in chosen], picked or "USD"
 
 
+class Card:
+    """A headline card's title line, drawn first without its sparkline; :func:`sparklines`
+    draws it again with one once the hourly prices are read."""
+
+    def __init__(self, slot, coin_id: int, color: str, label: str, name: str, rank: str) -> None:
+        self.slot, self.coin_id, self.color = slot, coin_id, color
+        self.label, self.name, self.rank = label, name, rank
+
+    def draw(self, spark: str = "") -> None:
+        self.slot.html(markup.headline_html(self.color, self.label, self.name, self.rank, spark))
+
+
 def headline(
     selected: pd.DataFrame,
-    hourly: pd.DataFrame | None,
     cur: str,
     colors: dict[int, str],
     labels: dict[int, str],
     stale_after: int,
-) -> None:
+) -> list[Card]:
+    """A card per picked coin with its figures, from the latest quotes alone: the page draws
+    these before it reads anything for the charts, so the prices never wait for a chart's
+    query. Returns the cards, for :func:`sparklines`."""
+    cards = []
     for row in selected.itertuples(index=False):
         coin_id = int(row.coin_id)
         label = labels.get(coin_id, str(row.symbol))
@@ -78,18 +93,9 @@ def headline(
         color = colors.get(coin_id, charts.FALLBACK_COLORS[0])
         with st.container(border=True):
             rank = f" · rank #{int(row.cmc_rank)}" if pd.notna(row.cmc_rank) else ""
-            spark = ""
-            if hourly is not None and not hourly.empty:
-                # The last 24 hours by the clock, not the last 24 rows: missing hours stay gaps.
-                day = freshness.last_hours(hourly[hourly["coin_id"] == coin_id])
-                title = f"{label}: hourly closes of the last 24 h ({cur})"
-                spark = markup.svg_image(
-                    charts.sparkline_svg(
-                        day.sort_values("hour_at")["close_price"].tolist(), color, title=title
-                    ),
-                    title,
-                )
-            st.html(markup.headline_html(color, label, str(row.name), rank, spark))
+            card = Card(st.empty(), coin_id, color, label, str(row.name), rank)
+            card.draw()
+            cards.append(card)
             fetched = f"fetched {freshness.format_age(row.stamped_at)}"
             if freshness.is_stale(row.stamped_at, stale_after):
                 st.badge(
@@ -130,6 +136,22 @@ def headline(
                 else "No max supply (unlimited)",
             )
     download(selected, "quotes", labels, cur, "These quotes", "quotes")
+    return cards
+
+
+def sparklines(cards: list[Card], hourly: pd.DataFrame | None, cur: str) -> None:
+    """Each card's title line again, now with the coin's last 24 hourly closes."""
+    if hourly is None or hourly.empty:
+        return
+    for card in cards:
+        # The last 24 hours by the clock, not the last 24 rows: missing hours stay gaps.
+        day = freshness.last_hours(hourly[hourly["coin_id"] == card.coin_id])
+        title = f"{card.label}: hourly closes of the last 24 h ({cur})"
+        spark = charts.sparkline_svg(
+            day.sort_values("hour_at")["close_price"].tolist(), card.color, title=title
+        )
+        if spark:
+            card.draw(markup.svg_image(spark, title))
 
 
 def price_section(hourly: pd.DataFrame | Missing, colors, labels, cur: str) -> None:

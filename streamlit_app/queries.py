@@ -342,6 +342,43 @@ def latest_quotes(db: str, coin_ids: tuple[int, ...], *, source: str) -> pd.Data
     )
 
 
+# Module level, so a test can ask Postgres for its plan (an index-only scan).
+QUOTE_HISTORY_SQL = """
+    with scoped as (
+        -- Only the columns the index on (source, coin_id, last_updated_at, ...) holds,
+        -- so Postgres answers from the index alone instead of one heap page per quote.
+        select coin_id, quote_currency, last_updated_at, price, percent_change_1h,
+               percent_change_24h, percent_change_7d, percent_change_30d
+        from marts.quotes_coins
+        where coin_id = any(:coin_ids) and source = :source
+          and last_updated_at <= now() + interval '5 minutes'
+    ),
+    bounds as (
+        select max(last_updated_at) as hi,
+               max(last_updated_at) - make_interval(days => :days) as lo
+        from scoped
+    ),
+    sized as (
+        select lo, make_interval(secs => greatest(
+            60, ceil(extract(epoch from hi - greatest(lo, (select min(last_updated_at)
+                from scoped))) / :points))) as bucket
+        from bounds
+    )
+    select s.coin_id, s.quote_currency,
+           date_bin(z.bucket, s.last_updated_at, timestamptz '2000-01-01') as last_updated_at,
+           avg(s.price) as price,
+           avg(s.percent_change_1h) as percent_change_1h,
+           avg(s.percent_change_24h) as percent_change_24h,
+           avg(s.percent_change_7d) as percent_change_7d,
+           avg(s.percent_change_30d) as percent_change_30d,
+           count(*) as samples
+    from scoped s cross join sized z
+    where s.last_updated_at >= z.lo
+    group by 1, 2, 3
+    order by 3, 1, 2
+"""
+
+
 @_cached
 def quote_history(db: str, coin_ids: tuple[int, ...], *, source: str) -> pd.DataFrame:
     """Percent changes and prices from ``marts.quotes_coins`` over the last HISTORY_DAYS of
@@ -352,36 +389,7 @@ def quote_history(db: str, coin_ids: tuple[int, ...], *, source: str) -> pd.Data
     source time in the future (a wrong clock) must not push the window past all real history.
     """
     return _read_coins(
-        """
-        with scoped as (
-            select * from marts.quotes_coins
-            where coin_id = any(:coin_ids) and source = :source
-              and last_updated_at <= now() + interval '5 minutes'
-        ),
-        bounds as (
-            select max(last_updated_at) as hi,
-                   max(last_updated_at) - make_interval(days => :days) as lo
-            from scoped
-        ),
-        sized as (
-            select lo, make_interval(secs => greatest(
-                60, ceil(extract(epoch from hi - greatest(lo, (select min(last_updated_at)
-                    from scoped))) / :points))) as bucket
-            from bounds
-        )
-        select s.coin_id, s.quote_currency,
-               date_bin(z.bucket, s.last_updated_at, timestamptz '2000-01-01') as last_updated_at,
-               avg(s.price) as price,
-               avg(s.percent_change_1h) as percent_change_1h,
-               avg(s.percent_change_24h) as percent_change_24h,
-               avg(s.percent_change_7d) as percent_change_7d,
-               avg(s.percent_change_30d) as percent_change_30d,
-               count(*) as samples
-        from scoped s cross join sized z
-        where s.last_updated_at >= z.lo
-        group by 1, 2, 3
-        order by 3, 1, 2
-        """,
+        QUOTE_HISTORY_SQL,
         coin_ids,
         source,
         table="quotes_coins",

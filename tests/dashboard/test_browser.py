@@ -233,3 +233,73 @@ def test_browser_shows_a_hostile_name_and_symbol_as_text(served_hostile):
         ).to_have_count(1)
         # ...and so does the price chart's legend.
         assert HOSTILE_SYMBOL in page.locator(CHARTS).first.inner_text()
+
+
+# Held by the test while the page runs: any read of SOL's hourly prices waits for it.
+CHART_GATE_LOCK = 4242
+
+
+@pytest.fixture
+def served_slow_chart(pg: StackConfig, loader, tmp_path: Path) -> Iterator[tuple[str, object]]:
+    """The page over marts whose hourly prices (the price chart's and the sparklines' query)
+    cannot be read while the test holds an advisory lock: ``marts.coin_price_hourly`` becomes
+    a view whose SOL rows wait for it. Its first row is BTC's, so the page's check that the
+    mart has rows (``exists``) passes at once; the chart's query, which needs SOL's rows, waits.
+    Yields the URL and a function that lets the chart's query go on."""
+    import psycopg
+
+    marts_data.fill_small(loader)
+    loader.execute("alter table marts.coin_price_hourly rename to coin_price_hourly_rows")
+    loader.execute(
+        "create function marts.chart_gate(coin integer) returns boolean language plpgsql "
+        "volatile as $$ begin if coin = 5426 then "
+        f"perform pg_advisory_xact_lock_shared({CHART_GATE_LOCK}); end if; return true; end $$"
+    )
+    loader.execute(
+        "create view marts.coin_price_hourly as select * from marts.coin_price_hourly_rows "
+        "where marts.chart_gate(coin_id)"
+    )
+    gate = psycopg.connect(pg.warehouse_url, autocommit=True)
+    gate.execute("select pg_advisory_lock(%s)", (CHART_GATE_LOCK,))
+
+    def release() -> None:
+        gate.execute("select pg_advisory_unlock(%s)", (CHART_GATE_LOCK,))
+
+    process, url = serve_dashboard(pg.dashboard_db_url, tmp_path / "streamlit.log")
+    try:
+        yield url, release
+    finally:
+        stop(process)
+        gate.close()
+        marts_data.drop_marts(loader)
+        loader.execute("drop table if exists marts.coin_price_hourly_rows cascade")
+        loader.execute("drop function if exists marts.chart_gate(integer)")
+
+
+def test_browser_shows_the_headline_while_a_chart_query_waits(served_slow_chart):
+    """The headline prices come from the latest quotes alone, and the page draws them before
+    it reads anything for its charts: a chart's query that takes long (here: held by a lock
+    in Postgres) never keeps the prices off the screen."""
+    from playwright.sync_api import expect, sync_playwright
+
+    url, release = served_slow_chart
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=require_chromium(), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1440, "height": 900})
+            page.goto(url, wait_until="domcontentloaded")
+            price = page.locator('[data-testid="stMetric"]', has_text="BTC price").first
+            expect(price.locator('[data-testid="stMetricValue"]')).to_have_text(
+                "$60,000.00", timeout=60_000
+            )
+            expect(page.locator('[data-testid="stMetric"]', has_text="SOL price")).to_have_count(1)
+            # The chart's query is still waiting: no chart and no sparkline yet.
+            assert page.locator(CHARTS).count() == 0
+            assert page.locator(SPARKLINES).count() == 0
+            release()
+            # Then the charts and the sparklines follow on the same page run.
+            expect(page.locator(CHARTS)).to_have_count(PLOTLY_CHARTS, timeout=60_000)
+            expect(page.locator(SPARKLINES)).to_have_count(3)
+            assert not page.locator('[data-testid="stException"]').count()
+        finally:
+            browser.close()
