@@ -10,6 +10,12 @@ names and oversized values are refused), upserts the good ones into `raw.crypto_
 `raw.crypto_quotes_rejected` with a reason, commits Postgres, and only then commits the Kafka
 offsets. A load that adds rows updates the `raw.crypto_quotes` Asset, which
 wakes dbt.
+
+`MOONWATCH_LOADERS` load tasks run at once (mapped, `loader` 0..N-1), each its own member of
+the consumer group with its share of the topic's `MOONWATCH_TOPIC_PARTITIONS` partitions; on
+a distributed executor they run on different workers. A loader that dies mid-batch leaves
+only uncommitted offsets: the group gives its partitions to the others (or to the next run),
+which re-read them, and the natural-key upsert keeps every quote single.
 """
 
 from __future__ import annotations
@@ -32,10 +38,11 @@ from moonwatch.settings import load_settings
     retry_delay=timedelta(seconds=15),
 )
 def crypto_quotes_load():
+    settings = load_settings()
     wait_for_quotes = AwaitMessageSensor(
         task_id="wait_for_quotes",
         kafka_config_id=KAFKA_CONN_ID,
-        topics=[load_settings().topic],
+        topics=[settings.topic],
         apply_function="moonwatch.kafka.describe_waiting_message",
         commit_offset=False,
         poll_timeout=1,
@@ -49,7 +56,7 @@ def crypto_quotes_load():
         priority_weight=100,
         weight_rule="absolute",
     )
-    def load_quotes() -> dict:
+    def load_quotes(loader: int) -> dict:
         from airflow.sdk.exceptions import AirflowSkipException
 
         from moonwatch import pipeline
@@ -59,10 +66,10 @@ def crypto_quotes_load():
             counts = pipeline.load_quotes(task_settings())
         if counts["inserted"] == 0:
             # Skipped tasks emit no Asset event: dbt is not woken for nothing.
-            raise AirflowSkipException(f"no new quotes ({counts})")
+            raise AirflowSkipException(f"loader {loader}: no new quotes ({counts})")
         return counts
 
-    wait_for_quotes >> load_quotes()
+    wait_for_quotes >> load_quotes.expand(loader=list(range(settings.loaders)))
 
 
 crypto_quotes_load()

@@ -10,6 +10,11 @@ thread (``OrderedThread``) writes and commits batch k in Postgres. It hands batc
 order and the main thread commits each one's offsets only then, so the order above holds for
 every batch.
 The first failure in either stage stops both; batches not yet offset-committed are re-read.
+
+Several loaders can run at once in one consumer group, each on its share of the partitions.
+The order above holds per loader, so a loader that dies (or loses a partition to a rebalance)
+mid-batch leaves only uncommitted offsets behind: the partition's next holder re-reads them,
+and the natural-key upsert turns what was already stored into duplicates, not rows.
 """
 
 from __future__ import annotations
@@ -17,12 +22,19 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import asdict
+from typing import Any
 
 import psycopg
 from confluent_kafka import Consumer
 
 from moonwatch.errors import WarehouseError
-from moonwatch.kafka import commit_offsets, consume_batches, open_consumer, wait_for_assignment
+from moonwatch.kafka import (
+    GroupState,
+    commit_offsets,
+    consume_batches,
+    open_consumer,
+    wait_for_assignment,
+)
 from moonwatch.ordered_thread import OrderedThread
 from moonwatch.warehouse.quotes import (
     LoadResult,
@@ -43,8 +55,9 @@ def consume_and_load(
     idle_s: float = 1.0,
     max_messages: int | None = 200_000,
     consumer_overrides: dict | None = None,
-) -> dict[str, int]:
-    """Load everything waiting on ``topic`` (until idle or ``max_messages``); returns counts.
+) -> dict[str, Any]:
+    """Load everything waiting on ``topic`` (until idle or ``max_messages``); returns counts,
+    and ``partitions``: the partitions the group gave this loader (its share).
 
     ``idle_s`` is short on purpose: the DAG's Asset event, and so the dbt build, waits for this
     function to return. A producer's minute of quotes arrives within a fraction of a second,
@@ -76,10 +89,12 @@ def consume_and_load(
         writer.cancel()  # before closing the connection it writes on
         consumer.close()
         conn.close()
-    counts = {**asdict(total), "batches": batches}
+    group = getattr(consumer, "group", None)
+    held = sorted(group.held) if isinstance(group, GroupState) else []
+    counts = {**asdict(total), "batches": batches, "partitions": held}
     logger.info(
         "loaded %(inserted)d new quotes, %(duplicates)d already stored, %(rejected)d rejected "
-        "in %(batches)d batches",
+        "in %(batches)d batches from partitions %(partitions)s",
         counts,
         extra={"elapsed_s": round(time.monotonic() - started, 3)},
     )

@@ -1,8 +1,15 @@
 """Kafka I/O: produce quote messages with delivery guarantees, consume them in batches.
 
 The producer is idempotent with ``acks=all`` and FAILS when any message is not acknowledged
-(the provider's operator only logs delivery failures). The consumer never auto-commits: the
-loader commits offsets itself, after the Postgres commit.
+(the provider's operator only logs delivery failures); it keys each message by coin id, so one
+coin's quotes stay in order in one partition. The consumer never auto-commits: the loader
+commits offsets itself, after the Postgres commit.
+
+Several loaders may share the topic's partitions in one consumer group. A group rebalances
+when a loader joins, leaves or dies; the consumer tracks it (``GroupState``) so a loader never
+takes a rebalance for an idle topic, and commits offsets only for partitions it still holds.
+Whatever it could not commit is re-read by the partition's next holder, and the natural-key
+upsert absorbs the replay.
 """
 
 from __future__ import annotations
@@ -10,7 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
@@ -42,6 +49,20 @@ _MESSAGE_ERRORS = frozenset(
     }
 )
 _UNREADABLE_RESPONSE = "Invalid response size"
+# A commit refused because the group moved on (a loader joined, left or died): the rows are in
+# Postgres, and the partition's next holder re-reads them from the last committed offset.
+_REBALANCE_ERRORS = frozenset(
+    {
+        KafkaError.REBALANCE_IN_PROGRESS,
+        KafkaError.ILLEGAL_GENERATION,
+        KafkaError.UNKNOWN_MEMBER_ID,
+        KafkaError._ASSIGNMENT_LOST,
+    }
+)
+# The group's session timeout (group_client_config): a dead member's partitions move on after
+# it, so a rebalance that lasts several of these is stuck, not slow.
+SESSION_TIMEOUT_S = 6.0
+REBALANCE_WAIT_S = 5 * SESSION_TIMEOUT_S
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,15 +85,47 @@ class KafkaRecord:
         return len(self.key or b"") + len(self.value or b"")
 
 
+@dataclass
+class GroupState:
+    """What the consumer group has told this member, from its rebalance callbacks.
+
+    ``answered``: the first join completed (possibly with no partitions: more loaders than
+    partitions). ``rebalancing``: partitions were revoked and the new ones not yet assigned.
+    ``changed_at``: when either last happened (``time.monotonic``). ``held``: every partition
+    this member held at some point (a loader's share, reported in its counts).
+    """
+
+    answered: bool = False
+    rebalancing: bool = False
+    changed_at: float = field(default_factory=time.monotonic)
+    held: set[int] = field(default_factory=set)
+
+    def on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self.answered, self.rebalancing = True, False
+        self.changed_at = time.monotonic()
+        self.held.update(p.partition for p in partitions)
+        logger.info("assigned partitions %s", sorted(p.partition for p in partitions))
+
+    def on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self.rebalancing = True
+        self.changed_at = time.monotonic()
+        logger.info("group rebalancing: partitions %s revoked", [p.partition for p in partitions])
+
+
 class LoaderConsumer(Consumer):
-    """A ``Consumer`` that remembers the client's connection-level errors, to report them."""
+    """A ``Consumer`` that remembers the client's connection-level errors, to report them, and
+    its group's rebalances (``group``)."""
 
     def __init__(self, config: dict[str, object]) -> None:
         self.client_errors: list[str] = []
+        self.group = GroupState()
         super().__init__({**config, "error_cb": self._on_error})
 
     def _on_error(self, error: KafkaError) -> None:
         self.client_errors = [*self.client_errors[-9:], error.str()]
+
+    def subscribe_tracked(self, topic: str) -> None:
+        self.subscribe([topic], on_assign=self.group.on_assign, on_revoke=self.group.on_revoke)
 
 
 def produce_quotes(
@@ -140,7 +193,7 @@ def group_client_config(bootstrap: str, group_id: str) -> dict[str, object]:
         "enable.auto.commit": False,
         "auto.offset.reset": "earliest",
         # tansu makes a join wait about half the session timeout; keep it short locally.
-        "session.timeout.ms": 6000,
+        "session.timeout.ms": int(SESSION_TIMEOUT_S * 1000),
     }
 
 
@@ -158,20 +211,26 @@ def open_consumer(bootstrap: str, group_id: str, topic: str, **overrides: object
         **overrides,
     }
     consumer = LoaderConsumer(config)
-    consumer.subscribe([topic])
+    consumer.subscribe_tracked(topic)
     return consumer
 
 
+def _group_of(consumer: Consumer) -> GroupState | None:
+    return getattr(consumer, "group", None)
+
+
 def wait_for_assignment(consumer: Consumer, timeout_s: float = 30.0) -> list[TopicPartition]:
-    """Poll until the group has given this consumer its partitions.
+    """Poll until the group has answered this consumer's join; returns its partitions.
 
     Closing a consumer whose join is still pending can jam the group on tansu, so every consumer
-    waits for its assignment before it may close.
+    waits for its assignment before it may close. A member of a group with more members than
+    partitions is answered with none: it returns an empty list and goes idle.
     """
     deadline = time.monotonic() + timeout_s
+    group = _group_of(consumer)
     while time.monotonic() < deadline:
         assignment = consumer.assignment()
-        if assignment:
+        if assignment or (group is not None and group.answered):
             return assignment
         msg = consumer.poll(0.2)
         if msg is not None:
@@ -201,6 +260,9 @@ def consume_batches(
     skipped.
 
     Idle time, not the high watermark, decides "caught up" (tansu's watermark is unreliable).
+    It counts from the last message or the last assignment, and not at all while the group
+    rebalances: a loader never mistakes a rebalance for an empty topic, and never closes with
+    its re-join pending. A rebalance longer than ``REBALANCE_WAIT_S`` is a ``BrokerError``.
     """
     seen = 0
     idle_since = time.monotonic()
@@ -229,11 +291,28 @@ def consume_batches(
             idle_since = time.monotonic()
             yield batch
             batch, batch_bytes = [], 0
-        elif not batch and not raw and time.monotonic() - idle_since >= idle_s:
+        elif not batch and not raw and _idle_for(consumer, idle_since) >= idle_s:
             _raise_if_unreadable(consumer)
             return
     if batch:
         yield batch
+
+
+def _idle_for(consumer: Consumer, idle_since: float) -> float:
+    """Seconds this consumer has been idle with its partitions settled (0 mid-rebalance)."""
+    group = _group_of(consumer)
+    now = time.monotonic()
+    if group is None:
+        return now - idle_since
+    if group.rebalancing:
+        if now - group.changed_at > REBALANCE_WAIT_S:
+            raise BrokerError(
+                f"the consumer group has been rebalancing for over {REBALANCE_WAIT_S:.0f} s; "
+                "nothing was committed past what is in Postgres. Check the broker with "
+                "`make status`; the task will retry."
+            )
+        return 0.0
+    return now - max(idle_since, group.changed_at)
 
 
 def _record(consumer: Consumer, msg: Message) -> KafkaRecord | None:
@@ -277,17 +356,35 @@ def _raise_if_unreadable(consumer: Consumer) -> None:
 
 
 def commit_offsets(consumer: Consumer, records: list[KafkaRecord]) -> None:
-    """Synchronously commit the offset after the last record of each partition in ``records``."""
+    """Synchronously commit the offset after the last record of each partition in ``records``.
+
+    Only for partitions the consumer still holds: a partition a rebalance gave to another
+    loader is that loader's to commit (committing it here could move its offset back). A
+    commit the group refuses because it rebalanced is skipped with a warning. Either way the
+    rows are in Postgres and the partition's holder re-reads them; the upsert keeps them single.
+    """
     last: dict[tuple[str, int], int] = {}
     for record in records:
         key = (record.topic, record.partition)
         last[key] = max(last.get(key, -1), record.offset)
+    if _group_of(consumer) is not None:
+        held = {(tp.topic, tp.partition) for tp in consumer.assignment()}
+        if moved := sorted(p for t, p in last if (t, p) not in held):
+            logger.warning("partitions %s moved to another loader; it re-reads them", moved)
+        last = {key: offset for key, offset in last.items() if key in held}
     if not last:
         return
     offsets = [TopicPartition(t, p, o + 1) for (t, p), o in last.items()]
     try:
         consumer.commit(offsets=offsets, asynchronous=False)
     except KafkaException as e:
+        if e.args and e.args[0].code() in _REBALANCE_ERRORS:
+            logger.warning(
+                "offsets not committed, the group rebalanced (%s): the rows are in Postgres "
+                "and the partitions' next holder re-reads them",
+                e.args[0].str(),
+            )
+            return
         raise BrokerError(
             f"the rows are in Postgres but committing Kafka offsets failed ({e}); the next run "
             "re-reads those messages and the natural-key upsert keeps them single"

@@ -158,10 +158,12 @@ def fetch_and_produce_quotes(
     }
 
 
-def load_quotes(settings: Settings) -> dict[str, int]:
-    """One loader run: every quote waiting on the topic into ``raw.crypto_quotes`` (bad ones
-    into ``raw.crypto_quotes_rejected``), each batch committed in Postgres before its Kafka
-    offsets (``moonwatch.ingest``). Returns the counts; ``inserted`` 0 means nothing new."""
+def load_quotes(settings: Settings) -> dict[str, Any]:
+    """One loader run: every quote waiting on its share of the topic's partitions into
+    ``raw.crypto_quotes`` (bad ones into ``raw.crypto_quotes_rejected``), each batch committed
+    in Postgres before its Kafka offsets (``moonwatch.ingest``). Several run at once in one
+    consumer group (``settings.loaders``). Returns the counts and the partitions it held;
+    ``inserted`` 0 means nothing new."""
     return consume_and_load(
         settings.kafka_bootstrap,
         settings.topic,

@@ -34,6 +34,10 @@ DEFAULT_SIM_PORT = 18600
 SIMULATOR_DEFAULT_URL = f"http://127.0.0.1:{DEFAULT_SIM_PORT}"
 DEFAULT_TOPIC = "crypto"
 DEFAULT_CONSUMER_GROUP = "moonwatch-quotes-loader"
+# Three, so a deployment can add loaders (MOONWATCH_LOADERS) without re-keying the topic:
+# adding partitions later moves coins to other partitions. 64 bounds a typo, not Kafka.
+DEFAULT_TOPIC_PARTITIONS = 3
+MAX_TOPIC_PARTITIONS = 64
 DEFAULT_SYMBOLS = "BTC,ETH,SOL,BNB,XRP,ADA,DOGE,AVAX,DOT,LINK"
 DASHBOARD_CURRENCIES = ("USD", "EUR", "SEK", "NOK", "DKK", "GBP")
 
@@ -86,6 +90,24 @@ class Settings(BaseSettings):
         DEFAULT_CONSUMER_GROUP,
         description="MOONWATCH_CONSUMER_GROUP: the loader's Kafka consumer group.",
         **_env("MOONWATCH_CONSUMER_GROUP"),
+    )
+    topic_partitions: int = Field(
+        DEFAULT_TOPIC_PARTITIONS,
+        ge=1,
+        le=MAX_TOPIC_PARTITIONS,
+        description="MOONWATCH_TOPIC_PARTITIONS: partitions the launcher creates the topic with "
+        "(messages are keyed by coin id, so one coin's quotes stay in order in one partition); "
+        "the most loaders that can share the load.",
+        **_env("MOONWATCH_TOPIC_PARTITIONS"),
+    )
+    loaders: int = Field(
+        1,
+        ge=1,
+        le=MAX_TOPIC_PARTITIONS,
+        description="MOONWATCH_LOADERS: load tasks each crypto_quotes_load run starts at once, "
+        "each a member of the consumer group with its share of the partitions (at most "
+        "MOONWATCH_TOPIC_PARTITIONS).",
+        **_env("MOONWATCH_LOADERS"),
     )
     warehouse_url: SecretStr | None = Field(
         None,
@@ -242,6 +264,23 @@ class Settings(BaseSettings):
         if not _TOPIC_RE.match(value):
             raise ValueError(
                 "a Kafka topic name is 1-249 characters of letters, digits, '.', '_' or '-'"
+            )
+        return value
+
+    @field_validator("topic_partitions", "loaders", mode="before")
+    @classmethod
+    def _blank_count_is_default(cls, value: object, info: ValidationInfo) -> object:
+        return cls._blank_is_default(value, info)
+
+    @field_validator("loaders")
+    @classmethod
+    def _check_loaders(cls, value: int, info: ValidationInfo) -> int:
+        partitions = info.data.get("topic_partitions")
+        if partitions is not None and value > partitions:
+            raise ValueError(
+                f"{value} loaders for {partitions} partitions: a partition is read by one loader "
+                "of the group at a time, so the extra loaders would only wait. Set "
+                "MOONWATCH_LOADERS to at most MOONWATCH_TOPIC_PARTITIONS, or raise the partitions"
             )
         return value
 

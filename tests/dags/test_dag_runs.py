@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable
 
 import psycopg
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from moonwatch.sources.simulator import SimulatorServer
+from moonwatch.stack import broker
 from moonwatch.stack.config import StackConfig
 from tests.dags.support import load_dag
 
@@ -27,14 +27,16 @@ def test_dag_runs_produce_then_load_put_every_coin_in_raw_quotes(
     airflow_db: StackConfig,
     simulator_env: SimulatorServer,
     kafka: str,
-    make_topic: Callable[[], str],
     warehouse: psycopg.Connection,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The tasks reach the warehouse and the broker through the Airflow Connections alone, as
-    in an Airflow configured the usual way: the MOONWATCH_ settings for them are unset here."""
-    topic = make_topic()
+    in an Airflow configured the usual way: the MOONWATCH_ settings for them are unset here.
+    The topic has 3 partitions and the load DAG maps 3 loaders onto them."""
+    topic = f"dagtest-{uuid.uuid4().hex[:10]}"
+    broker.ensure_topic(kafka, topic, partitions=3)
     monkeypatch.setenv("MOONWATCH_TOPIC", topic)
+    monkeypatch.setenv("MOONWATCH_LOADERS", "3")
     monkeypatch.setenv("MOONWATCH_SYMBOLS", "BTC,ETH,SOL")
     for name in (
         "MOONWATCH_WAREHOUSE_URL",
@@ -54,8 +56,11 @@ def test_dag_runs_produce_then_load_put_every_coin_in_raw_quotes(
     produced = load_dag("crypto_quotes_produce").test()
     assert produced.state == "success"
 
-    loaded = load_dag("crypto_quotes_load").test()
+    dag = load_dag("crypto_quotes_load")
+    loaded = dag.test()
     assert loaded.state == "success"
+    loaders = [ti for ti in loaded.get_task_instances() if ti.task_id == "load_quotes"]
+    assert sorted(ti.map_index for ti in loaders) == [0, 1, 2]
     rows = warehouse.execute(
         "select message->>'symbol', kafka_topic from raw.crypto_quotes order by 1"
     ).fetchall()
@@ -63,7 +68,7 @@ def test_dag_runs_produce_then_load_put_every_coin_in_raw_quotes(
     # The loader committed its offsets in the connection's group: nothing is left to re-read.
     reader = Consumer({"bootstrap.servers": kafka, "group.id": group})
     try:
-        [committed] = reader.committed([TopicPartition(topic, 0)], timeout=10)
+        committed = reader.committed([TopicPartition(topic, p) for p in range(3)], timeout=10)
     finally:
         reader.close()
-    assert committed.offset == 3
+    assert sum(max(tp.offset, 0) for tp in committed) == 3

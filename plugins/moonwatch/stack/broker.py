@@ -82,11 +82,32 @@ def broker_healthy(bootstrap: str, timeout: float = 3.0) -> bool:
     return True
 
 
+def ensure_quotes_topic(config: StackConfig) -> None:
+    """The loader's topic, with ``MOONWATCH_TOPIC_PARTITIONS`` partitions."""
+    ensure_topic(config.kafka_bootstrap, config.topic, config.settings.topic_partitions)
+
+
 def ensure_topic(bootstrap: str, topic: str, partitions: int = 1, timeout: float = 15.0) -> None:
-    """Create ``topic`` unless it exists already."""
+    """Create ``topic`` with ``partitions`` partitions unless it exists already.
+
+    An existing topic is left as it is, with a warning if it has fewer partitions: adding
+    partitions moves coins to other partitions (the key's hash picks one), which only an
+    operator should decide. Fewer partitions cap how many loaders share the load.
+    """
     admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
     try:
-        if topic in admin.list_topics(timeout=timeout).topics:
+        existing = admin.list_topics(timeout=timeout).topics.get(topic)
+        if existing is not None:
+            if len(existing.partitions) < partitions:
+                logger.warning(
+                    "topic %r has %d partitions, fewer than the %d configured: at most %d "
+                    "loaders share the load. Recreate it, or add partitions with your Kafka's "
+                    "tools (coins then move to other partitions).",
+                    topic,
+                    len(existing.partitions),
+                    partitions,
+                    len(existing.partitions),
+                )
             return
         futures = admin.create_topics(
             [NewTopic(topic, num_partitions=partitions, replication_factor=1)],

@@ -31,7 +31,7 @@ def restart_broker(config: StackConfig) -> None:
     """Start the broker again and say, loudly, what its death lost."""
     lost = last_recorded_lag(config)
     broker.start_broker(config)
-    broker.ensure_topic(config.kafka_bootstrap, config.topic)
+    broker.ensure_quotes_topic(config)
     # Loud: the broker keeps messages in memory only, so a restart is data loss, not a blip.
     what = (
         "an unknown number of"
