@@ -8,10 +8,12 @@ plus a 5,000-coin listings snapshot and fx rates so every mart the page reads ha
   psycopg as the read-only dashboard role with the page's connection options; 2 warm-ups,
   then repetitions. Ceiling for noise: ``select 1`` on the same connection.
 * Page: ``streamlit run streamlit_app/app.py`` on a free port with MOONWATCH_DASHBOARD_DB_URL;
-  headless Chromium (playwright) opens it in a fresh context per load and waits until the
-  script is idle and every Plotly chart has drawn its SVG. Warm loads (server cache warm) back
-  to back, then cold loads (the app runs with a 5 s cache TTL and each cold load waits 6 s).
-  Ceiling for noise: the same measurement on a two-line Streamlit page.
+  the launcher's warm-up run (``streamlit_app.warmup``), then headless Chromium (playwright)
+  opens it in a fresh context per load and times two moments: the headline price is in the
+  DOM, and the script is idle with every Plotly chart drawn. Warm loads (server cache warm)
+  back to back, then cold loads (the app runs with a 5 s cache TTL and each cold load waits
+  6 s). Ceiling: the same measurement on a trivial one-metric, one-chart Streamlit + Plotly
+  page; the target is the dashboard within 1.5x of it.
 """
 
 from __future__ import annotations
@@ -211,6 +213,14 @@ _RENDERED_JS = """(minCharts) => {
   return document.querySelectorAll('[data-testid="stMarkdownContainer"]').length > 0;
 }"""
 
+# The headline: a metric labelled "... price" whose value is in the DOM (a headline card's
+# first figure; the ceiling page has one such metric too).
+_HEADLINE_JS = """() => [...document.querySelectorAll('[data-testid="stMetric"]')].some(m => {
+  const label = m.querySelector('[data-testid="stMetricLabel"]');
+  const value = m.querySelector('[data-testid="stMetricValue"]');
+  return label && value && / price$/.test(label.innerText.trim()) && value.innerText.trim();
+})"""
+
 
 _STATE_JS = """() => ({
   scriptState: document.querySelector('[data-testid="stApp"]')
@@ -222,22 +232,36 @@ _STATE_JS = """() => ({
     + '[data-testid="stAlert"]')).map(e => e.innerText.slice(0, 200)),
 })"""
 
+# The ceiling: a trivial Streamlit + Plotly page with one headline metric and one chart, so
+# the comparison includes what any Plotly page pays (the plotly.js bundle, one draw).
+CEILING_PAGE = """import plotly.graph_objects as go
+import streamlit as st
+
+st.title("Ceiling")
+st.metric("BTC price", "$60,000.00")
+st.plotly_chart(go.Figure(go.Scatter(x=[1, 2, 3, 4], y=[3, 1, 4, 1], mode="lines")))
+"""
+
 
 def page_loads(browser, url: str, min_charts: int, warm: int, cold: int) -> dict[str, list]:
+    """Per load (first, warm, cold): (seconds until the headline price is in the DOM,
+    seconds until the page is fully rendered), both from the start of navigation."""
     times: dict[str, list] = {"first": [], "warm": [], "cold": []}
 
-    def one() -> float:
+    def one() -> tuple[float, float]:
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
         page = context.new_page()
         try:
             start = time.perf_counter()
             page.goto(url, wait_until="domcontentloaded", timeout=60_000)
             try:
-                page.wait_for_function(_RENDERED_JS, arg=min_charts, timeout=120_000, polling=50)
+                page.wait_for_function(_HEADLINE_JS, timeout=120_000, polling=20)
+                headline = time.perf_counter() - start
+                page.wait_for_function(_RENDERED_JS, arg=min_charts, timeout=120_000, polling=20)
             except Exception as e:
                 state = page.evaluate(_STATE_JS)
                 raise RuntimeError(f"page not fully rendered within 120 s: {state}") from e
-            return time.perf_counter() - start
+            return headline, time.perf_counter() - start
         finally:
             context.close()
 
@@ -250,13 +274,19 @@ def page_loads(browser, url: str, min_charts: int, warm: int, cold: int) -> dict
     return times
 
 
+def _col(loads: list[tuple[float, float]], i: int) -> dict[str, float]:
+    return summary([load[i] for load in loads])
+
+
 def measure_page(dashboard_db_url: str, quick: bool, section: Section) -> None:
     from playwright.sync_api import sync_playwright
 
+    from streamlit_app.warmup import warm as warm_dashboard
+
     warm, cold = (2, 1) if quick else (6, 4)
     with tempfile.TemporaryDirectory(prefix="moonwatch-bench-page-") as tmp:
-        hello = Path(tmp) / "hello.py"
-        hello.write_text('import streamlit as st\n\nst.title("Hello")\nst.write("ceiling")\n')
+        ceiling_app = Path(tmp) / "ceiling.py"
+        ceiling_app.write_text(CEILING_PAGE)
         env = {
             "MOONWATCH_DASHBOARD_DB_URL": dashboard_db_url,
             "MOONWATCH_DASHBOARD_REFRESH_SECONDS": "5",
@@ -266,34 +296,70 @@ def measure_page(dashboard_db_url: str, quick: bool, section: Section) -> None:
                 executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
             )
             try:
-                with streamlit_server(hello, {}, Path(tmp) / "hello.log") as url:
-                    ceiling = page_loads(browser, url, 0, warm, 0)
+                with streamlit_server(ceiling_app, {}, Path(tmp) / "ceiling.log") as url:
+                    ceiling = page_loads(browser, url, 1, warm, cold)
                 with streamlit_server(
                     CHECKOUT / "streamlit_app" / "app.py", env, Path(tmp) / "app.log"
                 ) as url:
+                    # As `make up` does once the dashboard answers (the registry's after-up
+                    # hook): one script run, so the first visitor meets a warm server.
+                    t = time.perf_counter()
+                    warm_dashboard(url)
+                    warmup_s = time.perf_counter() - t
                     app = page_loads(browser, url, 7, warm, cold)
             finally:
                 browser.close()
-    ceil = summary(ceiling["warm"])
+    c_warm, a_warm = _col(ceiling["warm"], 1), _col(app["warm"], 1)
+    c_cold, a_cold = _col(ceiling["cold"], 1), _col(app["cold"], 1)
+    ratio_warm = a_warm["median"] / c_warm["median"]
+    ratio_cold = a_cold["median"] / c_cold["median"]
+
+    def row(name: str, loads: dict[str, list], ratios: str) -> str:
+        first_h, first_f = loads["first"][0]
+        return (
+            f"| {name} | {first_h:.2f} / {first_f:.2f} | {fmt_summary(_col(loads['warm'], 0))} "
+            f"| {fmt_summary(_col(loads['warm'], 1))} | {fmt_summary(_col(loads['cold'], 0))} "
+            f"| {fmt_summary(_col(loads['cold'], 1))} | {ratios} |"
+        )
+
     section.add(
         "",
         "### Page render in headless Chromium",
         "",
-        "| page | first load (server just started) s | warm loads s | cold-cache loads s "
-        "| warm / ceiling |",
-        "|---|---|---|---|---|",
-        f"| two-line Streamlit page (ceiling) | {ceiling['first'][0]:.2f} | {fmt_summary(ceil)} "
-        "| n/a | 1.00 |",
-        f"| Moonwatch dashboard (7 charts) | {app['first'][0]:.2f} | "
-        f"{fmt_summary(summary(app['warm']))} | {fmt_summary(summary(app['cold']))} | "
-        f"{summary(app['warm'])['median'] / ceil['median']:.2f} |",
+        "Each load opens a fresh browser context and times, from the start of navigation, "
+        "**headline**: a metric labelled `… price` has its value in the DOM, and **full**: the "
+        "script is idle and every Plotly chart has drawn. Warm loads reuse the server's "
+        "query cache; cold loads wait past its 5 s TTL. The ceiling is a trivial Streamlit "
+        "page with one metric and one Plotly chart, served and loaded the same way. The "
+        f"dashboard's first load follows the launcher's warm-up run ({warmup_s:.2f} s), as "
+        "after `make up`.",
+        "",
+        "| page | first load headline / full s | warm headline s | warm full s "
+        "| cold headline s | cold full s | full / ceiling (warm, cold) |",
+        "|---|---|---|---|---|---|---|",
+        row("one-chart Streamlit + Plotly page (ceiling)", ceiling, "1.00, 1.00"),
+        row("Moonwatch dashboard (7 charts)", app, f"{ratio_warm:.2f}, {ratio_cold:.2f}"),
     )
-    worst = max(app["cold"] + app["warm"])
+    headline_worst = max(h for h, _ in app["first"] + app["warm"] + app["cold"])
     section.verdict(
-        "dashboard fully rendered (cold-cache loads, median / worst of all loads)",
-        f"{summary(app['cold'])['median']:.2f} s / {worst:.2f} s",
+        "headline price visible (worst of all dashboard loads)",
+        f"{headline_worst:.2f} s",
         "< 2 s",
-        summary(app["cold"])["median"] < 2,
+        headline_worst < 2,
+    )
+    section.verdict(
+        "dashboard fully rendered / one-chart page (cold-cache medians)",
+        f"{ratio_cold:.2f} ({a_cold['median']:.2f} s / {c_cold['median']:.2f} s; warm "
+        f"{ratio_warm:.2f}: {a_warm['median']:.2f} s / {c_warm['median']:.2f} s)",
+        "<= 1.5",
+        ratio_cold <= 1.5,
+    )
+    first_full = app["first"][0][1]
+    section.verdict(
+        "first visit after start + warm-up, fully rendered",
+        f"{first_full:.2f} s",
+        "< 10 s",
+        first_full < 10,
     )
 
 
@@ -338,5 +404,5 @@ def measure(config, wh, quick: bool) -> Section:
         measure_page(config.dashboard_db_url, quick, section)
     except Exception as e:  # noqa: BLE001 - the query figures above still stand
         section.add("", f"Page render measurement FAILED: {type(e).__name__}: {e}"[:1500])
-        section.verdict("dashboard fully rendered", "not measured (failed)", "< 2 s", None)
+        section.verdict("dashboard page render", "not measured (failed)", "see targets", None)
     return section
