@@ -43,6 +43,9 @@ ATTACKS = {
     "test_chaos_source_rate_limited_and_failing": "simulator answers 429 (1008) then 500 for "
     "minutes; producer fails or retries, then resumes; every successful run's quotes in raw",
     "test_chaos_marts_catch_up": "after all attacks the marts hold every raw quote",
+    "test_chaos_celery_worker_killed_mid_load": "MOONWATCH_EXECUTOR=celery: the Celery worker "
+    "running the load killed -9 with its tasks mid-batch; every produced message in raw once; "
+    "the other worker keeps running tasks (tests/chaos/test_celery_worker.py)",
     "test_chaos_soak": "5,000 coins a minute; every produced message in raw once, with its "
     "content; memory and connections flat",
 }
