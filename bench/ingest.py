@@ -9,15 +9,20 @@ time AFTER the consumer group assigned its partitions (tansu's ~3 s join is repo
   in batches of 5,000 and no database work
 * ceiling b - PostgreSQL COPY of the same rows (pre-formatted) into a table shaped like
   ``raw.crypto_quotes`` (same columns, primary key and index), one COPY + commit per 5,000 rows
+
+Then scaling: 1, 2 and 3 loaders at once in one consumer group on a 3-partition topic, each in
+its own process (as Airflow runs each mapped load task), beside both ceilings on that topic.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import multiprocessing
 import time
 import uuid
 from collections import defaultdict
+from typing import Any
 
 import psycopg
 
@@ -31,11 +36,12 @@ from bench.common import (
     summary,
 )
 from moonwatch import ingest
-from moonwatch.kafka import open_consumer, wait_for_assignment
+from moonwatch.kafka import GroupState, open_consumer, wait_for_assignment
 from moonwatch.stack import broker
 
 logger = logging.getLogger("bench.ingest")
 BATCH = 5000
+PARTITIONS = 3
 
 
 class _AssignmentClock:
@@ -73,6 +79,71 @@ def run_loader(bootstrap: str, topic: str, url: str, n: int, **kwargs) -> dict[s
         "rate": n / (end - clock.assigned_at),
         "join_s": clock.assigned_at - start,
         "wall_s": end - start,
+    }
+
+
+def _group_loader(
+    bootstrap: str, topic: str, group: str, url: str, start: Any, results: Any
+) -> None:
+    """One loader process of the scaling run: joins with the others (``start`` barrier), loads
+    its share until idle, and reports its counts, when the group assigned it partitions, and
+    when its last batch was committed in Postgres (the idle wait after it is not loading)."""
+    stamps: dict[str, Any] = {"assigned": [], "stored": 0.0}
+    on_assign, write = GroupState.on_assign, ingest._write
+
+    def timed_assign(self: GroupState, consumer: Any, partitions: Any) -> None:
+        on_assign(self, consumer, partitions)
+        stamps["assigned"].append(time.time())
+
+    def timed_write(conn: Any, batch: Any) -> Any:
+        result = write(conn, batch)
+        stamps["stored"] = time.time()
+        return result
+
+    GroupState.on_assign = timed_assign  # type: ignore[method-assign]
+    ingest._write = timed_write
+    start.wait()
+    counts = ingest.consume_and_load(bootstrap, topic, group, url, idle_s=2.0)
+    results.put({**counts, **stamps})
+
+
+def run_group_loaders(bootstrap: str, topic: str, url: str, n: int, loaders: int) -> dict:
+    """``loaders`` processes in one group load ``n`` messages. ``rate``: from the first
+    member's assignment to the last Postgres commit, so the rebalances as the others join
+    count against it; ``settled_rate``: rows stored once every member had its first
+    assignment (the group settled), over the time from then to the end; ``settle_s``: how
+    long the joins took."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("truncate raw.crypto_quotes, raw.crypto_quotes_rejected")
+    group = f"bench-group-{uuid.uuid4().hex[:8]}"
+    ctx = multiprocessing.get_context("spawn")
+    start, results = ctx.Barrier(loaders), ctx.Queue()
+    procs = [
+        ctx.Process(target=_group_loader, args=(bootstrap, topic, group, url, start, results))
+        for _ in range(loaders)
+    ]
+    for proc in procs:
+        proc.start()
+    done = [results.get(timeout=900) for _ in procs]
+    for proc in procs:
+        proc.join(timeout=60)
+    inserted = sum(d["inserted"] for d in done)
+    if inserted != n:
+        raise RuntimeError(f"{loaders} loaders inserted {inserted} of {n} ({done})")
+    began = min(d["assigned"][0] for d in done if d["assigned"])
+    # Every member's first assignment; the rebalances as loaders leave at the end do not count.
+    settled = max(d["assigned"][0] for d in done if d["assigned"])
+    ended = max(d["stored"] for d in done)
+    with psycopg.connect(url) as conn:
+        (after,) = conn.execute(
+            "select count(*) from raw.crypto_quotes where loaded_at >= to_timestamp(%s)",
+            (settled,),
+        ).fetchone()
+    return {
+        "rate": n / (ended - began),
+        "settled_rate": after / (ended - settled) if after and ended > settled else None,
+        "settle_s": settled - began,
+        "shares": sorted(d["inserted"] for d in done),
     }
 
 
@@ -313,6 +384,7 @@ def measure(quick: bool) -> Section:
                 rate = run_loader(bootstrap, topic, url, n, batch_size=size)["rate"]
                 (base_runs if size == BATCH else big_batch).append(rate)
         gain_b = summary([f / b for f, b in zip(big_batch, base_runs, strict=True)])
+        _measure_scaling(section, factory, bootstrap, url, 20_000 if quick else 300_000, quick)
         section.add(
             "",
             f"### Local experiment ({n:,} messages, alternating order)",
@@ -325,3 +397,56 @@ def measure(quick: bool) -> Section:
             f"{fmt_summary(gain_b)} |",
         )
     return section
+
+
+def _measure_scaling(
+    section: Section, factory: QuoteFactory, bootstrap: str, url: str, n: int, quick: bool
+) -> None:
+    """1, 2 and 3 loaders on a 3-partition topic, interleaved with both ceilings."""
+    topic = f"bench-ingest-parts-{n}"
+    broker.ensure_topic(bootstrap, topic, partitions=PARTITIONS)
+    messages = list(factory.messages(n))
+    produce_raw(iter(messages), bootstrap, topic)
+    blocks = copy_blocks(factory, messages, topic)
+    del messages
+    rates: dict[int, list[float]] = {1: [], 2: [], 3: []}
+    settled: dict[int, list[float]] = {1: [], 2: [], 3: []}
+    settle_s: dict[int, list[float]] = {1: [], 2: [], 3: []}
+    kafka_c, copy_c, shares = [], [], {}
+    for rep in range(1 if quick else 2):
+        kafka_c.append(run_consume_ceiling(bootstrap, topic, n)["rate"])
+        copy_c.append(run_copy_ceiling(url, blocks, n)["rate"])
+        # Alternating the order cancels the warm-up one run leaves for the next.
+        for loaders in (1, 2, 3) if rep % 2 == 0 else (3, 2, 1):
+            run = run_group_loaders(bootstrap, topic, url, n, loaders)
+            rates[loaders].append(run["rate"])
+            if run["settled_rate"] is not None:
+                settled[loaders].append(run["settled_rate"])
+            settle_s[loaders].append(run["settle_s"])
+            shares[loaders] = run["shares"]
+            logger.info("n=%d, %d loaders: %.0f msg/s %s", n, loaders, run["rate"], run)
+    one = summary(rates[1])["median"]
+    section.add(
+        "",
+        f"### Loaders in one group on a {PARTITIONS}-partition topic ({n:,} messages)",
+        "",
+        "Each loader is its own process (as each mapped `load_quotes` task is), all joining "
+        "one consumer group at once. *msg/s* runs from the first member's assignment to the "
+        "last Postgres commit, so the rebalances while the others join count against it; "
+        "*once settled* counts only the rows stored once every loader had its first "
+        "assignment; *settle s* is how long the joins took. Ceilings measured in the same run "
+        "on the same topic.",
+        "",
+        "| loaders | msg/s | vs 1 loader | once settled msg/s | settle s | rows per loader "
+        "| ceiling a: Kafka msg/s | ceiling b: COPY rows/s |",
+        "|---|---|---|---|---|---|---|---|",
+    )
+    for loaders, values in rates.items():
+        after = fmt_summary(summary(settled[loaders]), "", 0) if settled[loaders] else "-"
+        section.add(
+            f"| {loaders} | {fmt_summary(summary(values), '', 0)} | "
+            f"{summary(values)['median'] / one:.2f} | {after} | "
+            f"{summary(settle_s[loaders])['median']:.1f} | "
+            f"{' / '.join(f'{x:,}' for x in shares[loaders])} | "
+            f"{fmt_summary(summary(kafka_c), '', 0)} | {fmt_summary(summary(copy_c), '', 0)} |"
+        )

@@ -242,9 +242,11 @@ def test_ingest_a_loader_the_group_gives_no_partition_ends_cleanly(
     topic, group = make_topic(), f"loaders-{uuid.uuid4().hex[:8]}"  # one partition
     produced = produce_quotes([quote_message(coin_id=c) for c in COIN_IDS], kafka, topic)
 
+    # Both end without error (before, the spare one failed after 30 s waiting for a partition).
+    # Which one holds the partition can change as the first leaves, so only the sum is fixed.
     results = _run_loaders(kafka, topic, group, warehouse_url, 2, idle_s=3)
 
-    assert sorted(r["partitions"] for r in results) == [[], [0]]
+    assert [0] in [r["partitions"] for r in results]
     assert sum(r["inserted"] for r in results) == produced
     assert len(_rows(warehouse, topic)) == produced
 

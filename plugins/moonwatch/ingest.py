@@ -81,8 +81,12 @@ def consume_and_load(
     )
     try:
         wait_for_assignment(consumer)
-        for batch in consume_batches(consumer, batch_size, idle_s, max_messages):
-            writer.submit(prepare_batch(batch))  # raises the writer's error, if any
+        # Idle polls come as empty batches: a stored batch's offsets are committed within a
+        # poll of its Postgres commit, not after the idle wait. A loader that then dies, or
+        # leaves and so hands its partitions to another, leaves nothing to re-read.
+        for batch in consume_batches(consumer, batch_size, idle_s, max_messages, yield_idle=True):
+            if batch:
+                writer.submit(prepare_batch(batch))  # raises the writer's error, if any
             batches += _commit_in_order(consumer, writer.completed(), total)
         batches += _commit_in_order(consumer, writer.join(), total)
     finally:

@@ -250,6 +250,7 @@ def consume_batches(
     max_messages: int | None = None,
     poll_s: float = 0.5,
     max_batch_bytes: int = MAX_BATCH_BYTES,
+    yield_idle: bool = False,
 ) -> Iterator[list[KafkaRecord]]:
     """Yield batches until nothing arrives for ``idle_s`` seconds or ``max_messages`` is reached.
 
@@ -263,6 +264,8 @@ def consume_batches(
     It counts from the last message or the last assignment, and not at all while the group
     rebalances: a loader never mistakes a rebalance for an empty topic, and never closes with
     its re-join pending. A rebalance longer than ``REBALANCE_WAIT_S`` is a ``BrokerError``.
+    With ``yield_idle`` an empty batch comes after each empty poll, so the caller can commit
+    the offsets of what it stored while it waits, not only after the idle wait.
     """
     seen = 0
     idle_since = time.monotonic()
@@ -291,9 +294,12 @@ def consume_batches(
             idle_since = time.monotonic()
             yield batch
             batch, batch_bytes = [], 0
-        elif not batch and not raw and _idle_for(consumer, idle_since) >= idle_s:
-            _raise_if_unreadable(consumer)
-            return
+        elif not batch and not raw:
+            if _idle_for(consumer, idle_since) >= idle_s:
+                _raise_if_unreadable(consumer)
+                return
+            if yield_idle:
+                yield []
     if batch:
         yield batch
 
