@@ -89,3 +89,31 @@ def write_private(path: Path, text: str) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(text)
+
+
+# Each service's own log (scheduler, api-server, broker...) is written through an O_APPEND file
+# descriptor the launcher opened, so it can be truncated in place and the service's next write
+# lands at the new end: the "copytruncate" of logrotate, with one previous part kept. Airflow's
+# task logs are the maintenance DAG's job; these are the launcher's.
+SERVICE_LOG_MAX_BYTES = 20 * 1024 * 1024
+
+
+def cap_service_logs(log_dir: Path, max_bytes: int = SERVICE_LOG_MAX_BYTES) -> list[Path]:
+    """Move each ``*.log`` in ``log_dir`` over ``max_bytes`` to ``<name>.log.1`` (replacing the
+    previous part) and empty it in place; returns the logs capped. A service keeps at most about
+    twice ``max_bytes`` on disk, however long it runs."""
+    capped = []
+    for path in sorted(log_dir.glob("*.log")):
+        try:
+            if not path.is_file() or path.is_symlink() or path.stat().st_size <= max_bytes:
+                continue
+            previous = path.with_name(path.name + ".1")
+            with path.open("rb") as source, previous.open("wb") as target:
+                while chunk := source.read(1024 * 1024):
+                    target.write(chunk)
+            os.truncate(path, 0)
+        except OSError as e:  # a vanished or unreadable log is no reason to stop supervising
+            logger.warning("could not cap %s: %s", path.name, e)
+            continue
+        capped.append(path)
+    return capped

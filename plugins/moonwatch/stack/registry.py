@@ -84,7 +84,7 @@ def _pg_ok(config: StackConfig) -> bool:
 
 
 def _topic(config: StackConfig) -> None:
-    broker.ensure_topic(config.kafka_bootstrap, config.topic)
+    broker.ensure_quotes_topic(config)
 
 
 def _history(config: StackConfig) -> None:

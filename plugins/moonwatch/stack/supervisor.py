@@ -16,11 +16,13 @@ from pathlib import Path
 
 from moonwatch.stack import broker, environment, registry
 from moonwatch.stack.config import StackConfig
+from moonwatch.stack.files import cap_service_logs
 from moonwatch.stack.process import ManagedProcess
 
 logger = logging.getLogger(__name__)
 
 CHECK_EVERY_S = 5.0
+CAP_LOGS_EVERY_ROUNDS = 12  # about a minute
 
 
 def supervisor_process(config: StackConfig) -> ManagedProcess:
@@ -92,7 +94,12 @@ def supervise(config: StackConfig, only: tuple[str, ...]) -> None:
     """Every few seconds, start again whatever service of ``only`` is not running."""
     chosen = watched(config, only)
     logger.info("supervising %s", ", ".join(s.name for s in chosen))
+    rounds = 0
     while True:
+        rounds += 1
+        if rounds % CAP_LOGS_EVERY_ROUNDS == 0:
+            for path in cap_service_logs(config.log_dir):
+                logger.info("%s passed its size cap: moved to %s.1", path.name, path.name)
         for service in chosen:
             if service.is_running(config):
                 if service.name == "broker":
