@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
+from psycopg import sql
 
 from bench.common import Section, temp_stack_env
 from bench.stack_load import _stack
@@ -97,7 +98,10 @@ def measure_totals(config: StackConfig, meta: psycopg.Connection) -> Totals:
     files = _log_files(log_folders(config))
     sizes = [_size(p) for p in files]
     service_logs = [_size(p) for p in config.log_dir.glob("*.log")]
-    rows = {t: meta.execute(f"select count(*) from {t}").fetchone()[0] for t in _COUNTED_TABLES}
+    rows = {
+        t: meta.execute(sql.SQL("select count(*) from {}").format(sql.Identifier(t))).fetchone()[0]
+        for t in _COUNTED_TABLES
+    }
     db_bytes = meta.execute("select pg_database_size(current_database())").fetchone()[0]
     with psycopg.connect(config.warehouse_url) as wh:
         rejected = wh.execute("select count(*) from raw.crypto_quotes_rejected").fetchone()[0]
