@@ -131,7 +131,7 @@ def _write(args, machine, sections: list[Section], total: float, final: bool) ->
     if sys.argv[1:] and sys.argv[1:] != ["--quick"]:
         command = "python -m bench " + " ".join(sys.argv[1:])
     out = [
-        "# Moonwatch benchmark results (issue 8)",
+        "# Moonwatch benchmark results",
         "",
         "Written by `python -m bench` (this file is rewritten by every run"
         + ("" if final else "; THIS RUN IS STILL IN PROGRESS or was interrupted")
