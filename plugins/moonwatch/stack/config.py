@@ -19,13 +19,14 @@ from urllib.parse import quote
 
 from pydantic import SecretStr, ValidationError
 
-from moonwatch.settings import CMC_PUBLIC_BASE_URL, Settings, invalid_settings
+from moonwatch.settings import CMC_PUBLIC_BASE_URL, PROJECT_ROOT, Settings, invalid_settings
 from moonwatch.stack.files import ensure_private, write_private
 
 # The checkout this launcher runs from. Only the launcher needs it, and legitimately: it runs
 # Airflow on the checkout's dags/ and plugins/, dbt on dbt_project/ and Streamlit on
-# streamlit_app/, which are files beside the package, not part of it. Derived here, once.
-CHECKOUT = Path(__file__).resolve().parents[3]
+# streamlit_app/, which are files beside the package, not part of it. The same folder the
+# settings' defaults (dbt project, state folder) start from, so derived in one place.
+CHECKOUT = PROJECT_ROOT
 
 _PORT_FIELDS = ("pg_port", "kafka_port", "airflow_port", "dashboard_port", "sim_port", "redis_port")
 # Setting name -> default port, from Settings (ephemeral stacks and tests pick free ones).
