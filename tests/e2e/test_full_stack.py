@@ -78,8 +78,8 @@ def test_full_stack_simulator_to_dashboard_then_clean_shutdown() -> None:
 
     chromium_path = require_chromium()
     with ephemeral_stack(MOONWATCH_SYMBOLS="BTC,ETH,SOL") as (config, env):
-        # `up` returns only when every service is healthy, so `status` passes at once (it
-        # failed for ~20 s while Airflow's scheduler, triggerer and dag-processor warmed up).
+        # `up` returns only when every service is healthy, so `status` passes at once, even
+        # while the DAGs' first runs keep the api-server busy.
         status = run_launcher(env, "status")
         assert "airflow    running   healthy" in status, status
         pids = live_pids(config)

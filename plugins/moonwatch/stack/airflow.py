@@ -233,20 +233,37 @@ def start_airflow(config: StackConfig, timeout: float = 180.0) -> None:
         component_process(config, component).start(argv, env=env, cwd=config.airflow_home)
 
 
+# Right after `up` every DAG's first runs call the api-server's execution API at once, and on
+# 2 cores its health answer took 3.5 s: a slow answer is a busy server, not a dead one.
+HEALTH_TIMEOUT_SECONDS = 15.0
+COMPONENT_HEALTH = ("metadatabase", "scheduler", "triggerer", "dag_processor")
+
+
 def airflow_health(url: str) -> dict:
-    response = requests.get(f"{url}/api/v2/monitor/health", timeout=3)
+    response = requests.get(f"{url}/api/v2/monitor/health", timeout=HEALTH_TIMEOUT_SECONDS)
     response.raise_for_status()
     return response.json()
 
 
+def airflow_problems(url: str, metadb_only: bool = False) -> list[str]:
+    """What keeps Airflow from being healthy, one phrase per component; empty when healthy."""
+    try:
+        health = airflow_health(url)
+    except (requests.RequestException, ValueError) as e:
+        return [f"the api-server's health check at {url} failed ({type(e).__name__})"]
+    parts = COMPONENT_HEALTH[:1] if metadb_only else COMPONENT_HEALTH
+    problems = []
+    for part in parts:
+        state = health.get(part) or {}
+        if state.get("status") != "healthy":
+            beat = next((v for k, v in state.items() if k.endswith("heartbeat") and v), None)
+            seen = f"last heartbeat {beat}" if beat else "no heartbeat yet"
+            problems.append(f"{part} {state.get('status') or 'not running'} ({seen})")
+    return problems
+
+
 def airflow_healthy(url: str, metadb_only: bool = False) -> bool:
-    health = airflow_health(url)
-    parts = (
-        ["metadatabase"]
-        if metadb_only
-        else ["metadatabase", "scheduler", "triggerer", "dag_processor"]
-    )
-    return all((health.get(p) or {}).get("status") == "healthy" for p in parts)
+    return not airflow_problems(url, metadb_only)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -133,6 +133,9 @@ def status(config: StackConfig, only: tuple[str, ...] = SERVICES) -> bool:
         line = f"{service.name:<10} {managed:<9} {'healthy' if healthy else 'NOT healthy'}"
         if service.name == "broker" and healthy:
             line += broker_note(config)
+        elif not healthy:
+            why = registry.diagnosis(service, config)
+            line += f"  {why}" if why else ""
         print(line)
         all_ok = all_ok and healthy
     print(f"{'credits':<10} {credits_note(config)}")

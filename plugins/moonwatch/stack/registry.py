@@ -44,6 +44,8 @@ class Service:
     # Start it (if not running) and wait until it answers; also used by the supervisor.
     start: Callable[[StackConfig], None]
     healthy: Callable[[StackConfig], bool]
+    # Why it is not healthy, for `status`, where the service can say more than yes or no.
+    diagnose: Callable[[StackConfig], str | None] = _never_external
     # The setting that points the stack at someone else's service instead, when it does.
     external: Callable[[StackConfig], str | None] = _never_external
     # False: this stack does not use the service at all (the simulator with a real key).
@@ -161,6 +163,7 @@ SERVICES: tuple[Service, ...] = (
         start=airflow.start_airflow,
         # Every component, not just the metadata database: up means ready to run DAGs.
         healthy=lambda c: airflow.airflow_healthy(c.airflow_url),
+        diagnose=lambda c: "; ".join(airflow.airflow_problems(c.airflow_url)) or None,
         after_up=_history,
         restart=partial(airflow.start_airflow, timeout=60),
         # Docker's stop grace period. Nothing is lost either way: a load killed mid-batch rolls
@@ -216,6 +219,13 @@ def healthy(service: Service, config: StackConfig) -> bool:
         return bool(service.healthy(config))
     except Exception:  # noqa: BLE001 - any failure means "not healthy"
         return False
+
+
+def diagnosis(service: Service, config: StackConfig) -> str | None:
+    try:
+        return service.diagnose(config)
+    except Exception as e:  # noqa: BLE001 - the status line must still print
+        return f"cannot tell why ({type(e).__name__})"
 
 
 def up(
