@@ -50,7 +50,6 @@ def _escape(text: str) -> str:
 def dashboard() -> None:
     try:
         db = queries.database_key()
-        status = queries.mart_status(db)
         summary = load("latest_quotes", lambda: queries.sources(db))
     except ConfigurationError as e:
         header(None)
@@ -68,7 +67,7 @@ def dashboard() -> None:
         return
 
     try:
-        render(db, status, summary)
+        render(db, summary)
     except queries.DatabaseUnavailableError as e:
         st.error(
             f"**Lost the warehouse while drawing the page.** {_escape(str(e))}",
@@ -76,7 +75,7 @@ def dashboard() -> None:
         )
 
 
-def render(db: str, status: pd.DataFrame, summary: pd.DataFrame | Missing) -> None:
+def render(db: str, summary: pd.DataFrame | Missing) -> None:
     coins = summary
     source = None
     if not isinstance(summary, Missing):
@@ -85,7 +84,9 @@ def render(db: str, status: pd.DataFrame, summary: pd.DataFrame | Missing) -> No
         coins = load("latest_quotes", lambda: queries.coins(db, source=source))
     if isinstance(coins, Missing) or source is None:
         header(None)
-        empty_state(status)
+        # Which marts exist and have rows: read only for this note, never before the headline
+        # (one probe per mart, and pipeline_health is a view computed in full by its probe).
+        empty_state(queries.mart_status(db))
         return
     header(summary[summary["source"] == source].iloc[0])
     other_sources_note(summary[summary["source"] != source])

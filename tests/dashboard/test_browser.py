@@ -303,3 +303,33 @@ def test_browser_shows_the_headline_while_a_chart_query_waits(served_slow_chart)
             assert not page.locator('[data-testid="stException"]').count()
         finally:
             browser.close()
+
+
+def test_browser_coin_picker_opens_from_a_button_that_names_the_picks(served):
+    """The list of every tracked coin (5,000 at scale) is drawn only when someone opens the
+    picker; the closed button says which coins the page shows, and picking one there adds its
+    headline card and renames the button."""
+    from playwright.sync_api import expect
+
+    url, _ = served
+    with dashboard_page(url) as page:
+        button = page.get_by_role(
+            "button", name="Coins: BTC · Bitcoin, ETH · Ethereum, SOL · Solana"
+        )
+        expect(button).to_have_count(1)
+        # Closed: no multiselect in the DOM at all, though the headline cards are drawn.
+        expect(page.locator('[data-testid="stMetric"]', has_text="SOL price")).to_have_count(1)
+        assert page.locator('[data-testid="stMultiSelect"]').count() == 0
+
+        button.click()
+        picker = page.locator('[data-testid="stMultiSelect"]')
+        expect(picker).to_have_count(1)
+        picker.locator("input").fill("DOGE")
+        page.get_by_role("option", name="DOGE · Dogecoin").click()
+        expect(page.locator('[data-testid="stMetric"]', has_text="DOGE price")).to_have_count(
+            1, timeout=30_000
+        )
+        # (The open popover hides the rest of the page from the accessibility tree.)
+        expect(page.locator('[data-testid="stPopover"]')).to_contain_text(
+            "Coins: BTC · Bitcoin, ETH · Ethereum, SOL · Solana +1 more", timeout=30_000
+        )
