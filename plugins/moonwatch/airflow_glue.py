@@ -10,13 +10,14 @@ Connection is not defined, the setting (``MOONWATCH_WAREHOUSE_URL``, ...) is use
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterator
 from typing import Any
 
 from pydantic import SecretStr
 
 from moonwatch.errors import ConfigurationError, PermanentError
-from moonwatch.settings import Settings, load_settings
+from moonwatch.settings import Settings, is_kafka_security_key, load_settings
 from moonwatch.sources.credits import NotYourTurnError
 
 WAREHOUSE_CONN_ID = "moonwatch_warehouse"
@@ -36,6 +37,14 @@ def task_settings() -> Settings:
     if kafka is not None:
         update["kafka_bootstrap"] = _required_extra(kafka, "bootstrap.servers")
         update["consumer_group"] = _required_extra(kafka, "group.id")
+        security = {k: str(v) for k, v in kafka.items() if is_kafka_security_key(str(k))}
+        if security:
+            from airflow.sdk.log import mask_secret
+
+            for key, value in security.items():
+                if "password" in key or key.endswith(".key.pem"):
+                    mask_secret(value)
+            update["kafka_security"] = SecretStr(json.dumps(security))
     return settings.model_copy(update=update)
 
 

@@ -152,7 +152,12 @@ def backfill_quotes(
     """One backfill run: fetch ``[start, end)`` and produce every point to Kafka, or fail.
     ``options`` are ``fetch_history_messages``'s (interval, ledger_store, call_log, turn)."""
     messages, credits = fetch_history_messages(settings, start, end, symbols, **options)
-    delivered = produce_quotes(messages, settings.kafka_bootstrap, settings.topic)
+    delivered = produce_quotes(
+        messages,
+        settings.kafka_bootstrap,
+        settings.topic,
+        security=settings.kafka_security_config(),
+    )
     return {
         "source": source_name(settings),
         "topic": settings.topic,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
@@ -133,8 +133,11 @@ def produce_quotes(
     bootstrap: str,
     topic: str,
     delivery_timeout_s: float = 30.0,
+    security: Mapping[str, str] | None = None,
 ) -> int:
-    """Produce every message and wait for the broker's acknowledgement of each.
+    """Produce every message and wait for the broker's acknowledgement of each. ``security``
+    is librdkafka's security settings (``Settings.kafka_security_config``), if the cluster
+    needs any.
 
     Returns the number delivered; raises ``BrokerError`` naming how many were not delivered
     and why, so the Airflow task fails and retries instead of reporting a false success.
@@ -149,6 +152,7 @@ def produce_quotes(
             # Bounded so a down broker fails the task within the timeout, not after 5 minutes.
             "message.timeout.ms": int(delivery_timeout_s * 1000),
             "socket.timeout.ms": 10_000,
+            **(security or {}),
         }
     )
     failures: list[str] = []

@@ -149,7 +149,12 @@ def fetch_and_produce_quotes(
     """One producer run: when it is its turn (``NotYourTurnError`` otherwise: the budget is
     paced), fetch, build messages, produce them all or fail."""
     messages = fetch_quote_messages(settings, symbols, ledger_store, call_log=call_log, turn=turn)
-    delivered = produce_quotes(messages, settings.kafka_bootstrap, settings.topic)
+    delivered = produce_quotes(
+        messages,
+        settings.kafka_bootstrap,
+        settings.topic,
+        security=settings.kafka_security_config(),
+    )
     return {
         "source": source_name(settings),
         "topic": settings.topic,
@@ -169,6 +174,7 @@ def load_quotes(settings: Settings) -> dict[str, Any]:
         settings.topic,
         settings.consumer_group,
         settings.require_warehouse_url(),
+        consumer_overrides=settings.kafka_security_config(),
     )
 
 

@@ -86,6 +86,15 @@ class Settings(BaseSettings):
         description="MOONWATCH_KAFKA_BOOTSTRAP: Kafka bootstrap servers.",
         **_env("MOONWATCH_KAFKA_BOOTSTRAP"),
     )
+    kafka_security: SecretStr | None = Field(
+        None,
+        description="MOONWATCH_KAFKA_SECURITY: a JSON object of librdkafka security settings "
+        '(security.protocol, sasl.*, ssl.*), e.g. {"security.protocol": "SASL_SSL", '
+        '"sasl.mechanism": "SCRAM-SHA-512", "sasl.username": "...", "sasl.password": "..."}, '
+        "for a cluster that needs them. In Airflow the moonwatch_kafka connection's extra "
+        "gives them instead.",
+        **_env("MOONWATCH_KAFKA_SECURITY"),
+    )
     consumer_group: str = Field(
         DEFAULT_CONSUMER_GROUP,
         description="MOONWATCH_CONSUMER_GROUP: the loader's Kafka consumer group.",
@@ -302,6 +311,12 @@ class Settings(BaseSettings):
         """The loader's warehouse URL, or a ConfigurationError saying how to get one."""
         return _require(self.warehouse_url, "MOONWATCH_WAREHOUSE_URL")
 
+    def kafka_security_config(self) -> dict[str, str]:
+        """The librdkafka security settings every Moonwatch client adds (producer, loader)."""
+        if self.kafka_security is None or not self.kafka_security.get_secret_value().strip():
+            return {}
+        return parse_kafka_security(self.kafka_security.get_secret_value())
+
     def require_dashboard_db_url(self) -> str:
         """The dashboard's read-only warehouse URL, or a ConfigurationError."""
         return _require(self.dashboard_db_url, "MOONWATCH_DASHBOARD_DB_URL")
@@ -319,6 +334,35 @@ def _require(value: SecretStr | None, name: str) -> str:
             f'`eval "$(make -s env)"`, or export {name} yourself.'
         )
     return value.get_secret_value()
+
+
+def is_kafka_security_key(key: str) -> bool:
+    """librdkafka's authentication and encryption settings, the ones a secured cluster needs."""
+    return key == "security.protocol" or key.startswith(("sasl.", "ssl."))
+
+
+def parse_kafka_security(raw: str) -> dict[str, str]:
+    """``MOONWATCH_KAFKA_SECURITY``'s JSON object as librdkafka settings; a ConfigurationError
+    that names the problem (never the value: it may hold a password) for anything else."""
+    import json
+
+    try:
+        config = json.loads(raw)
+    except ValueError:
+        config = None
+    if not isinstance(config, dict):
+        raise ConfigurationError(
+            "MOONWATCH_KAFKA_SECURITY is not a JSON object. Set it to librdkafka's security "
+            'settings, e.g. {"security.protocol": "SSL", "ssl.ca.location": "/etc/ca.pem"}.'
+        )
+    other = sorted(k for k in config if not is_kafka_security_key(str(k)))
+    if other:
+        raise ConfigurationError(
+            f"MOONWATCH_KAFKA_SECURITY may hold only security.protocol, sasl.* and ssl.* "
+            f"settings, not {other}: the other client settings are Moonwatch's own "
+            "(MOONWATCH_KAFKA_BOOTSTRAP, MOONWATCH_CONSUMER_GROUP)."
+        )
+    return {str(k): str(v) for k, v in config.items()}
 
 
 def parse_symbols(raw: str) -> tuple[list[int], list[str]]:

@@ -59,6 +59,7 @@ def airflow_config(
     warehouse_url: str,
     kafka_bootstrap: str,
     consumer_group: str,
+    kafka_security: dict[str, str] | None = None,
     alert_urls: str | None = None,
     celery_broker_url: str | None = None,
 ) -> dict[str, str]:
@@ -114,7 +115,11 @@ def airflow_config(
         "AIRFLOW_CONN_MOONWATCH_KAFKA": json.dumps(
             {
                 "conn_type": "kafka",
-                "extra": kafka.group_client_config(kafka_bootstrap, consumer_group),
+                "extra": {
+                    **kafka.group_client_config(kafka_bootstrap, consumer_group),
+                    # A secured cluster's settings, for the sensor and for every task.
+                    **(kafka_security or {}),
+                },
             }
         ),
         # Where alerts go, when MOONWATCH_ALERT_URLS is set (else a connection made in the UI).
@@ -315,6 +320,7 @@ def _container_config(home: Path, listen: str, execution_api_url: str) -> dict[s
         warehouse_url=settings.require_warehouse_url(),
         kafka_bootstrap=settings.kafka_bootstrap,
         consumer_group=settings.consumer_group,
+        kafka_security=settings.kafka_security_config(),
         alert_urls=os.environ.get(alert_channel.ALERT_URLS_ENV),
         celery_broker_url=(
             _required(settings.celery_broker_url, "MOONWATCH_CELERY_BROKER_URL")
