@@ -103,7 +103,8 @@ def _group_loader(
     GroupState.on_assign = timed_assign  # type: ignore[method-assign]
     ingest._write = timed_write
     start.wait()
-    counts = ingest.consume_and_load(bootstrap, topic, group, url, idle_s=2.0)
+    # No cap: the full run loads 300,000 messages (a task's run stops at 200,000 by default).
+    counts = ingest.consume_and_load(bootstrap, topic, group, url, idle_s=2.0, max_messages=None)
     results.put({**counts, **stamps})
 
 

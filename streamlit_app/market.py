@@ -52,7 +52,8 @@ def picker_label(chosen: list[int], labels: dict[int, str]) -> str:
 
 def pickers(coins: pd.DataFrame, stale: set[int]) -> tuple[list[int], str]:
     """``coins`` is :func:`queries.coins` (one row per coin id, by rank); ``stale`` the ids
-    whose newest row is older than the stale threshold: marked, and never preselected."""
+    whose newest row is older than the stale threshold: marked, and preselected only when
+    every coin is stale."""
     options = [int(c) for c in coins["coin_id"]]
     # Plain dicts: the picker formats every one of thousands of options on every run.
     names = coins["symbol"].astype(str) + " · " + coins["name"].astype(str)
@@ -61,7 +62,14 @@ def pickers(coins: pd.DataFrame, stale: set[int]) -> tuple[list[int], str]:
         for coin_id, name in zip(options, names, strict=True)
     }
     fresh = [c for c in options if c not in stale]
-    default = [c for c in fresh if c in DEFAULT_COIN_IDS] or fresh[:3]
+    # When every coin is stale the pipeline has stopped: the defaults' last prices, each
+    # marked stale, tell more than an empty page does.
+    default = (
+        [c for c in fresh if c in DEFAULT_COIN_IDS]
+        or fresh[:3]
+        or [c for c in options if c in DEFAULT_COIN_IDS]
+        or options[:3]
+    )
     left, right = st.columns([3, 2], vertical_alignment="bottom")
     # The list of every tracked coin sits in a popover, drawn only when someone opens it: drawn
     # inline, 5,000 options held the headline prices back by ~1.5 s in Chromium. The widget's
