@@ -139,7 +139,7 @@ def time_queries(dashboard_url: str, reps: int) -> tuple[list[tuple[str, dict, i
         queries.to_sqlalchemy_url(dashboard_url),
         connect_args={
             "connect_timeout": 5,
-            "options": "-c statement_timeout=15000 -c default_transaction_read_only=on",
+            "options": queries.SESSION_OPTIONS,  # the page's own session settings
         },
     )
     out = []
