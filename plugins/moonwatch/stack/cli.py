@@ -125,7 +125,8 @@ def status(config: StackConfig, only: tuple[str, ...] = SERVICES) -> bool:
         if not service.used(config):
             print(f"{service.name:<10} not used")
             continue
-        healthy = registry.healthy(service, config)
+        why = registry.problem(service, config)
+        healthy = why is None
         if service.external(config):
             managed = "external"
         else:
@@ -133,9 +134,8 @@ def status(config: StackConfig, only: tuple[str, ...] = SERVICES) -> bool:
         line = f"{service.name:<10} {managed:<9} {'healthy' if healthy else 'NOT healthy'}"
         if service.name == "broker" and healthy:
             line += broker_note(config)
-        elif not healthy:
-            why = registry.diagnosis(service, config)
-            line += f"  {why}" if why else ""
+        elif why:
+            line += f"  {why}"
         print(line)
         all_ok = all_ok and healthy
     print(f"{'credits':<10} {credits_note(config)}")

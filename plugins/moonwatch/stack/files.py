@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import stat
 from pathlib import Path
 
@@ -108,9 +109,7 @@ def cap_service_logs(log_dir: Path, max_bytes: int = SERVICE_LOG_MAX_BYTES) -> l
             if not path.is_file() or path.is_symlink() or path.stat().st_size <= max_bytes:
                 continue
             previous = path.with_name(path.name + ".1")
-            with path.open("rb") as source, previous.open("wb") as target:
-                while chunk := source.read(1024 * 1024):
-                    target.write(chunk)
+            shutil.copyfile(path, previous)
             os.truncate(path, 0)
         except OSError as e:  # a vanished or unreadable log is no reason to stop supervising
             logger.warning("could not cap %s: %s", path.name, e)

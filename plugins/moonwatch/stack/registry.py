@@ -44,8 +44,9 @@ class Service:
     # Start it (if not running) and wait until it answers; also used by the supervisor.
     start: Callable[[StackConfig], None]
     healthy: Callable[[StackConfig], bool]
-    # Why it is not healthy, for `status`, where the service can say more than yes or no.
-    diagnose: Callable[[StackConfig], str | None] = _never_external
+    # Where a service can say more than yes or no: its health check with the reason, None when
+    # healthy, else why. `status` asks it instead of ``healthy``, once.
+    diagnose: Callable[[StackConfig], str | None] | None = None
     # The setting that points the stack at someone else's service instead, when it does.
     external: Callable[[StackConfig], str | None] = _never_external
     # False: this stack does not use the service at all (the simulator with a real key).
@@ -214,18 +215,17 @@ def check_ports(config: StackConfig, chosen: list[Service]) -> None:
         raise StackError("nothing was started: " + " ".join(clashes))
 
 
-def healthy(service: Service, config: StackConfig) -> bool:
+def problem(service: Service, config: StackConfig) -> str | None:
+    """None when ``service`` is healthy; else why, as far as it can say ("" when it cannot)."""
+    if service.diagnose is not None:
+        try:
+            return service.diagnose(config)
+        except Exception as e:  # noqa: BLE001 - the status line must still print
+            return f"cannot tell why ({type(e).__name__})"
     try:
-        return bool(service.healthy(config))
+        return None if service.healthy(config) else ""
     except Exception:  # noqa: BLE001 - any failure means "not healthy"
-        return False
-
-
-def diagnosis(service: Service, config: StackConfig) -> str | None:
-    try:
-        return service.diagnose(config)
-    except Exception as e:  # noqa: BLE001 - the status line must still print
-        return f"cannot tell why ({type(e).__name__})"
+        return ""
 
 
 def up(
