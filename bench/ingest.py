@@ -83,7 +83,7 @@ def run_loader(bootstrap: str, topic: str, url: str, n: int, **kwargs) -> dict[s
 
 
 def _group_loader(
-    bootstrap: str, topic: str, group: str, url: str, start: Any, results: Any
+    bootstrap: str, topic: str, group: str, url: str, member: int, start: Any, results: Any
 ) -> None:
     """One loader process of the scaling run: joins with the others (``start`` barrier), loads
     its share until idle, and reports its counts, when the group assigned it partitions, and
@@ -104,7 +104,9 @@ def _group_loader(
     ingest._write = timed_write
     start.wait()
     # No cap: the full run loads 300,000 messages (a task's run stops at 200,000 by default).
-    counts = ingest.consume_and_load(bootstrap, topic, group, url, idle_s=2.0, max_messages=None)
+    counts = ingest.consume_and_load(
+        bootstrap, topic, group, url, idle_s=2.0, max_messages=None, member=member
+    )
     results.put({**counts, **stamps})
 
 
@@ -120,8 +122,10 @@ def run_group_loaders(bootstrap: str, topic: str, url: str, n: int, loaders: int
     ctx = multiprocessing.get_context("spawn")
     start, results = ctx.Barrier(loaders), ctx.Queue()
     procs = [
-        ctx.Process(target=_group_loader, args=(bootstrap, topic, group, url, start, results))
-        for _ in range(loaders)
+        ctx.Process(
+            target=_group_loader, args=(bootstrap, topic, group, url, member, start, results)
+        )
+        for member in range(loaders)
     ]
     for proc in procs:
         proc.start()

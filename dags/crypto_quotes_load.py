@@ -13,9 +13,10 @@ wakes dbt.
 
 `MOONWATCH_LOADERS` load tasks run at once (mapped, `loader` 0..N-1), each its own member of
 the consumer group with its share of the topic's `MOONWATCH_TOPIC_PARTITIONS` partitions; on
-a distributed executor they run on different workers. A loader that dies mid-batch leaves
-only uncommitted offsets: the group gives its partitions to the others (or to the next run),
-which re-read them, and the natural-key upsert keeps every quote single.
+a distributed executor they run on different workers. Loader `i` waits `i` group session
+timeouts longer before it leaves, so the group settles one departure at a time. A loader that
+dies mid-batch leaves only uncommitted offsets: the group gives its partitions to the others
+(or to the next run), which re-read them, and the natural-key upsert keeps every quote single.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ def crypto_quotes_load():
         from moonwatch.airflow_glue import fail_without_retry_on_permanent_errors, task_settings
 
         with fail_without_retry_on_permanent_errors():
-            counts = pipeline.load_quotes(task_settings())
+            counts = pipeline.load_quotes(task_settings(), loader)
         if counts["inserted"] == 0:
             # Skipped tasks emit no Asset event: dbt is not woken for nothing.
             raise AirflowSkipException(f"loader {loader}: no new quotes ({counts})")

@@ -111,14 +111,15 @@ def _log_end(log: dict[tuple[int, int], Any]) -> dict[int, int]:
 def _run_loaders(
     kafka: str, topic: str, group: str, url: str, count: int, **kwargs: Any
 ) -> list[dict[str, Any]]:
-    """``count`` loaders at once in ``group``, each its own consumer and Postgres connection."""
+    """``count`` loaders at once in ``group``, each its own consumer and Postgres connection,
+    numbered as the DAG's mapped loaders are (so they leave one rebalance apart)."""
     results: list[dict[str, Any] | BaseException] = [RuntimeError("did not finish")] * count
     start = threading.Barrier(count)
 
     def run(i: int) -> None:
         start.wait()
         try:
-            results[i] = consume_and_load(kafka, topic, group, url, **kwargs)
+            results[i] = consume_and_load(kafka, topic, group, url, member=i, **kwargs)
         except BaseException as e:  # noqa: BLE001 - re-raised below, in the test's thread
             results[i] = e
 

@@ -32,6 +32,7 @@ from moonwatch.kafka import (
     GroupState,
     commit_offsets,
     consume_batches,
+    member_idle_s,
     open_consumer,
     wait_for_assignment,
 )
@@ -55,13 +56,16 @@ def consume_and_load(
     idle_s: float = 1.0,
     max_messages: int | None = 200_000,
     consumer_overrides: dict | None = None,
+    member: int = 0,
 ) -> dict[str, Any]:
     """Load everything waiting on ``topic`` (until idle or ``max_messages``); returns counts,
     and ``partitions``: the partitions the group gave this loader (its share).
 
     ``idle_s`` is short on purpose: the DAG's Asset event, and so the dbt build, waits for this
     function to return. A producer's minute of quotes arrives within a fraction of a second,
-    and anything later wakes the sensor of the next continuous run.
+    and anything later wakes the sensor of the next continuous run. ``member`` is this
+    loader's index among loaders started together: each waits ``LEAVE_GAP_S`` longer than the
+    one before, so they leave the group one rebalance apart (``moonwatch.kafka``).
     """
     started = time.monotonic()
     total = LoadResult()
@@ -84,7 +88,9 @@ def consume_and_load(
         # Idle polls come as empty batches: a stored batch's offsets are committed within a
         # poll of its Postgres commit, not after the idle wait. A loader that then dies, or
         # leaves and so hands its partitions to another, leaves nothing to re-read.
-        for batch in consume_batches(consumer, batch_size, idle_s, max_messages, yield_idle=True):
+        for batch in consume_batches(
+            consumer, batch_size, member_idle_s(idle_s, member), max_messages, yield_idle=True
+        ):
             if batch:
                 writer.submit(prepare_batch(batch))  # raises the writer's error, if any
             batches += _commit_in_order(consumer, writer.completed(), total)

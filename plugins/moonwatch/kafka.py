@@ -63,6 +63,18 @@ _REBALANCE_ERRORS = frozenset(
 # it, so a rebalance that lasts several of these is stuck, not slow.
 SESSION_TIMEOUT_S = 6.0
 REBALANCE_WAIT_S = 5 * SESSION_TIMEOUT_S
+# Loaders started together leave the group one rebalance apart. A member that leaves while the
+# group is still settling another's departure makes real Kafka restart the rebalance, and on
+# the local broker (tansu) it can jam the group for good: tansu may name the departed member
+# leader of the next generation, whose assignment never comes, so every later join waits
+# forever (about one run in ten of three loaders ending together, in a probe). A join waits
+# about half the session timeout, so a whole one between departures keeps them apart.
+LEAVE_GAP_S = SESSION_TIMEOUT_S
+
+
+def member_idle_s(idle_s: float, member: int) -> float:
+    """The idle wait before loader ``member`` (0..N-1 of loaders started together) leaves."""
+    return idle_s + member * LEAVE_GAP_S
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,9 +329,10 @@ def _idle_for(consumer: Consumer, idle_since: float) -> float:
     if group.rebalancing:
         if now - group.changed_at > REBALANCE_WAIT_S:
             raise BrokerError(
-                f"the consumer group has been rebalancing for over {REBALANCE_WAIT_S:.0f} s; "
-                "nothing was committed past what is in Postgres. Check the broker with "
-                "`make status`; the task will retry."
+                f"the consumer group has been rebalancing for over {REBALANCE_WAIT_S:.0f} s "
+                "(a member that left mid-rebalance can leave a broker waiting for it); nothing "
+                "was committed past what is in Postgres. Check the broker with `make status`; "
+                "the task will retry."
             )
         return 0.0
     return now - max(idle_since, group.changed_at)

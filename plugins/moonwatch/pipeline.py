@@ -163,18 +163,19 @@ def fetch_and_produce_quotes(
     }
 
 
-def load_quotes(settings: Settings) -> dict[str, Any]:
+def load_quotes(settings: Settings, loader: int = 0) -> dict[str, Any]:
     """One loader run: every quote waiting on its share of the topic's partitions into
     ``raw.crypto_quotes`` (bad ones into ``raw.crypto_quotes_rejected``), each batch committed
     in Postgres before its Kafka offsets (``moonwatch.ingest``). Several run at once in one
-    consumer group (``settings.loaders``). Returns the counts and the partitions it held;
-    ``inserted`` 0 means nothing new."""
+    consumer group (``settings.loaders``), ``loader`` 0..N-1, which sets when each leaves.
+    Returns the counts and the partitions it held; ``inserted`` 0 means nothing new."""
     return consume_and_load(
         settings.kafka_bootstrap,
         settings.topic,
         settings.consumer_group,
         settings.require_warehouse_url(),
         consumer_overrides=settings.kafka_security_config(),
+        member=loader,
     )
 
 
