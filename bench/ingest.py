@@ -83,7 +83,14 @@ def run_loader(bootstrap: str, topic: str, url: str, n: int, **kwargs) -> dict[s
 
 
 def _group_loader(
-    bootstrap: str, topic: str, group: str, url: str, member: int, start: Any, results: Any
+    bootstrap: str,
+    topic: str,
+    group: str,
+    url: str,
+    loaders: int,
+    member: int,
+    start: Any,
+    results: Any,
 ) -> None:
     """One loader process of the scaling run: joins with the others (``start`` barrier), loads
     its share until idle, and reports its counts, when the group assigned it partitions, and
@@ -105,7 +112,7 @@ def _group_loader(
     start.wait()
     # No cap: the full run loads 300,000 messages (a task's run stops at 200,000 by default).
     counts = ingest.consume_and_load(
-        bootstrap, topic, group, url, idle_s=2.0, max_messages=None, member=member
+        bootstrap, topic, group, url, idle_s=2.0, max_messages=None, loaders=loaders, member=member
     )
     results.put({**counts, **stamps})
 
@@ -123,7 +130,8 @@ def run_group_loaders(bootstrap: str, topic: str, url: str, n: int, loaders: int
     start, results = ctx.Barrier(loaders), ctx.Queue()
     procs = [
         ctx.Process(
-            target=_group_loader, args=(bootstrap, topic, group, url, member, start, results)
+            target=_group_loader,
+            args=(bootstrap, topic, group, url, loaders, member, start, results),
         )
         for member in range(loaders)
     ]

@@ -11,12 +11,14 @@ names and oversized values are refused), upserts the good ones into `raw.crypto_
 offsets. A load that adds rows updates the `raw.crypto_quotes` Asset, which
 wakes dbt.
 
-`MOONWATCH_LOADERS` load tasks run at once (mapped, `loader` 0..N-1), each its own member of
-the consumer group with its share of the topic's `MOONWATCH_TOPIC_PARTITIONS` partitions; on
-a distributed executor they run on different workers. Loader `i` waits `i` group session
-timeouts longer before it leaves, so the group settles one departure at a time. A loader that
-dies mid-batch leaves only uncommitted offsets: the group gives its partitions to the others
-(or to the next run), which re-read them, and the natural-key upsert keeps every quote single.
+`MOONWATCH_LOADERS` load tasks run at once (mapped, `loader` 0..N-1). One (the default) reads
+every partition itself and commits to the group's offsets without joining it, which saves the
+group join; if it dies mid-batch, its retry re-reads what it had not committed. Several are
+each a member of the consumer group with a share of the topic's `MOONWATCH_TOPIC_PARTITIONS`
+partitions (on a distributed executor, on different workers); loader `i` waits `i` group
+session timeouts longer before it leaves, so the group settles one departure at a time, and
+one that dies leaves its partitions to the others. Either way only uncommitted offsets are
+left behind, and the natural-key upsert keeps every re-read quote single.
 """
 
 from __future__ import annotations

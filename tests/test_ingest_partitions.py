@@ -119,7 +119,9 @@ def _run_loaders(
     def run(i: int) -> None:
         start.wait()
         try:
-            results[i] = consume_and_load(kafka, topic, group, url, member=i, **kwargs)
+            results[i] = consume_and_load(
+                kafka, topic, group, url, loaders=count, member=i, **kwargs
+            )
         except BaseException as e:  # noqa: BLE001 - re-raised below, in the test's thread
             results[i] = e
 
@@ -156,6 +158,39 @@ def test_ingest_three_loaders_share_three_partitions_and_load_each_message_once(
     assert _committed(kafka, topic, group) == _log_end(log)
 
 
+def test_ingest_the_only_loader_reads_every_partition_without_joining_the_group(
+    kafka: str,
+    warehouse: psycopg.Connection,
+    warehouse_url: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The only loader takes every partition itself. It loads all of a 3-partition topic even
+    while another consumer (a sensor that has not left yet) holds every partition as the
+    group's one member; a loader that joined would have had to wait for a share. The group
+    refuses offsets from outside it while a member is joined: the rows are in Postgres, the
+    offsets stay, and the next run re-reads them as duplicates, so nothing is lost."""
+    topic, group = _partitioned_topic(kafka), f"loaders-{uuid.uuid4().hex[:8]}"
+    produced = _produce(kafka, topic)
+    log = _log(kafka, topic)
+    member = open_consumer(kafka, group, topic)
+    try:
+        assert len(wait_for_assignment(member)) == PARTITIONS
+        first = consume_and_load(kafka, topic, group, warehouse_url, batch_size=50, idle_s=2)
+        assert [tp.partition for tp in member.assignment()] == list(range(PARTITIONS))
+    finally:
+        member.close()
+
+    assert (first["inserted"], first["partitions"]) == (produced, list(range(PARTITIONS)))
+    _assert_each_message_once(warehouse, topic, log)
+    assert all(offset < 0 for offset in _committed(kafka, topic, group).values())
+    assert "offsets not committed, the group refused them" in caplog.text
+
+    again = consume_and_load(kafka, topic, group, warehouse_url, batch_size=50, idle_s=2)
+    assert (again["inserted"], again["duplicates"]) == (0, produced)
+    assert _committed(kafka, topic, group) == _log_end(log)
+    _assert_each_message_once(warehouse, topic, log)
+
+
 # The victim: the real loader in its own process, stopped in its first batch at `point` (the
 # Postgres write, or the offset commit after it). It prints that batch's positions and waits to
 # be killed.
@@ -172,7 +207,7 @@ _VICTIM = textwrap.dedent(
         time.sleep(600)
 
     setattr(ingest, point, stop)
-    ingest.consume_and_load(kafka, topic, group, url, batch_size=50, idle_s=30)
+    ingest.consume_and_load(kafka, topic, group, url, batch_size=50, idle_s=30, loaders=3)
     sys.exit("the victim finished without stopping")
     """
 )

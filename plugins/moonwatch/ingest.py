@@ -56,6 +56,7 @@ def consume_and_load(
     idle_s: float = 1.0,
     max_messages: int | None = 200_000,
     consumer_overrides: dict | None = None,
+    loaders: int = 1,
     member: int = 0,
 ) -> dict[str, Any]:
     """Load everything waiting on ``topic`` (until idle or ``max_messages``); returns counts,
@@ -63,9 +64,12 @@ def consume_and_load(
 
     ``idle_s`` is short on purpose: the DAG's Asset event, and so the dbt build, waits for this
     function to return. A producer's minute of quotes arrives within a fraction of a second,
-    and anything later wakes the sensor of the next continuous run. ``member`` is this
-    loader's index among loaders started together: each waits ``LEAVE_GAP_S`` longer than the
-    one before, so they leave the group one rebalance apart (``moonwatch.kafka``).
+    and anything later wakes the sensor of the next continuous run.
+
+    ``loaders`` is how many loaders run at once, ``member`` this one's index (0..N-1). One
+    alone reads every partition without joining the group; several share them as the
+    group's members, and each waits ``LEAVE_GAP_S`` longer than the one before it, so they
+    leave the group one rebalance apart (``moonwatch.kafka``).
     """
     started = time.monotonic()
     total = LoadResult()
@@ -79,7 +83,9 @@ def consume_and_load(
             f"cannot connect to the warehouse ({_brief(e)}). Nothing was consumed or committed; "
             "check PostgreSQL with `make status` — the next run loads everything waiting."
         ) from None
-    consumer = open_consumer(bootstrap, group_id, topic, **(consumer_overrides or {}))
+    consumer = open_consumer(
+        bootstrap, group_id, topic, alone=loaders == 1, **(consumer_overrides or {})
+    )
     writer: OrderedThread[PreparedBatch, LoadResult] = OrderedThread(
         lambda batch: _write(conn, batch), depth=1, name="moonwatch-loader-writer"
     )

@@ -175,6 +175,7 @@ def load_quotes(settings: Settings, loader: int = 0) -> dict[str, Any]:
         settings.consumer_group,
         settings.require_warehouse_url(),
         consumer_overrides=settings.kafka_security_config(),
+        loaders=settings.loaders,
         member=loader,
     )
 
