@@ -245,7 +245,10 @@ def open_consumer(
     whose ``group.initial.rebalance.delay.ms`` holds an empty group's first join 3 s by
     default. It still commits to the group's offsets, which Kafka accepts while no member is
     joined; a commit refused because one is (a loader or sensor subscribed meanwhile) leaves
-    its rows to be re-read, like a commit a rebalance refuses.
+    its rows to be re-read, like a commit a rebalance refuses. Two of them at once (a retry
+    beside a task the executor lost) cannot lose a message either: each starts from a
+    committed offset, below which everything was stored, and commits only past rows it stored
+    itself; at worst one moves an offset back and a batch is re-read as duplicates.
     """
     config = {
         **group_client_config(bootstrap, group_id),
