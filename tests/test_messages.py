@@ -210,6 +210,30 @@ def test_message_names_with_markup_or_control_characters_are_rejected(name: str)
         parse_quote_message(_value(name=name))
 
 
+def _verdict(**fields: str) -> str:
+    try:
+        parse_quote_message(_value(**fields))
+    except InvalidMessage as e:
+        return str(e)
+    return "accepted"
+
+
+@pytest.mark.parametrize("code", range(128))
+def test_message_ascii_names_and_tickers_get_the_verdict_of_the_per_character_rules(
+    code: int,
+) -> None:
+    # ASCII text is checked by one regex built from the per-character rules; text with any
+    # other character goes through those rules one character at a time. A trailing
+    # character that no rule cares about (é in a ticker is a letter like A; a no-break space
+    # in a name is neither bad nor a letter) sends the same text down the other path: the
+    # verdicts, reason included, must match for every ASCII character.
+    ch = chr(code)
+    for symbol in (f"A{ch}B", ch):
+        assert _verdict(symbol=symbol) == _verdict(symbol=symbol + "\u00e9"), repr(symbol)
+    for name in (f"A{ch}B", ch, f"{ch}{ch}"):
+        assert _verdict(name=name) == _verdict(name=name + "\u00a0"), repr(name)
+
+
 @pytest.mark.parametrize("slug", ["bitcoin", "usd-coin", "1inch", "crypto.com-coin", "a_b"])
 def test_message_real_slugs_are_accepted(slug: str) -> None:
     assert parse_quote_message(_value(slug=slug)).slug == slug
