@@ -188,14 +188,12 @@ def report(
     *,
     synthetic_from: int,
     produced: int,
-    load_start: float,
-    load_end: float,
     overlap_until: float | None,
     produce_stats: str,
     rest: tuple[float, float] | None = None,
 ) -> None:
     """Freshness tables (total, per phase), each stage's share, and the two verdicts: the
-    synthetic 5,000/min in ``load_start..load_end``, the simulator's 10 coins in ``rest``."""
+    synthetic 5,000/min, the simulator's 10 coins in ``rest``."""
     synth = {k: v for k, v in poller.first_seen.items() if k[0] >= synthetic_from}
 
     def simulator(start: float, end: float) -> Rows:
@@ -229,9 +227,6 @@ def report(
                 {k: v for k, v in synth.items() if v[1].timestamp() >= overlap_until},
             ),
         ]
-    groups.append(
-        ("simulator, 10 coins, under the 5,000/min load", simulator(load_start - 5, load_end))
-    )
     if rest is not None:
         groups.append((AT_REST, simulator(*rest)))
     totals: dict[str, list[float]] = {}

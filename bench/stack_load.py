@@ -6,7 +6,11 @@ simulator, Airflow 3, dashboard), ``down`` at the end, always. While it runs:
 * sustained load (5): every minute, 5,000 synthetic quotes (coin ids 900001..905000, so they
   never collide with the simulator's coins) are produced into the stack's topic with the
   settings of ``moonwatch.kafka.produce_quotes`` (acks=all, idempotent; delivery offsets are
-  recorded). Every 30 s: the committed offset of group ``moonwatch-quotes-loader`` (a Consumer
+  recorded). ``crypto_quotes_produce`` is paused for the window: a deployment tracking 5,000
+  coins makes one round a minute (one ``quotes/latest`` call), and the simulator's 10 coins
+  arriving at another second of the minute would make it two loads and two builds a minute,
+  which no such deployment runs. It is unpaused for the at-rest window.
+  Every 30 s: the committed offset of group ``moonwatch-quotes-loader`` (a Consumer
   with that group.id calling ``committed()``; it never subscribes, so it never joins the group)
   against the log end known from our delivery reports, and the PSS of every service's process
   tree (PID files in $MOONWATCH_HOME/run and their descendants), idle before the load and under
@@ -50,12 +54,14 @@ from bench.freshness import MartPoller, Timeline
 from moonwatch.messages import QuoteMessage
 from moonwatch.settings import DEFAULT_CONSUMER_GROUP, DEFAULT_TOPIC
 from moonwatch.stack.config import CHECKOUT
+from tests.chaos.harness import set_paused
 
 logger = logging.getLogger("bench.stack")
 GROUP = DEFAULT_CONSUMER_GROUP  # the stack under measurement runs with the defaults
 TOPIC = DEFAULT_TOPIC
 SYNTH_FIRST_ID = 900_001
 SYNTH_COINS = 5000
+PRODUCE_DAG = "crypto_quotes_produce"
 # The "light at rest" targets, at 10 coins.
 TARGET_REST_CORES = 0.25
 TARGET_REST_PSS_MIB = 1.2 * 1024
@@ -252,9 +258,10 @@ def measure(
         section.add(
             f"`python -m moonwatch.stack up` in a temporary MOONWATCH_HOME on free ports took "
             f"{up_s:.0f} s. Load: {rounds} rounds of 5,000 synthetic quotes, one a minute "
-            f"({rounds} minutes at 5,000 coins a minute), on top of the simulator's own quotes "
-            "via crypto_quotes_produce; then the drain, until every synthetic quote is in the "
-            "mart (at most 150 s)."
+            f"({rounds} minutes at 5,000 coins a minute), as the only quotes: "
+            "crypto_quotes_produce is paused for the window (so each minute brings one round, "
+            "as it does where 5,000 coins are tracked) and unpaused for the at-rest window; "
+            "then the drain, until every synthetic quote is in the mart (at most 150 s)."
         )
         from moonwatch.stack.config import StackConfig
 
@@ -267,6 +274,7 @@ def measure(
         time.sleep(1)
         idle_samples.append(service_pss(run_dir))
 
+        set_paused(config, PRODUCE_DAG, True)
         producer = SyntheticProducer(bootstrap)
         samples: list[dict] = []
         produce_times: list[float] = []
@@ -303,6 +311,7 @@ def measure(
         load_cpu = cpu.stop()
         final_committed = committed_offset(bootstrap, sorted(producer.max_offset) or [0])
         final_pss = service_pss(run_dir)
+        set_paused(config, PRODUCE_DAG, False)
         rest = at_rest(run_dir, rest_min, others_done)
         poller.stop_event.set()
         poller.join(10)
@@ -330,8 +339,6 @@ def measure(
             timeline,
             synthetic_from=SYNTH_FIRST_ID,
             produced=producer.produced,
-            load_start=load_start,
-            load_end=window_end,
             overlap_until=overlap_until,
             produce_stats=freshness.stats(produce_times),
             rest=(rest["start"], rest["end"]),
