@@ -140,13 +140,18 @@ _ASCII_TICKER = re.compile(
 _ASCII_NAME_CHARACTER = re.compile(_ascii_class(_name_character))
 
 
+def _first(value: str, ascii_class: re.Pattern[str], rule: Callable[[str], bool]) -> str | None:
+    """The first character of ``value`` that ``rule`` accepts, or None; ``ascii_class`` is the
+    rule's :func:`_ascii_class`, which answers for ASCII text in one call."""
+    if value.isascii():
+        found = ascii_class.search(value)
+        return None if found is None else found.group()
+    return next((ch for ch in value if rule(ch)), None)
+
+
 def _bad_characters(value: str) -> str | None:
     """Why ``value`` holds characters no source sends (control, format, surrogate), or None."""
-    if value.isascii():
-        found = _ASCII_BAD.search(value)
-        bad = None if found is None else found.group()
-    else:
-        bad = next((ch for ch in value if _bad_character(ch)), None)
+    bad = _first(value, _ASCII_BAD, _bad_character)
     if bad is None:
         return None
     return f"must not contain the control or formatting character U+{ord(bad):04X}"
@@ -171,11 +176,7 @@ def _name(value: str) -> str:
         raise ValueError(why)
     if _MARKUP.search(value):
         raise ValueError("must not contain HTML markup (a tag or a character reference)")
-    if value.isascii():
-        named = _ASCII_NAME_CHARACTER.search(value) is not None
-    else:
-        named = any(_name_character(ch) for ch in value)
-    if not named:
+    if _first(value, _ASCII_NAME_CHARACTER, _name_character) is None:
         raise ValueError("must contain at least one letter, digit or symbol")
     return value
 
