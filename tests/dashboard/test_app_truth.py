@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from tests.dashboard import marts_data
 from tests.dashboard.test_app import (
     figures,
+    hours_in_last_day,
     metric,
     page_text,
     run_app,
@@ -231,14 +232,15 @@ def test_app_shows_sub_cent_prices_and_big_caps_without_exponents(marts, loader,
 
 def test_app_sparkline_covers_the_last_24_hours_not_24_rows(marts, loader, dashboard_env):
     # Twelve hours of the last day are missing for BTC.
+    hour0 = marts.newest_update.replace(minute=0, second=0)
     loader.execute(
         "delete from marts.coin_price_hourly where coin_id = 1 and hour_at between %s and %s",
-        (
-            marts.newest_update.replace(minute=0, second=0) - timedelta(hours=12),
-            marts.newest_update.replace(minute=0, second=0) - timedelta(hours=1),
-        ),
+        (hour0 - timedelta(hours=12), hour0 - timedelta(hours=1)),
     )
+    left = [hour0 - timedelta(hours=h) for h in range(49) if not 1 <= h <= 12]
+    before = datetime.now(UTC)
     at = run_app()
+    after = datetime.now(UTC)
     # The first headline card is BTC's (by rank); its sparkline is the first one on the page.
     btc = next(
         e.value
@@ -247,8 +249,8 @@ def test_app_sparkline_covers_the_last_24_hours_not_24_rows(marts, loader, dashb
         if "<svg" in e.value or "data:image/svg" in e.value
     )
     points = sparkline_points(btc)
-    # 12 of the last 24 hours remain (11 if the clock crossed an hour since the fixture).
-    assert len(points) in (11, 12)
+    # 12 of the last 24 hours remain (11 once the clock is an hour past the fixture's).
+    assert len(points) in hours_in_last_day(left, before, after)
 
 
 # -- G: each day at its own rate; FX freshness by the rates' date -----------------------------
