@@ -92,11 +92,7 @@ def render(db: str, summary: pd.DataFrame | Missing) -> None:
     other_sources_note(summary[summary["source"] != source])
 
     stale_after = queries.stale_after_seconds()
-    stale = {
-        int(c)
-        for c, t in zip(coins["coin_id"], coins["stamped_at"], strict=True)
-        if freshness.is_stale(t, stale_after)
-    }
+    stale = freshness.stale_coins(coins, stale_after)
     # The currency the pipeline quotes in now: that of the most recently fetched coin.
     home = str(coins.sort_values("stamped_at", na_position="first")["quote_currency"].iloc[-1])
     current = dict(zip(coins["coin_id"].astype(int), coins["quote_currency"], strict=True))

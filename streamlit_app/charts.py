@@ -147,39 +147,44 @@ def _rgba(hex_color: str, alpha: float) -> str:
     return f"rgba({r},{g},{b},{alpha})"
 
 
-def _time_axis(fig: go.Figure, *, buttons: bool = True) -> None:
-    fig.update_xaxes(
-        type="date",
-        title_text="UTC",
-        showspikes=True,
-        spikemode="across",
-        spikethickness=1,
-        rangeslider_visible=False,
-        rangeselector={"buttons": RANGE_BUTTONS, "x": 0, "y": 1.02} if buttons else None,
-        hoverformat="%Y-%m-%d %H:%M",
-    )
+def _time_axis(**more: object) -> dict:
+    """A UTC time x axis with spikes and the range buttons; ``more`` adds to it.
+
+    Figures are built from whole layout dicts: Plotly validates a dict once, where each
+    ``update_xaxes`` call walks its property tree again (most of a chart's build time)."""
+    return {
+        "type": "date",
+        "title": {"text": "UTC"},
+        "showspikes": True,
+        "spikemode": "across",
+        "spikethickness": 1,
+        "rangeslider": {"visible": False},
+        "hoverformat": "%Y-%m-%d %H:%M",
+        "rangeselector": {"buttons": RANGE_BUTTONS, "x": 0, "y": 1.02},
+    } | more
 
 
-def _show_last(fig: go.Figure, stamps: pd.Series, days: int) -> None:
-    """Open on the last ``days`` when there is more history (the "all" button shows it)."""
+def _last_days(stamps: pd.Series, days: int) -> dict:
+    """The x range that opens on the last ``days`` when there is more history (the "all"
+    button shows it), as x-axis properties; none when the history is shorter."""
     if stamps.empty:
-        return
+        return {}
     first, last = stamps.min(), stamps.max()
     if last - first > pd.Timedelta(days=days):
-        fig.update_xaxes(range=[last - pd.Timedelta(days=days), last])
+        return {"range": [last - pd.Timedelta(days=days), last]}
+    return {}
 
 
-def _base_layout(fig: go.Figure, title: str, *, height: int, uirevision: str) -> go.Figure:
-    fig.update_layout(
-        title={"text": title, "x": 0, "xanchor": "left"},
-        height=height,
-        margin={"l": 10, "r": 10, "t": 70, "b": 10},
-        hovermode="x unified",
-        legend={"orientation": "h", "x": 1, "xanchor": "right", "y": 1.12},
+def _base_layout(title: str, *, height: int, uirevision: str, **more: object) -> dict:
+    return {
+        "title": {"text": title, "x": 0, "xanchor": "left"},
+        "height": height,
+        "margin": {"l": 10, "r": 10, "t": 70, "b": 10},
+        "hovermode": "x unified",
+        "legend": {"orientation": "h", "x": 1, "xanchor": "right", "y": 1.12},
         # Keep the reader's zoom and legend clicks across the page's automatic refresh.
-        uirevision=uirevision,
-    )
-    return fig
+        "uirevision": uirevision,
+    } | more
 
 
 def price_chart(
@@ -195,14 +200,14 @@ def price_chart(
     ``hourly`` has the columns of ``marts.coin_price_hourly`` (money already converted); a
     coin is a ``coin_id``, named by ``labels``.
     """
-    fig = go.Figure()
+    traces = []
     frame = hourly.sort_values("hour_at").assign(hour_at=lambda d: _utc_naive(d["hour_at"]))
     coin_ids = [int(c) for c in dict.fromkeys(frame["coin_id"])]
     unit = plotly_text(currency)
     if len(coin_ids) == 1:
         coin_id = coin_ids[0]
         color = _color(colors, coin_id)
-        fig.add_trace(
+        traces.append(
             go.Candlestick(
                 x=frame["hour_at"],
                 open=frame["open_price"],
@@ -221,7 +226,7 @@ def price_chart(
     else:
         for coin_id in coin_ids:
             part = frame[frame["coin_id"] == coin_id]
-            fig.add_trace(
+            traces.append(
                 go.Scatter(
                     x=part["hour_at"],
                     y=part["close_price"],
@@ -233,15 +238,25 @@ def price_chart(
                 )
             )
         title = f"Hourly close ({unit})"
-        if len(coin_ids) > 1:
-            fig.update_yaxes(type="log")
-            title += " · log scale"
-    _time_axis(fig)
-    fig.update_xaxes(dtick=None, tickformat="%H:%M\n%b %d")
     # Significant digits, never exponents or zeros: a price of 0.000001234 stays readable.
-    fig.update_yaxes(title_text=unit, tickformat=",.4~r", hoverformat=",.6~r", fixedrange=False)
+    yaxis = {
+        "title": {"text": unit},
+        "tickformat": ",.4~r",
+        "hoverformat": ",.6~r",
+        "fixedrange": False,
+    }
+    if len(coin_ids) > 1:
+        yaxis["type"] = "log"
+        title += " · log scale"
     revision = "-".join(map(str, coin_ids))
-    return _base_layout(fig, title, height=height, uirevision=f"price-{revision}")
+    layout = _base_layout(
+        title,
+        height=height,
+        uirevision=f"price-{revision}",
+        xaxis=_time_axis(tickformat="%H:%M\n%b %d"),
+        yaxis=yaxis,
+    )
+    return go.Figure(traces, layout)
 
 
 PERCENT_COLUMNS = {
@@ -261,13 +276,13 @@ def percent_change_chart(
     height: int = 300,
 ) -> go.Figure:
     """One percent-change field of ``marts.quotes_coins`` over time, a line per coin id."""
-    fig = go.Figure()
     frame = quotes.sort_values("last_updated_at").assign(
         last_updated_at=lambda d: _utc_naive(d["last_updated_at"])
     )
+    traces = []
     for coin_id in dict.fromkeys(frame["coin_id"]):
         part = frame[frame["coin_id"] == coin_id]
-        fig.add_trace(
+        traces.append(
             go.Scatter(
                 x=part["last_updated_at"],
                 y=part[column],
@@ -277,12 +292,27 @@ def percent_change_chart(
                 hovertemplate="%{fullData.name} %{y:+.2f}%<extra></extra>",
             )
         )
-    fig.add_hline(y=0, line_width=1, line_dash="dot", opacity=0.5)
-    _time_axis(fig)
-    _show_last(fig, frame["last_updated_at"], days=7)
-    fig.update_yaxes(ticksuffix="%", zeroline=False)
-    title = PERCENT_COLUMNS.get(column, column)
-    return _base_layout(fig, title, height=height, uirevision=f"pct-{column}")
+    # The zero line across the whole width, whatever the reader zooms to.
+    zero = {
+        "type": "line",
+        "xref": "x domain",
+        "x0": 0,
+        "x1": 1,
+        "yref": "y",
+        "y0": 0,
+        "y1": 0,
+        "line": {"width": 1, "dash": "dot"},
+        "opacity": 0.5,
+    }
+    layout = _base_layout(
+        PERCENT_COLUMNS.get(column, column),
+        height=height,
+        uirevision=f"pct-{column}",
+        shapes=[zero],
+        xaxis=_time_axis(**_last_days(frame["last_updated_at"], days=7)),
+        yaxis={"ticksuffix": "%", "zeroline": False},
+    )
+    return go.Figure(traces, layout)
 
 
 def _top_labels(frame: pd.DataFrame, labels: dict[int, str]) -> list[str]:
@@ -305,34 +335,32 @@ def market_cap_donut(
     frame = top.sort_values("rank")
     names = _top_labels(frame, labels)
     texts = [format_money(v, currency, compact=True) for v in frame["market_cap"]]
-    fig = go.Figure(
-        go.Pie(
-            labels=names,
-            values=frame["market_cap"],
-            hole=0.55,
-            sort=False,
-            direction="clockwise",
-            marker={"colors": [_color(colors, c) for c in frame["coin_id"]]},
-            customdata=list(
-                zip([plotly_text(n) for n in frame["name"]], map(plotly_text, texts), strict=True)
-            ),
-            textinfo="label+percent",
-            textposition="inside",
-            hovertemplate="%{label} · %{customdata[0]}<br>market cap %{customdata[1]}"
-            "<br>%{percent} of the top 10<extra></extra>",
-        )
+    pie = go.Pie(
+        labels=names,
+        values=frame["market_cap"],
+        hole=0.55,
+        sort=False,
+        direction="clockwise",
+        marker={"colors": [_color(colors, c) for c in frame["coin_id"]]},
+        customdata=list(
+            zip([plotly_text(n) for n in frame["name"]], map(plotly_text, texts), strict=True)
+        ),
+        textinfo="label+percent",
+        textposition="inside",
+        hovertemplate="%{label} · %{customdata[0]}<br>market cap %{customdata[1]}"
+        "<br>%{percent} of the top 10<extra></extra>",
     )
     total = plotly_text(format_money(frame["market_cap"].sum(), currency, compact=True))
-    fig.update_layout(
-        title={"text": "Top 10 by market cap", "x": 0, "xanchor": "left"},
-        height=height,
-        margin={"l": 10, "r": 10, "t": 50, "b": 10},
-        annotations=[{"text": total, "showarrow": False, "font": {"size": 16}}],
-        legend={"orientation": "v"},
-        uniformtext={"minsize": 10, "mode": "hide"},
-        uirevision="cap-top-10",
-    )
-    return fig
+    layout = {
+        "title": {"text": "Top 10 by market cap", "x": 0, "xanchor": "left"},
+        "height": height,
+        "margin": {"l": 10, "r": 10, "t": 50, "b": 10},
+        "annotations": [{"text": total, "showarrow": False, "font": {"size": 16}}],
+        "legend": {"orientation": "v"},
+        "uniformtext": {"minsize": 10, "mode": "hide"},
+        "uirevision": "cap-top-10",
+    }
+    return go.Figure(pie, layout)
 
 
 def volume_bars(
@@ -347,25 +375,27 @@ def volume_bars(
     frame = top.sort_values("rank")
     names = _top_labels(frame, labels)
     texts = [plotly_text(format_money(v, currency, compact=True)) for v in frame["volume_24h"]]
-    fig = go.Figure(
-        go.Bar(
-            x=names,
-            y=frame["volume_24h"],
-            marker={"color": [_color(colors, c) for c in frame["coin_id"]]},
-            text=texts,
-            textposition="outside",
-            cliponaxis=False,
-            customdata=[plotly_text(n) for n in frame["name"]],
-            hovertemplate="%{x} · %{customdata}<br>24h volume %{text}<extra></extra>",
-        )
+    bars = go.Bar(
+        x=names,
+        y=frame["volume_24h"],
+        marker={"color": [_color(colors, c) for c in frame["coin_id"]]},
+        text=texts,
+        textposition="outside",
+        cliponaxis=False,
+        customdata=[plotly_text(n) for n in frame["name"]],
+        hovertemplate="%{x} · %{customdata}<br>24h volume %{text}<extra></extra>",
     )
-    fig.update_layout(
-        title={"text": "Top 10 by 24h volume", "x": 0, "xanchor": "left"},
-        height=height,
-        margin={"l": 10, "r": 10, "t": 50, "b": 10},
-        showlegend=False,
-        uirevision="vol-top-10",
-    )
-    fig.update_xaxes(type="category", categoryorder="array", categoryarray=names)
-    fig.update_yaxes(title_text=plotly_text(currency), exponentformat="B", showexponent="all")
-    return fig
+    layout = {
+        "title": {"text": "Top 10 by 24h volume", "x": 0, "xanchor": "left"},
+        "height": height,
+        "margin": {"l": 10, "r": 10, "t": 50, "b": 10},
+        "showlegend": False,
+        "uirevision": "vol-top-10",
+        "xaxis": {"type": "category", "categoryorder": "array", "categoryarray": names},
+        "yaxis": {
+            "title": {"text": plotly_text(currency)},
+            "exponentformat": "B",
+            "showexponent": "all",
+        },
+    }
+    return go.Figure(bars, layout)

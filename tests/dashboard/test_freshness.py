@@ -26,6 +26,27 @@ def test_is_stale_follows_the_pipeline_stamp_and_the_threshold():
     assert freshness.is_stale(pd.NaT, 300, now)
 
 
+def test_stale_coins_gives_each_coin_the_verdict_of_is_stale():
+    now = datetime(2026, 1, 1, 12, tzinfo=UTC)
+    stamps = [
+        now - timedelta(seconds=299),
+        now - timedelta(seconds=300),  # at the threshold: still current
+        now - timedelta(seconds=301),
+        now + timedelta(hours=2),  # a clock ahead: not stale, as is_stale says
+        now - timedelta(days=4000),
+        None,
+    ]
+    expected = {i for i, t in enumerate(stamps) if freshness.is_stale(t, 300, now)}
+    assert expected == {2, 4, 5}
+    # As the database returns it (UTC-aware, NaT for none) and as plain objects, naive = UTC.
+    aware = pd.DataFrame({"coin_id": range(6), "stamped_at": pd.to_datetime(stamps, utc=True)})
+    naive = [None if t is None else t.replace(tzinfo=None) for t in stamps]
+    plain = pd.DataFrame({"coin_id": range(6), "stamped_at": pd.Series(naive, dtype=object)})
+    assert freshness.stale_coins(aware, 300, now) == expected
+    assert freshness.stale_coins(plain, 300, now) == expected
+    assert freshness.stale_coins(aware.iloc[:0], 300, now) == set()
+
+
 def test_badge_color_of_a_stalled_pipeline_is_never_green():
     assert freshness.badge_color(40) == "green"
     assert freshness.badge_color(600) == "orange"
