@@ -54,7 +54,7 @@ from bench.freshness import MartPoller, Timeline
 from moonwatch.messages import QuoteMessage
 from moonwatch.settings import DEFAULT_CONSUMER_GROUP, DEFAULT_TOPIC
 from moonwatch.stack.config import CHECKOUT
-from tests.chaos.harness import set_paused
+from tests.chaos.harness import set_paused, wait_for
 
 logger = logging.getLogger("bench.stack")
 GROUP = DEFAULT_CONSUMER_GROUP  # the stack under measurement runs with the defaults
@@ -274,7 +274,13 @@ def measure(
         time.sleep(1)
         idle_samples.append(service_pss(run_dir))
 
-        set_paused(config, PRODUCE_DAG, True)
+        # `stack up` returns once the services answer; the dag-processor registers the DAGs
+        # a little later, and until then Airflow answers 404 for the DAG.
+        wait_for(
+            lambda: set_paused(config, PRODUCE_DAG, True) is None,
+            f"Airflow to register {PRODUCE_DAG} so it can be paused",
+            timeout=300,
+        )
         producer = SyntheticProducer(bootstrap)
         samples: list[dict] = []
         produce_times: list[float] = []
