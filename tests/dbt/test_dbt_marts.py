@@ -216,6 +216,32 @@ def test_vol_top_10_ranks_the_markets_volume_listing_not_the_market_cap_top(
     assert [r["coin_id"] for r in cap] == list(range(1, 11))  # 777 is no top-10 market cap
 
 
+def test_top_10_completeness_allows_a_snapshot_that_landed_after_the_build_only(
+    dbt, dbt_workdir, insert_listings, warehouse
+) -> None:
+    # The listings DAG runs beside the reference build: a snapshot that lands between the
+    # marts' build and their tests is no error; one the build surely saw, and missed, is.
+    insert_listings(T0, [(i, 1000.0 * i, 10.0 * i) for i in range(1, 13)])
+    dbt("build", "--select", "+cap_top_10", "+vol_top_10")
+    insert_listings(T0 + timedelta(minutes=15), [(i, 2000.0 * i, 5.0 * i) for i in range(1, 13)])
+    test = ("test", "--select", "assert_top_10_marts_are_complete")
+    result = dbt(*test, check=False)
+    assert result.ok, result.output
+
+    # The same marts, as if their build had begun after the new snapshot was committed.
+    warehouse.execute(
+        "update staging.incremental_state set safe_from = clock_timestamp()"
+        " where model_name like '%top_10%'"
+    )
+    assert not dbt(*test, check=False).ok
+    failures = run_results(dbt_workdir)["assert_top_10_marts_are_complete"]["failures"]
+    assert failures == 2  # cap_top_10 and vol_top_10, each one snapshot behind
+
+    # Built again, they hold the new snapshot and pass.
+    dbt("build", "--select", "cap_top_10", "vol_top_10")
+    assert dbt(*test, check=False).ok
+
+
 def test_fx_rates_daily_adds_usd_and_flags_the_latest_date(dbt, insert_fx, query) -> None:
     insert_fx(date(2025, 1, 1), "EUR", 0.9)
     insert_fx(date(2025, 1, 2), "EUR", 0.95)
