@@ -82,12 +82,14 @@ select * from final
 
 
 {#
-    CTE `latest_snapshots`: each source's newest listings snapshot_at per ranking (null for
-    one never loaded): one probe of raw.crypto_listings' primary key (source, ranked_by,
-    snapshot_at, coin_id) per source and ranking.
+    CTE `name` (default `latest_snapshots`): each source's newest listings snapshot_at per
+    ranking (null for one never loaded): one probe of raw.crypto_listings' primary key
+    (source, ranked_by, snapshot_at, coin_id) per source and ranking. `loaded_before` maps a
+    ranking to a SQL timestamptz: only rows stamped (loaded_at) before it count for that
+    ranking.
 #}
-{% macro latest_listings_snapshots(listings) %}
-latest_snapshots as (
+{% macro latest_listings_snapshots(listings, name='latest_snapshots', loaded_before={}) %}
+{{ name }} as (
 
     {% for data_source in raw_data_sources()['crypto_listings'] %}
     {% for ranked_by in ['market_cap', 'volume_24h'] %}
@@ -97,6 +99,9 @@ latest_snapshots as (
         (
             select max(snapshot_at) from {{ listings }}
             where source = '{{ data_source }}' and ranked_by = '{{ ranked_by }}'
+            {%- if ranked_by in loaded_before %}
+                and loaded_at < {{ loaded_before[ranked_by] }}
+            {%- endif %}
         ) as snapshot_at
     {% if not loop.last %}union all{% endif %}
     {% endfor %}

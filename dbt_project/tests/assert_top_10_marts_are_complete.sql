@@ -21,33 +21,14 @@ listings as not materialized (
 
 ),
 
--- Per mart and source: the newest snapshot its build surely saw (null: none).
-due as (
-
-    {% for mart, ranked_by in marts %}
-    {% set mart_loop = loop %}
-    {% for data_source in raw_data_sources()['crypto_listings'] %}
-    select
-        '{{ mart }}'::text as mart,
-        '{{ ranked_by }}'::text as ranked_by,
-        '{{ data_source }}'::text as source,
-        (
-            select max(snapshot_at) from listings
-            where source = '{{ data_source }}'
-                and ranked_by = '{{ ranked_by }}'
-                and loaded_at < coalesce(
-                    (
-                        select safe_from from {{ incremental_state_relation() }}
-                        where model_name = '{{ ref(mart) }}'
-                    ),
-                    'infinity'
-                )
-        ) as snapshot_at
-    {% if not (mart_loop.last and loop.last) %}union all{% endif %}
-    {% endfor %}
-    {% endfor %}
-
-),
+-- Per source and ranking: the newest snapshot the mart of that ranking surely saw (null:
+-- none), from the safe point its build recorded ('infinity' without one).
+{%- set safe_points = {} %}
+{%- for mart, ranked_by in marts %}
+{%- do safe_points.update({ranked_by: "coalesce((select safe_from from "
+    ~ incremental_state_relation() ~ " where model_name = '" ~ ref(mart) ~ "'), 'infinity')"}) %}
+{%- endfor %}
+{{ latest_listings_snapshots('listings', name='due', loaded_before=safe_points) }}
 
 -- Per mart and source: what it holds.
 held as (
@@ -68,12 +49,12 @@ held as (
 
 ),
 
--- How many rows a snapshot owes a mart: its coins with a value, at most ten; for the snapshot
--- each mart holds, and for the one its build surely saw.
+-- How many rows a snapshot owes the mart of its ranking: its coins with a value, at most
+-- ten; for the snapshot each mart holds, and for the one its build surely saw.
 owed as (
 
     select
-        wanted.mart,
+        wanted.ranked_by,
         wanted.source,
         wanted.snapshot_at,
         least(10, count(
@@ -83,22 +64,23 @@ owed as (
             end
         )) as expected_rows
     from (
-        select mart, ranked_by, source, snapshot_at from held
+        select ranked_by, source, snapshot_at from held
         union
-        select mart, ranked_by, source, snapshot_at from due where snapshot_at is not null
+        select ranked_by, source, snapshot_at from due where snapshot_at is not null
     ) as wanted
     left join listings
         on listings.source = wanted.source
         and listings.ranked_by = wanted.ranked_by
         and listings.snapshot_at = wanted.snapshot_at
-    group by wanted.mart, wanted.source, wanted.ranked_by, wanted.snapshot_at
+    group by wanted.ranked_by, wanted.source, wanted.snapshot_at
 
 ),
 
 final as (
 
     select
-        coalesce(held.mart, due.mart) as mart,
+        held.mart,
+        coalesce(held.ranked_by, due.ranked_by) as ranked_by,
         coalesce(held.source, due.source) as source,
         held.n_rows,
         held.n_snapshots,
@@ -109,13 +91,13 @@ final as (
         owed_due.expected_rows as due_rows
     from held
     full outer join due
-        on due.mart = held.mart and due.source = held.source
+        on due.ranked_by = held.ranked_by and due.source = held.source
     left join owed as owed_held
-        on owed_held.mart = held.mart
+        on owed_held.ranked_by = held.ranked_by
         and owed_held.source = held.source
         and owed_held.snapshot_at = held.snapshot_at
     left join owed as owed_due
-        on owed_due.mart = due.mart
+        on owed_due.ranked_by = due.ranked_by
         and owed_due.source = due.source
         and owed_due.snapshot_at = due.snapshot_at
     where
@@ -126,7 +108,7 @@ final as (
         -- older than a snapshot the build surely saw
         or held.snapshot_at < due.snapshot_at
         -- nothing, where the snapshot the build surely saw has coins to rank
-        or (held.mart is null and owed_due.expected_rows > 0)
+        or (held.source is null and owed_due.expected_rows > 0)
 
 )
 
