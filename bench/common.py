@@ -253,26 +253,81 @@ def process_tree(pid: int, children: dict[int, list[int]] | None = None) -> list
     return out
 
 
-def pss_kib(pid: int) -> int:
-    """Proportional set size of one process in KiB (0 if it is gone)."""
+def pss_kib(pid: int, field: str = "Pss") -> int:
+    """Proportional set size of one process in KiB (0 if it is gone); ``field`` "Pss_Shmem"
+    for its share of shared memory alone."""
     with contextlib.suppress(OSError):
         for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1])
     return 0
 
 
-def service_pss(run_dir: Path) -> dict[str, tuple[float, int]]:
-    """Per PID file in ``run_dir``: (PSS MiB of the process and its descendants, #processes)."""
+def service_pss(run_dir: Path) -> dict[str, tuple[float, int, float]]:
+    """Per PID file in ``run_dir``: (PSS MiB of the process and its descendants, #processes,
+    the part of that PSS in shared memory: PostgreSQL's buffer cache)."""
     children = _children_map()
-    out: dict[str, tuple[float, int]] = {}
+    out: dict[str, tuple[float, int, float]] = {}
     for pid_file in sorted(run_dir.glob("*.pid")):
         with contextlib.suppress(OSError, ValueError):
             pid = int(pid_file.read_text().split()[0])
             if not Path(f"/proc/{pid}").exists():
                 continue
             tree = process_tree(pid, children)
-            out[pid_file.stem] = (sum(pss_kib(p) for p in tree) / 1024, len(tree))
+            out[pid_file.stem] = (
+                sum(pss_kib(p) for p in tree) / 1024,
+                len(tree),
+                sum(pss_kib(p, "Pss_Shmem") for p in tree) / 1024,
+            )
+    return out
+
+
+def process_role(pid: int) -> str:
+    """What a process is, in a few words, from its command line: "airflow scheduler",
+    "airflow worker" (the LocalExecutor's, "(idle)" when it runs no task), "postgres backend",
+    "streamlit run"; "" once it has exited."""
+    with contextlib.suppress(OSError):
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+        # Split on spaces too: Airflow's processes set their title as one string.
+        args = raw.decode(errors="replace").replace("\0", " ").split()
+        title = " ".join(args)
+        if title.startswith("postgres:"):
+            return "postgres backend" if "(" in title else " ".join(title.split()[:2])
+        words: list[str] = []
+        skip = False
+        for arg in args:
+            name = Path(arg).name
+            if skip or name.startswith("python"):
+                skip = False
+            elif arg.startswith("-"):
+                # "-m module" names the program; any other option's value says nothing.
+                skip = arg != "-m" and "=" not in arg
+            else:
+                words.append(name)
+        role = " ".join(words[:2])
+        return f"{role} (idle)" if role == "airflow worker" and "<idle>" in title else role
+    return ""
+
+
+def service_processes(run_dir: Path) -> dict[str, list[tuple[str, float, bool]]]:
+    """Per PID file in ``run_dir``: (role, PSS MiB, whether it is, or runs under, one of the
+    LocalExecutor's workers) of the process and each descendant still running."""
+    children = _children_map()
+    out: dict[str, list[tuple[str, float, bool]]] = {}
+    for pid_file in sorted(run_dir.glob("*.pid")):
+        with contextlib.suppress(OSError, ValueError):
+            root = int(pid_file.read_text().split()[0])
+            found: list[tuple[str, float, bool]] = []
+            todo = [(root, False)]
+            while todo:
+                pid, under_worker = todo.pop()
+                role = process_role(pid)
+                under_worker = under_worker or role.startswith("airflow worker")
+                if role:
+                    found.append((role, pss_kib(pid) / 1024, under_worker))
+                todo.extend((child, under_worker) for child in children.get(pid, []))
+            if found:
+                out[pid_file.stem] = found
     return out
 
 
