@@ -60,9 +60,16 @@ class MartPoller(threading.Thread):
         self.url = url
         # (coin_id, last_updated_at) -> (first seen, epoch s; fetched_at; loaded_at)
         self.first_seen: dict[tuple[int, dt.datetime], tuple[float, dt.datetime, dt.datetime]] = {}
+        # Held while a poll adds rows: another thread counts them while the poller runs.
+        self.lock = threading.Lock()
         self.stop_event = threading.Event()
         self.errors = 0
         self.polls = 0
+
+    def seen(self, from_coin_id: int) -> int:
+        """How many quotes of coin ids from ``from_coin_id`` up the mart has shown so far."""
+        with self.lock:
+            return sum(1 for coin_id, _updated in self.first_seen if coin_id >= from_coin_id)
 
     def run(self) -> None:
         watermark: dt.datetime | None = None
@@ -79,8 +86,9 @@ class MartPoller(threading.Thread):
                 ).fetchall()
                 seen_at = time.time()
                 self.polls += 1
-                for coin_id, updated, fetched, loaded in rows:
-                    self.first_seen.setdefault((coin_id, updated), (seen_at, fetched, loaded))
+                with self.lock:
+                    for coin_id, updated, fetched, loaded in rows:
+                        self.first_seen.setdefault((coin_id, updated), (seen_at, fetched, loaded))
                 if rows:
                     newest = max(r[3] for r in rows)
                     # 90 s slack: a late commit can land a row older than the newest seen.

@@ -327,7 +327,7 @@ def measure(
         # Drain: until every synthetic quote is in the mart, at most 150 s.
         drain_deadline = time.time() + 150
         while time.time() < drain_deadline:
-            if sum(1 for k in poller.first_seen if k[0] >= SYNTH_FIRST_ID) >= producer.produced:
+            if poller.seen(SYNTH_FIRST_ID) >= producer.produced:
                 break
             time.sleep(1)
         window_end = time.time()
