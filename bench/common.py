@@ -253,32 +253,40 @@ def process_tree(pid: int, children: dict[int, list[int]] | None = None) -> list
     return out
 
 
-def pss_kib(pid: int, field: str = "Pss") -> int:
-    """Proportional set size of one process in KiB (0 if it is gone); ``field`` "Pss_Shmem"
-    for its share of shared memory alone."""
+def memory_kib(pid: int) -> tuple[int, int]:
+    """(PSS, the part of it in shared memory) of one process in KiB, from one read of its
+    smaps_rollup; (0, 0) if it is gone."""
+    fields = {"Pss": 0, "Pss_Shmem": 0}
     with contextlib.suppress(OSError):
         for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith(f"{field}:"):
-                return int(line.split()[1])
-    return 0
+            name, _, value = line.partition(":")
+            if name in fields:
+                fields[name] = int(value.split()[0])
+    return fields["Pss"], fields["Pss_Shmem"]
 
 
-def service_pss(run_dir: Path) -> dict[str, tuple[float, int, float]]:
-    """Per PID file in ``run_dir``: (PSS MiB of the process and its descendants, #processes,
-    the part of that PSS in shared memory: PostgreSQL's buffer cache)."""
-    children = _children_map()
-    out: dict[str, tuple[float, int, float]] = {}
+def service_roots(run_dir: Path) -> Iterator[tuple[str, int]]:
+    """(service, PID) per PID file in ``run_dir`` whose process is running."""
     for pid_file in sorted(run_dir.glob("*.pid")):
         with contextlib.suppress(OSError, ValueError):
             pid = int(pid_file.read_text().split()[0])
-            if not Path(f"/proc/{pid}").exists():
-                continue
-            tree = process_tree(pid, children)
-            out[pid_file.stem] = (
-                sum(pss_kib(p) for p in tree) / 1024,
-                len(tree),
-                sum(pss_kib(p, "Pss_Shmem") for p in tree) / 1024,
-            )
+            if Path(f"/proc/{pid}").exists():
+                yield pid_file.stem, pid
+
+
+def service_pss(run_dir: Path) -> dict[str, tuple[float, int, float]]:
+    """Per service in ``run_dir``: (PSS MiB of the process and its descendants, #processes,
+    the part of that PSS in shared memory: PostgreSQL's buffer cache)."""
+    children = _children_map()
+    out: dict[str, tuple[float, int, float]] = {}
+    for name, pid in service_roots(run_dir):
+        tree = process_tree(pid, children)
+        memory = [memory_kib(p) for p in tree]
+        out[name] = (
+            sum(pss for pss, _shared in memory) / 1024,
+            len(tree),
+            sum(shared for _pss, shared in memory) / 1024,
+        )
     return out
 
 
@@ -292,7 +300,7 @@ def process_role(pid: int) -> str:
         args = raw.decode(errors="replace").replace("\0", " ").split()
         title = " ".join(args)
         if title.startswith("postgres:"):
-            return "postgres backend" if "(" in title else " ".join(title.split()[:2])
+            return "postgres backend" if "(" in title else " ".join(args[:2])
         words: list[str] = []
         skip = False
         for arg in args:
@@ -310,24 +318,22 @@ def process_role(pid: int) -> str:
 
 
 def service_processes(run_dir: Path) -> dict[str, list[tuple[str, float, bool]]]:
-    """Per PID file in ``run_dir``: (role, PSS MiB, whether it is, or runs under, one of the
+    """Per service in ``run_dir``: (role, PSS MiB, whether it is, or runs under, one of the
     LocalExecutor's workers) of the process and each descendant still running."""
     children = _children_map()
     out: dict[str, list[tuple[str, float, bool]]] = {}
-    for pid_file in sorted(run_dir.glob("*.pid")):
-        with contextlib.suppress(OSError, ValueError):
-            root = int(pid_file.read_text().split()[0])
-            found: list[tuple[str, float, bool]] = []
-            todo = [(root, False)]
-            while todo:
-                pid, under_worker = todo.pop()
-                role = process_role(pid)
-                under_worker = under_worker or role.startswith("airflow worker")
-                if role:
-                    found.append((role, pss_kib(pid) / 1024, under_worker))
-                todo.extend((child, under_worker) for child in children.get(pid, []))
-            if found:
-                out[pid_file.stem] = found
+    for name, root in service_roots(run_dir):
+        found: list[tuple[str, float, bool]] = []
+        todo = [(root, False)]
+        while todo:
+            pid, under_worker = todo.pop()
+            role = process_role(pid)
+            under_worker = under_worker or role.startswith("airflow worker")
+            if role:
+                found.append((role, memory_kib(pid)[0] / 1024, under_worker))
+            todo.extend((child, under_worker) for child in children.get(pid, []))
+        if found:
+            out[name] = found
     return out
 
 

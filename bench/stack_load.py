@@ -54,6 +54,7 @@ from bench.common import (
     process_tree,
     service_processes,
     service_pss,
+    service_roots,
     temp_stack_env,
 )
 from bench.freshness import MartPoller, Timeline
@@ -185,13 +186,10 @@ class StackCpu:
     def _sample(self) -> tuple[float, dict[str, int], int]:
         per_service: dict[str, int] = {}
         seen: set[int] = set()  # a PID in two trees (a service started by another) counts once
-        for pid_file in sorted(self.run_dir.glob("*.pid")):
-            with contextlib.suppress(OSError, ValueError):
-                pid = int(pid_file.read_text().split()[0])
-                if Path(f"/proc/{pid}").exists():
-                    tree = set(process_tree(pid)) - seen
-                    seen |= tree
-                    per_service[pid_file.stem] = sum(_cpu_ticks(p) for p in tree)
+        for name, pid in service_roots(self.run_dir):
+            tree = set(process_tree(pid)) - seen
+            seen |= tree
+            per_service[name] = sum(_cpu_ticks(p) for p in tree)
         return time.time(), per_service, _machine_busy_ticks()
 
     def start(self) -> None:
