@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import ast
 import base64
 import json
 import re
+import sys
+import time
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
@@ -207,3 +210,44 @@ def test_app_draws_a_sparkline_of_the_last_24_hourly_closes_per_coin(small_marts
     written = [hour0 - timedelta(hours=h) for h in range(49)]
     assert len(points) in hours_in_last_day(written, before, after)
     assert len(points) >= 23
+
+
+def first_paint_seconds() -> float:
+    """``FIRST_PAINT_SECONDS`` as app.py sets it (importing the page would run it)."""
+    tree = ast.parse(APP_PATH.read_text())
+    for node in tree.body:
+        if (
+            isinstance(node, ast.Assign)
+            and getattr(node.targets[0], "id", "") == "FIRST_PAINT_SECONDS"
+        ):
+            return float(ast.literal_eval(node.value))
+    raise AssertionError("app.py sets no FIRST_PAINT_SECONDS")
+
+
+def test_app_holds_the_rest_of_a_fresh_page_behind_the_headline_once(
+    small_marts, dashboard_env, monkeypatch
+):
+    """A browser session's first run waits once, after the headline cards and before anything
+    below them, so the browser paints the cards before the charts' code arrives; the
+    session's later runs (the refresh, a new pick) do not wait. The page's waits are recorded
+    instead of slept (only those called from app.py: Streamlit's own sleeps go on)."""
+    waits: list[float] = []
+    real_sleep = time.sleep
+
+    def sleep(seconds: float) -> None:
+        if sys._getframe(1).f_code.co_filename == str(APP_PATH):
+            waits.append(seconds)
+        else:
+            real_sleep(seconds)
+
+    monkeypatch.setattr(time, "sleep", sleep)
+    at = run_app()
+    assert not at.exception
+    assert len(waits) == 1
+    assert 0 <= waits[0] <= first_paint_seconds()
+    assert len(at.get("plotly_chart")) == PLOTLY_CHARTS
+
+    at.multiselect(key="coins").set_value([1]).run()
+    assert not at.exception
+    assert waits == waits[:1]
+    assert [m.label for m in at.metric if m.label.endswith(" price")] == ["BTC price"]
