@@ -65,8 +65,9 @@ def main(argv: list[str] | None = None) -> int:
             _write(args, machine, sections, time.perf_counter() - started, final=False)
 
     # The stack's part (34 minutes in full mode) is most of the run. Its rest window comes
-    # first, alone on the machine: CPU and memory at rest count only the stack. The other
-    # measurements then share the machine with the load window; the report says for how long.
+    # first, alone on the machine: CPU and memory at rest count only the stack. Ingest and dbt
+    # then share the machine with the load window (the report says for how long); the
+    # dashboard waits for the stack's part to end.
     others_done, rest_done = Milestone(), Milestone()
     stack_thread = None
     if "stack" in only:
@@ -93,11 +94,22 @@ def main(argv: list[str] | None = None) -> int:
         from bench import dashboard, dbt_incremental
 
         extra: list[Section] = []
+        waits: list[float] = []
 
         def dash(config, wh, _section) -> None:
+            # The page's absolute targets (headline within 2 s, queries p95 under 100 ms) are
+            # measured with the stack's load window over, not beside it.
+            waited = time.perf_counter()
+            if stack_thread is not None:
+                stack_thread.join()
+            waited = time.perf_counter() - waited
+            waits.append(waited)
             t = time.perf_counter()
             try:
                 s = dashboard.measure(config, wh, args.quick)
+                if waited >= 1:
+                    note = f"_Started after waiting {waited / 60:.1f} min for the stack's part._"
+                    s.lines[:0] = [note, ""]
             except Exception as e:  # noqa: BLE001
                 s = Section("4. Dashboard", failed=f"{type(e).__name__}: {e}")
                 s.add("```", traceback.format_exc()[-3000:], "```")
@@ -108,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
             section = dbt_incremental.measure(
                 args.quick, args.dbt_sizes, keep=[dash] if "dashboard" in only else None
             )
-            section.seconds = time.perf_counter() - t0 - sum(s.seconds for s in extra)
+            section.seconds = time.perf_counter() - t0 - sum(s.seconds for s in extra) - sum(waits)
             return [section, *extra]
 
         t0 = time.perf_counter()

@@ -44,9 +44,10 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-# The page's own default refresh (and cache TTL). A shorter one would make a load that takes
-# longer than it start the page's timed refresh while the load is still being measured.
-REFRESH_SECONDS = 30
+# The page's refresh (and cache TTL) while it is measured: a cold load waits past it. Half the
+# default, to keep the run short, and still three times the slowest load seen here (~5 s): a
+# load that took longer than it would start the page's timed refresh while being measured.
+REFRESH_SECONDS = 15
 PAGE_COINS = (1, 2, 3)  # the page's default pick: no BTC/ETH/SOL here, so the first three
 SOURCE = "simulator"  # the bench loads simulated data; every page query filters on it
 
@@ -340,9 +341,10 @@ def measure_page(dashboard_db_url: str, quick: bool, section: Section) -> None:
                 executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
             )
             try:
+                # Neither trivial page caches anything, so cold loads would only repeat their
+                # warm ones: both ratios compare with the ceiling's warm loads.
                 with streamlit_server(ceiling_app, {}, Path(tmp) / "ceiling.log") as url:
-                    ceiling = page_loads(browser, url, 1, warm, cold)
-                # Nothing of it is cached, so its cold loads would only repeat its warm ones.
+                    ceiling = page_loads(browser, url, 1, warm, 0)
                 with streamlit_server(seven_app, {}, Path(tmp) / "seven.log") as url:
                     seven = page_loads(browser, url, 7, warm, 0)
                 with streamlit_server(
@@ -357,9 +359,9 @@ def measure_page(dashboard_db_url: str, quick: bool, section: Section) -> None:
             finally:
                 browser.close()
     c_warm, a_warm = _col(ceiling["warm"], 1), _col(app["warm"], 1)
-    c_cold, a_cold = _col(ceiling["cold"], 1), _col(app["cold"], 1)
+    a_cold = _col(app["cold"], 1)
     ratio_warm = a_warm["median"] / c_warm["median"]
-    ratio_cold = a_cold["median"] / c_cold["median"]
+    ratio_cold = a_cold["median"] / c_warm["median"]
 
     def row(name: str, loads: dict[str, list], ratios: str) -> str:
         first_h, first_f = loads["first"][0]
@@ -376,21 +378,22 @@ def measure_page(dashboard_db_url: str, quick: bool, section: Section) -> None:
         "Each load opens a fresh browser context and times, from the start of navigation, "
         "**headline**: a metric labelled `… price` has its value in the DOM (stamped by a "
         "MutationObserver in the page), and **full**: the script is idle and every Plotly "
-        "chart has drawn. Warm loads follow each other and "
-        "mostly reuse the server's query cache; cold loads wait past its "
-        f"{REFRESH_SECONDS} s TTL (the page's default refresh). The ceiling is a trivial "
-        "Streamlit page with one metric and one Plotly chart, served and loaded the same way; "
-        "the seven-chart page is that page with the dashboard's seven charts at about their "
-        "size (a week of hourly lines, four charts of three coins' ~1,500 quotes, a top-10 "
-        "donut and bars): a floor for the dashboard's layout, with none of its queries, "
-        "conversions or widgets. The "
+        "chart has drawn. Warm loads follow each other and mostly reuse the server's query "
+        f"cache; cold loads wait past its {REFRESH_SECONDS} s TTL (the page's refresh, half "
+        "its default here). The ceiling is a trivial Streamlit page with one metric and one "
+        "Plotly chart, served and loaded the same way; the seven-chart page is that page with"
+        " the dashboard's seven charts at about their size (a week of hourly lines, four "
+        "charts of three coins' ~1,500 quotes, a top-10 donut and bars): a floor for the "
+        "dashboard's layout, with none of its queries, conversions or widgets. Neither "
+        "trivial page caches anything, so they have warm loads only, and both of the "
+        "dashboard's ratios divide by the ceiling's warm median. The "
         f"dashboard's first load follows the launcher's warm-up run ({warmup_s:.2f} s), as "
         "after `make up`.",
         "",
         "| page | first load headline / full s | warm headline s | warm full s "
         "| cold headline s | cold full s | full / ceiling (warm, cold) |",
         "|---|---|---|---|---|---|---|",
-        row("one-chart Streamlit + Plotly page (ceiling)", ceiling, "1.00, 1.00"),
+        row("one-chart Streamlit + Plotly page (ceiling; warm loads only)", ceiling, "1.00, n/a"),
         row(
             "the same page with seven charts (layout floor; warm loads only)",
             seven,
@@ -407,8 +410,8 @@ def measure_page(dashboard_db_url: str, quick: bool, section: Section) -> None:
         headline_worst < 2,
     )
     section.verdict(
-        "dashboard fully rendered / one-chart page (cold-cache medians)",
-        f"{ratio_cold:.2f} ({a_cold['median']:.2f} s / {c_cold['median']:.2f} s; warm "
+        "dashboard fully rendered / one-chart page (dashboard's cold-cache median)",
+        f"{ratio_cold:.2f} ({a_cold['median']:.2f} s / {c_warm['median']:.2f} s; warm "
         f"{ratio_warm:.2f}: {a_warm['median']:.2f} s / {c_warm['median']:.2f} s)",
         "<= 1.5",
         ratio_cold <= 1.5,
