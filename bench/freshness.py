@@ -10,8 +10,8 @@ database after the window:
 
 The stages, one after the other, for one quote:
 
-1. sensor wake-up: ``fetched_at`` -> ``load_quotes`` starts (produce, the deferred
-   AwaitMessageSensor firing in the triggerer, the scheduler queueing the load task);
+1. sensor wake-up: ``fetched_at`` -> ``load_quotes`` starts (produce, the sensor's trigger
+   firing in the triggerer and ending its task there, the scheduler queueing the load task);
 2. load: ``load_quotes`` start -> its end (consume, COPY, commit; then waiting ``idle_s`` for
    more before it returns, which is when the Asset event is emitted);
 3. Asset trigger: ``load_quotes`` end -> the ``crypto_transform`` run that built it starts

@@ -1,9 +1,10 @@
 """
 ### Quotes into Postgres: woken by Kafka, not by a clock
 
-A continuous DAG (one run at a time). A deferrable `AwaitMessageSensor` waits in the triggerer
-for a message on the quotes topic. It uses the loader's own consumer group with offset commits
-OFF, so it only peeks and never steals a message. `load_quotes` then consumes in batches until
+A continuous DAG (one run at a time). `wait_for_quotes` waits in the triggerer for a message on
+the quotes topic, from its start to its end, so waiting costs no worker run
+(`moonwatch.quotes_sensor`). It uses the loader's own consumer group with offset commits OFF,
+so it only peeks and never steals a message. `load_quotes` then consumes in batches until
 the topic is idle, validates each message (times from the future or before 2009, markup in
 names and oversized values are refused), upserts the good ones into `raw.crypto_quotes` on
 `(source, coin_id, quote_currency, last_updated)`, puts the bad ones in
@@ -25,12 +26,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from airflow.providers.apache.kafka.sensors.kafka import AwaitMessageSensor
 from airflow.sdk import task
 
 from moonwatch.airflow_glue import KAFKA_CONN_ID
 from moonwatch.assets import RAW_QUOTES
 from moonwatch.dag_defaults import moonwatch_dag
+from moonwatch.quotes_sensor import AwaitQuotesSensor
 from moonwatch.settings import load_settings
 
 
@@ -42,12 +43,11 @@ from moonwatch.settings import load_settings
 )
 def crypto_quotes_load():
     settings = load_settings()
-    wait_for_quotes = AwaitMessageSensor(
+    wait_for_quotes = AwaitQuotesSensor(
         task_id="wait_for_quotes",
         kafka_config_id=KAFKA_CONN_ID,
         topics=[settings.topic],
         apply_function="moonwatch.kafka.describe_waiting_message",
-        commit_offset=False,
         poll_timeout=1,
         poll_interval=1,
     )

@@ -74,6 +74,21 @@ def test_quotes_load_dag_is_woken_by_kafka_and_wakes_the_quote_marts_build(dag_b
     # The triggerer imports the function by its dotted path at run time (as here): it must
     # resolve, and a missing or unreadable message is "no work".
     assert import_string(sensor.apply_function)(None) is None
+    # The scheduler starts the sensor in the triggerer from what the serialized DAG holds:
+    # the trigger's class (importable) and its arguments, peeking only, on the quotes topic.
+    # Built as the triggerer builds it: from the row the scheduler stores (kwargs encoded).
+    from airflow.models.trigger import Trigger
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    served = DagSerialization.from_dict(DagSerialization.to_dict(dag)).get_task("wait_for_quotes")
+    assert served.start_from_trigger is True
+    start = served.start_trigger_args
+    row = Trigger(classpath=start.trigger_cls, kwargs=start.trigger_kwargs)
+    trigger = import_string(row.classpath)(**row.kwargs)
+    assert trigger.serialize()[0] == start.trigger_cls
+    assert trigger.commit_offset is False
+    assert trigger.topics == list(sensor.topics)
+    assert start.timeout is not None
     load = dag.get_task("load_quotes")
     assert {o.uri for o in load.outlets} <= _scheduled_on(dag_bag.dags["crypto_transform"])
     assert dag.max_active_runs == 1

@@ -117,6 +117,16 @@ def test_full_stack_simulator_to_dashboard_then_clean_shutdown() -> None:
         latest = _wait_for_two_producer_runs(config.warehouse_url)
         assert [row[0] for row in latest] == ["BTC", "ETH", "SOL"]
         assert all(row[2] for row in latest)  # every row is labelled simulated
+        # Those quotes came through the sensor: it succeeded, and wholly in the triggerer (a
+        # task instance that ran on a worker has the worker's hostname).
+        woken = requests.get(
+            f"{config.airflow_url}/api/v2/dags/crypto_quotes_load/dagRuns/~/taskInstances",
+            params={"task_id": "wait_for_quotes", "state": "success"},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+        ).json()["task_instances"]
+        assert woken, "no wait_for_quotes task instance succeeded"
+        assert [ti["hostname"] for ti in woken if ti["hostname"]] == []
 
         # dbt docs: Cosmos' plugin on the real api-server serves what crypto_dbt_docs wrote,
         # and the UI lists it under Browse.
