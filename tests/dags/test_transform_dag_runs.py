@@ -15,6 +15,7 @@ import pytest
 from psycopg.types.json import Jsonb
 
 from moonwatch import settings
+from moonwatch.dbt.build import state_dir
 from moonwatch.dbt.cosmos import QUOTES_SELECTION
 from moonwatch.dbt.runner import run_dbt
 from moonwatch.stack.config import StackConfig
@@ -99,8 +100,13 @@ def test_the_quotes_build_builds_the_marts_and_a_failing_data_test_fails_the_run
     assert dag.task_ids == ["dbt_build"]
     _drop_built_relations(warehouse)
     _insert_quote(warehouse, 1, 100.0)
+    target = state_dir() / "target"
+    (target / "run_results.json").unlink(missing_ok=True)
     run = dag.test()
     assert (run.state, _state(run, "dbt_build")) == ("success", "success")
+    # The build keeps what partial parsing needs and skips the JSON artifacts nothing reads.
+    assert (target / "partial_parse.msgpack").exists()
+    assert not (target / "run_results.json").exists()
     built = warehouse.execute("select coin_id, price::float8 from marts.quotes_coins").fetchall()
     assert built == [(1, 100.0)]
     latest = warehouse.execute("select coin_id from marts.latest_quotes").fetchall()

@@ -37,8 +37,11 @@ logger = logging.getLogger(__name__)
 
 QUOTES_BUILD_ARGS = ("build", "--select", *QUOTES_SELECTION, "--exclude", AUDIT_SELECTOR)
 # dbt's own debug log file would repeat, at length, what the task log already holds (the runner
-# logs dbt's output), and grow by a file a build; the task log is the one record.
-BUILD_ENV = {**SCHEDULED_BUILD_ENV, "DBT_LOG_LEVEL_FILE": "none"}
+# logs dbt's output), and grow by a file a build; the task log is the one record. Nothing reads
+# the build's manifest.json or run_results.json either (its verdict is dbt's exit code and
+# output; partial parsing keeps its own file): not writing them saves ~0.3 s of the ~5 s of
+# CPU a build costs, every minute.
+BUILD_ENV = {**SCHEDULED_BUILD_ENV, "DBT_LOG_LEVEL_FILE": "none", "DBT_WRITE_JSON": "false"}
 # A per-minute build that takes this long is stuck (a lock, a hung connection): fail it and
 # let the retry (or the next load's run) start again, rather than hold every later run.
 BUILD_TIMEOUT_S = 600.0
