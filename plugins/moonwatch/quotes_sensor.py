@@ -69,8 +69,9 @@ class AwaitQuotesSensor(AwaitMessageSensor):
         }
 
     def execute(self, context: Any) -> None:
+        start = self.start_trigger_args
         self.defer(
-            trigger=QuotesWaitingTrigger(**self._trigger_kwargs()),
-            method_name="execute_complete",
-            timeout=timedelta(seconds=float(self.timeout)),
+            trigger=QuotesWaitingTrigger(**start.trigger_kwargs),
+            method_name=start.next_method,
+            timeout=start.timeout,
         )
