@@ -5,8 +5,9 @@ plus a 5,000-coin listings snapshot and fx rates so every mart the page reads ha
 
 * Queries: the exact SQL of every ``streamlit_app.queries`` function the page calls (captured
   by calling the functions with ``_read`` swapped for a recorder), run through SQLAlchemy +
-  psycopg as the read-only dashboard role with the page's connection options; 2 warm-ups,
-  then repetitions. Ceiling for noise: ``select 1`` on the same connection.
+  psycopg as the read-only dashboard role with the page's connection options, in a process
+  whose start-up heap is frozen as the page's server's is; 2 warm-ups, then repetitions.
+  Ceiling for noise: ``select 1`` on the same connection.
 * Page: ``streamlit run streamlit_app/app.py`` on a free port with MOONWATCH_DASHBOARD_DB_URL;
   the launcher's warm-up run (``streamlit_app.warmup``), then headless Chromium (playwright)
   opens it in a fresh context per load and times two moments: the headline price is in the
@@ -134,8 +135,11 @@ def captured_queries() -> list[tuple[str, str, dict]]:
 def time_queries(dashboard_url: str, reps: int) -> tuple[list[tuple[str, dict, int]], dict]:
     from sqlalchemy import create_engine, text
 
-    from streamlit_app import queries
+    from streamlit_app import heap, queries
 
+    # The page's server freezes its start-up heap (streamlit_app/heap.py); without the same,
+    # this process's own full garbage collections (~100 ms here) would be timed as the query's.
+    heap.freeze_startup_heap()
     engine = create_engine(
         queries.to_sqlalchemy_url(dashboard_url),
         connect_args={
@@ -438,7 +442,9 @@ def measure(config, wh, quick: bool) -> Section:
     section.add(
         f"Warehouse: {sizes[0]:,} raw quotes; marts.quotes_coins {sizes[1]:,} rows, "
         f"coin_price_hourly {sizes[2]:,}, latest_quotes {sizes[3]:,}; listings snapshot of "
-        f"5,000 coins; page's coins {PAGE_COINS} in USD. Read-only dashboard role.",
+        f"5,000 coins; page's coins {PAGE_COINS} in USD. Read-only dashboard role; each "
+        "sample runs the query and turns its rows into a frame as the page does, in this "
+        "process with its start-up heap frozen as the page's server's is (streamlit_app/heap.py).",
         "",
     )
     reps = 10 if quick else 20

@@ -9,7 +9,8 @@ This file reads the data and lays the page out; the parts of the page live in ``
 ``pipeline_status.py`` (health, reconciliation, credits, alerts). Data access lives in
 ``queries.py`` (``loading.py`` turns a missing mart into a note), figures in ``charts.py``,
 currency conversion in ``currency.py``, numbers as text in ``formatting.py``, ages and stale
-verdicts in ``freshness.py``, CSV downloads in ``csv_export.py``, escaping in ``markup.py``.
+verdicts in ``freshness.py``, CSV downloads in ``csv_export.py``, escaping in ``markup.py``,
+the server's start-up heap kept out of the garbage collector's way in ``heap.py``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import pandas as pd
 import streamlit as st
 
 from moonwatch.errors import ConfigurationError
-from streamlit_app import charts, currency, freshness, queries
+from streamlit_app import charts, currency, freshness, heap, queries
 from streamlit_app import formatting as fmt
 from streamlit_app.header import LOGO, empty_state, header, other_sources_note
 from streamlit_app.loading import Missing, load
@@ -38,6 +39,9 @@ from streamlit_app.pipeline_status import (
     health_section,
     reconciliation_section,
 )
+
+# Once per server process, after the imports above (the first run's): see heap.py.
+heap.freeze_startup_heap()
 
 
 def _escape(text: str) -> str:
