@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from moonwatch.dbt.environment import dbt_env, dbt_executable, project_dir
+from moonwatch.dbt.environment import dbt_command, dbt_env, project_dir
 from moonwatch.errors import PermanentError, WarehouseError
 from moonwatch.settings import get_settings
 
@@ -64,7 +64,7 @@ def run_dbt(
     env = {**os.environ, **connection, **(extra_env or {})}
     env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     project = project_dir()
-    command = [dbt_executable(), *args, "--project-dir", str(project)]
+    command = [*dbt_command(), *args, "--project-dir", str(project)]
     command += ["--profiles-dir", str(project)]
     if target_path is not None:
         command += ["--target-path", str(target_path)]
