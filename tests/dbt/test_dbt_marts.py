@@ -368,7 +368,7 @@ def test_per_build_tests_check_recent_rows_and_the_audit_checks_all_history(
     # The per-minute build's selection: its tests only look at recent rows, so it passes...
     dbt("build", "--exclude", "tag:audit")
     results = run_results(dbt_workdir)
-    assert results["positive_stg_crypto_quotes_price"]["status"] == "pass"
+    assert results["is_null_stg_crypto_quotes_invalid_reason"]["status"] == "pass"
     assert results["positive_quotes_coins_price"]["status"] == "pass"
     assert not {name for name in results if name.startswith("assert_quotes")}
     assert "unique_quotes_coins_quote_key" not in results

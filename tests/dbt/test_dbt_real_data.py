@@ -52,7 +52,7 @@ def test_a_zero_market_cap_and_a_bad_row_never_stop_the_other_coins_marts(
     results = run_results(dbt_workdir)
     assert {r["status"] for r in results.values()} <= {"success", "pass", "warn", "no-op"}
     warned = {name: r["failures"] for name, r in results.items() if r["status"] == "warn"}
-    assert warned == {"positive_stg_crypto_quotes_price": 1}
+    assert warned == {"is_null_stg_crypto_quotes_invalid_reason": 1}
     # ...every other coin's marts moved on, ETH's zero market cap included...
     latest = {r["coin_id"]: r for r in query("select * from marts.latest_quotes")}
     assert (latest[1]["price"], latest[1027]["price"]) == (101.0, 3001.0)
