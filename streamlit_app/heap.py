@@ -4,12 +4,13 @@ Python's full (generation 2) collection walks every container object the process
 dashboard server holds ~170,000 of them once pandas, Plotly and SQLAlchemy are imported, nearly
 all of them for its whole life (modules, classes, functions), and a page run allocates enough
 (a query's ~4,500 rows become row tuples, then a frame) to set off a full collection every few
-runs. Measured on this page's price-history query: each such collection took ~100 ms, a third
-of the runs' p95 latency above their median of ~45 ms. ``gc.freeze()`` moves what exists at
-that moment into a permanent generation the collector no longer walks; the same collections
-then take under a millisecond. Objects created later are collected as before, and frozen ones
-are still freed by reference counting when nothing holds them; only reference cycles among
-the frozen start-up objects are never reclaimed, which is why the heap is collected first.
+runs. Measured on this page's price-history query (~45 ms to query and convert): one run in
+ten also held a full collection of ~100 ms, which made the query's whole p95 tail.
+``gc.freeze()`` moves what exists at that moment into a permanent generation the collector no
+longer walks; the same collections then take under a millisecond. Objects created later are
+collected as before, and frozen ones are still freed by reference counting when nothing holds
+them; only reference cycles among the frozen start-up objects are never reclaimed, which is
+why the heap is collected first.
 """
 
 from __future__ import annotations
