@@ -113,7 +113,7 @@ def render(db: str, summary: pd.DataFrame | Missing) -> None:
     if isinstance(coins, Missing) or source is None:
         header(None)
         # Which marts exist and have rows: read only for this note, never before the headline
-        # (one probe per mart, and pipeline_health is a view computed in full by its probe).
+        # (one probe per mart table).
         empty_state(queries.mart_status(db))
         return
     header(summary[summary["source"] == source].iloc[0])

@@ -103,6 +103,27 @@ def test_mart_status_and_latest_quotes(small_marts, dashboard_env):
     assert queries.latest_quotes(db, (), source=SIM).empty
 
 
+def test_mart_status_probes_tables_for_rows_but_not_the_health_view(monkeypatch):
+    """pipeline_health has a row per raw table once built (tests/dbt checks the view), so the
+    empty-state note never computes it; every other mart is probed."""
+    probed = []
+
+    def fake_read(sql: str, params: dict | None = None, *, table: str) -> pd.DataFrame:
+        if table == "(catalog)":
+            return pd.DataFrame({"table_name": [t for t in queries.MARTS if t != "vol_top_10"]})
+        probed.append(table)
+        return pd.DataFrame({"has_rows": [table == "latest_quotes"]})
+
+    monkeypatch.setattr(queries, "_read", fake_read)
+    status = queries.mart_status("fake-db-key").set_index("table")
+
+    assert set(probed) == set(queries.MARTS) - {"vol_top_10", "pipeline_health"}
+    assert bool(status.at["pipeline_health", "has_rows"]) is True
+    assert bool(status.at["latest_quotes", "has_rows"]) is True
+    assert bool(status.at["quotes_coins", "has_rows"]) is False
+    assert not status.at["vol_top_10", "exists"] and not status.at["vol_top_10", "has_rows"]
+
+
 def test_top_10_reads_only_the_newest_snapshot(small_marts, dashboard_env):
     cap = queries.top_10(queries.database_key(), "cap_top_10", source=SIM)
     assert cap["rank"].tolist() == list(range(1, 11))

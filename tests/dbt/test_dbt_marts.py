@@ -262,6 +262,24 @@ def test_fx_rates_daily_adds_usd_and_flags_the_latest_date(dbt, insert_fx, query
     ]
 
 
+def test_pipeline_health_has_a_row_per_raw_table_before_anything_loaded(dbt, warehouse, query):
+    """The dashboard counts on it: it never probes the marts in ROWS_ONCE_BUILT for rows."""
+    from streamlit_app.queries import ROWS_ONCE_BUILT
+
+    # The fixture emptied the raw tables; the full refresh forgets earlier tests' counts.
+    dbt("build", "--full-refresh", "--select", *QUOTES_SELECTION)
+
+    for mart in ROWS_ONCE_BUILT:
+        assert query(f"select count(*) as n from marts.{mart}")[0]["n"] > 0, mart
+    rows = query("select source_name, source from marts.pipeline_health")
+    assert sorted(r["source_name"] for r in rows) == [
+        "crypto_listings",
+        "crypto_quotes",
+        "fx_rates",
+    ]
+    assert {r["source"] for r in rows} == {None}
+
+
 def test_pipeline_health_reports_each_source_and_is_readable_by_the_dashboard(
     dbt, insert_quote, insert_listings, warehouse, query, pg
 ) -> None:
