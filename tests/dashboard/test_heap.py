@@ -40,7 +40,8 @@ def test_freeze_happens_once_per_process(thawed):
     later = [[i] for i in range(1000)]  # a page run's objects: they must stay collectable
 
     assert heap.freeze_startup_heap() is False
-    assert gc.get_freeze_count() == frozen
+    # Not an exact count: frozen objects freed since (other threads of the suite) leave it.
+    assert gc.get_freeze_count() < frozen + len(later)
     assert gc.is_tracked(later[0])
     assert any(obj is later for obj in gc.get_objects())
 
