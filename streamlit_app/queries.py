@@ -248,8 +248,11 @@ def mart_status(db: str) -> pd.DataFrame:
     names = set(present["table_name"].astype(str))
     rows = []
     for table in MARTS:
-        has_rows = table in names and table in ROWS_ONCE_BUILT
-        if table in names and not has_rows:
+        if table not in names:
+            has_rows = False
+        elif table in ROWS_ONCE_BUILT:
+            has_rows = True
+        else:
             # Identifiers come from the MARTS constant, never from input.
             probe = _read(f"select exists (select 1 from marts.{table}) as has_rows", table=table)
             has_rows = bool(probe["has_rows"].iloc[0])
