@@ -65,6 +65,43 @@ def fmt_summary(s: dict[str, float], unit: str = "", digits: int = 2) -> str:
     )
 
 
+_COMPARE = {
+    "<": lambda value, limit: value < limit,
+    "<=": lambda value, limit: value <= limit,
+    ">=": lambda value, limit: value >= limit,
+}
+
+
+@dataclass(frozen=True)
+class Target:
+    """A verdict's line, ``value <op> limit``, and how a figure is printed beside it."""
+
+    op: str
+    limit: float
+    unit: str = ""
+    digits: int = 2
+
+    def __post_init__(self) -> None:
+        if self.op not in _COMPARE:
+            raise ValueError(f"unknown comparison {self.op!r}: use one of {sorted(_COMPARE)}")
+
+    def met(self, value: float) -> bool:
+        return _COMPARE[self.op](value, self.limit)
+
+    def text(self) -> str:
+        return f"{self.op} {self.limit:g}{self.unit}"
+
+    def show(self, value: float) -> str:
+        """``value`` with ``digits`` decimals, or as many more as it takes for the printed
+        figure to get the same verdict as the figure itself: at two, 0.497 would read
+        "0.50 ... NOT met" against ">= 0.5"."""
+        for digits in range(self.digits, self.digits + 6):
+            shown = f"{value:.{digits}f}"
+            if self.met(float(shown)) == self.met(value):
+                return f"{shown}{self.unit}"
+        return f"{value!r}{self.unit}"
+
+
 @dataclass
 class Section:
     """One measurement's part of RESULTS.md."""
@@ -79,7 +116,13 @@ class Section:
         self.lines.extend(lines)
 
     def verdict(self, what: str, measured: str, target: str, met: bool | None) -> None:
+        """A verdict that is not one number against a line (a list, "reported")."""
         self.verdicts.append((what, measured, target, met))
+
+    def check(self, what: str, value: float, target: Target, detail: str = "") -> None:
+        """``value`` against ``target``; ``detail`` (context, floors) follows the figure."""
+        shown = target.show(value) + (f" {detail}" if detail else "")
+        self.verdicts.append((what, shown, target.text(), target.met(value)))
 
 
 def machine_info() -> dict[str, str]:

@@ -30,7 +30,7 @@ import pandas as pd
 import psycopg
 import requests
 
-from bench.common import Section, fmt_summary, percentile, summary
+from bench.common import Section, Target, fmt_summary, percentile, summary
 from moonwatch.stack.config import CHECKOUT
 from moonwatch.stack.process import free_port
 from moonwatch.stack.services import dashboard_argv
@@ -407,25 +407,23 @@ def measure_page(dashboard_db_url: str, quick: bool, section: Section) -> None:
     )
     headline_worst = max(h for h, _ in app["first"] + app["warm"] + app["cold"])
     seven_worst = max(h for h, _ in seven["first"] + seven["warm"])
-    section.verdict(
+    section.check(
         "headline price visible (worst of all dashboard loads)",
-        f"{headline_worst:.2f} s (seven-chart floor page: worst {seven_worst:.2f} s)",
-        "< 2 s",
-        headline_worst < 2,
+        headline_worst,
+        Target("<", 2, " s"),
+        f"(seven-chart floor page: worst {seven_worst:.2f} s)",
     )
-    section.verdict(
+    section.check(
         "dashboard fully rendered / one-chart page (dashboard's cold-cache median)",
-        f"{ratio_cold:.2f} ({a_cold['median']:.2f} s / {c_warm['median']:.2f} s; warm "
+        ratio_cold,
+        Target("<=", 1.5),
+        f"({a_cold['median']:.2f} s / {c_warm['median']:.2f} s; warm "
         f"{ratio_warm:.2f}: {a_warm['median']:.2f} s / {c_warm['median']:.2f} s)",
-        "<= 1.5",
-        ratio_cold <= 1.5,
     )
-    first_full = app["first"][0][1]
-    section.verdict(
+    section.check(
         "first visit after start + warm-up, fully rendered",
-        f"{first_full:.2f} s",
-        "< 10 s",
-        first_full < 10,
+        app["first"][0][1],
+        Target("<", 10, " s"),
     )
 
 
@@ -462,11 +460,11 @@ def measure(config, wh, quick: bool) -> Section:
             f"{s['p95'] / max(floor['p95'], 0.01):.0f} |"
         )
     slowest = max(results, key=lambda r: r[1]["p95"])
-    section.verdict(
+    section.check(
         f"slowest dashboard query p95 at {sizes[0]:,} raw rows",
-        f"{slowest[1]['p95']:.1f} ms ({slowest[0]})",
-        "< 100 ms",
-        slowest[1]["p95"] < 100,
+        slowest[1]["p95"],
+        Target("<", 100, " ms", digits=1),
+        f"({slowest[0]})",
     )
     try:
         measure_page(config.dashboard_db_url, quick, section)

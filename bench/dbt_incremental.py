@@ -33,7 +33,7 @@ from pathlib import Path
 
 import psycopg
 
-from bench.common import COINS, Section, fmt_summary, services, summary
+from bench.common import COINS, Section, Target, fmt_summary, services, summary
 from moonwatch.dbt.runner import run_dbt
 
 logger = logging.getLogger("bench.dbt")
@@ -301,18 +301,15 @@ def measure(quick: bool, sizes: list[int] | None = None, keep: list | None = Non
             logger.info("dbt size %d: %s", size, summary(walls))
         section.add("", f"Table sizes at the end: {wh.table_sizes()}")
         big, small = max(results), min(results)
-        growth = results[big] / results[small]
-        section.verdict(
+        section.check(
             f"dbt incremental at {big:,} raw rows (median wall)",
-            f"{results[big]:.2f} s",
-            "< 5 s",
-            results[big] < 5,
+            results[big],
+            Target("<", 5, " s"),
         )
-        section.verdict(
+        section.check(
             f"dbt incremental growth {big:,} vs {small:,}",
-            f"{growth:.2f}x",
-            "<= 1.5x",
-            growth <= 1.5,
+            results[big] / results[small],
+            Target("<=", 1.5, "x"),
         )
         if keep is not None:
             for callback in keep:

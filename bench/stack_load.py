@@ -51,6 +51,7 @@ from bench import freshness
 from bench.common import (
     Milestone,
     Section,
+    Target,
     process_tree,
     service_processes,
     service_pss,
@@ -473,19 +474,17 @@ def _report_rest(
         "message of the window in RAM, where Kafka would keep its log on disk.",
     )
     _report_floor(section, rest["processes"])
-    section.verdict(
+    section.check(
         "CPU at rest, 10 coins (stack's processes, average over the window)",
-        # Three decimals: at two, 0.252 would read "0.25 ... NOT met".
-        f"{rest['cpu']['stack']:.3f} cores over {rest['cpu']['seconds'] / 60:.1f} min "
+        rest["cpu"]["stack"],
+        Target("<=", TARGET_REST_CORES, " cores", digits=3),
+        f"over {rest['cpu']['seconds'] / 60:.1f} min "
         f"(machine {rest['cpu']['machine']:.3f}; under 5,000/min {load_cpu['stack']:.3f})",
-        f"<= {TARGET_REST_CORES} cores",
-        rest["cpu"]["stack"] <= TARGET_REST_CORES,
     )
-    section.verdict(
+    section.check(
         "PSS at rest, 10 coins (sum over the stack's processes, median)",
-        f"{pss_total:.0f} MiB",
-        f"<= {TARGET_REST_PSS_MIB:.0f} MiB",
-        pss_total <= TARGET_REST_PSS_MIB,
+        pss_total,
+        Target("<=", TARGET_REST_PSS_MIB, " MiB", digits=0),
     )
 
 
@@ -606,10 +605,10 @@ def _report_load(section, samples, idle_samples, final_pss, final_committed, pro
     )
     if growth:
         worst = max(growth, key=lambda g: g[1])
-        section.verdict(
+        section.check(
             "memory flat under load (outside shared memory, median of last third / middle third, "
             "worst service)",
-            f"{worst[1]:.2f} ({worst[0]})",
-            "<= 1.10",
-            worst[1] <= 1.10,
+            worst[1],
+            Target("<=", 1.1),
+            f"({worst[0]})",
         )
