@@ -10,7 +10,8 @@ This file reads the data and lays the page out; the parts of the page live in ``
 ``queries.py`` (``loading.py`` turns a missing mart into a note), figures in ``charts.py``,
 currency conversion in ``currency.py``, numbers as text in ``formatting.py``, ages and stale
 verdicts in ``freshness.py``, CSV downloads in ``csv_export.py``, escaping in ``markup.py``,
-the server's start-up heap kept out of the garbage collector's way in ``heap.py``.
+the headline painted before the rest in ``first_paint.py``, the server's start-up heap kept
+out of the garbage collector's way in ``heap.py``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import streamlit as st
 from moonwatch.errors import ConfigurationError
 from streamlit_app import charts, currency, freshness, heap, queries
 from streamlit_app import formatting as fmt
+from streamlit_app.first_paint import hold_for_first_paint
 from streamlit_app.header import LOGO, empty_state, header, other_sources_note
 from streamlit_app.loading import Missing, load
 from streamlit_app.market import (
@@ -47,28 +49,6 @@ heap.freeze_startup_heap()
 def _escape(text: str) -> str:
     """Markdown would read two dollar signs as LaTeX."""
     return text.replace("$", "\\$")
-
-
-# A fresh page's browser paints a batch of new elements only once the code of every element
-# type in the batch has loaded, and Streamlit fetches that code lazily, per type, when the first
-# element of the type arrives. Sent right behind the headline cards, the charts (Plotly's code,
-# 4.7 MB) and the pipeline table (Arrow's, 1.2 MB) held the cards' first paint back until both
-# had loaded: 2-4 s in headless Chromium against ~1.4 s without them (bench/dashboard.py). So
-# on a session's first run nothing after the cards is sent until FIRST_PAINT_SECONDS after
-# them, time the browser uses to load the cards' own code (metric, HTML, download button) and
-# paint them; the reads between cards and charts count towards it. Later runs of the session
-# (the refresh, a new pick) find every element's code loaded and do not wait.
-FIRST_PAINT_SECONDS = 0.7
-_PAINTED = "_moonwatch_first_paint_done"
-
-
-def hold_for_first_paint(cards_sent: float) -> None:
-    """On the session's first run, wait until FIRST_PAINT_SECONDS after ``cards_sent``
-    (``time.monotonic()``) before the rest of the page is drawn."""
-    if st.session_state.get(_PAINTED):
-        return
-    st.session_state[_PAINTED] = True
-    time.sleep(max(0.0, cards_sent + FIRST_PAINT_SECONDS - time.monotonic()))
 
 
 # -- the page ------------------------------------------------------------------------------

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import base64
 import json
 import re
@@ -15,6 +14,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from streamlit_app import first_paint
 from tests.dashboard.conftest import APP_PATH
 from tests.dashboard.marts_data import TOP_10_AGE, eur_rate_at
 
@@ -212,30 +212,18 @@ def test_app_draws_a_sparkline_of_the_last_24_hourly_closes_per_coin(small_marts
     assert len(points) >= 23
 
 
-def first_paint_seconds() -> float:
-    """``FIRST_PAINT_SECONDS`` as app.py sets it (importing the page would run it)."""
-    tree = ast.parse(APP_PATH.read_text())
-    for node in tree.body:
-        if (
-            isinstance(node, ast.Assign)
-            and getattr(node.targets[0], "id", "") == "FIRST_PAINT_SECONDS"
-        ):
-            return float(ast.literal_eval(node.value))
-    raise AssertionError("app.py sets no FIRST_PAINT_SECONDS")
-
-
 def test_app_holds_the_rest_of_a_fresh_page_behind_the_headline_once(
     small_marts, dashboard_env, monkeypatch
 ):
     """A browser session's first run waits once, after the headline cards and before anything
     below them, so the browser paints the cards before the charts' code arrives; the
     session's later runs (the refresh, a new pick) do not wait. The page's waits are recorded
-    instead of slept (only those called from app.py: Streamlit's own sleeps go on)."""
+    instead of slept (only the hold's: Streamlit's own sleeps go on)."""
     waits: list[float] = []
     real_sleep = time.sleep
 
     def sleep(seconds: float) -> None:
-        if sys._getframe(1).f_code.co_filename == str(APP_PATH):
+        if sys._getframe(1).f_code.co_filename == first_paint.__file__:
             waits.append(seconds)
         else:
             real_sleep(seconds)
@@ -244,7 +232,7 @@ def test_app_holds_the_rest_of_a_fresh_page_behind_the_headline_once(
     at = run_app()
     assert not at.exception
     assert len(waits) == 1
-    assert 0 <= waits[0] <= first_paint_seconds()
+    assert 0 <= waits[0] <= first_paint.FIRST_PAINT_SECONDS
     assert len(at.get("plotly_chart")) == PLOTLY_CHARTS
 
     at.multiselect(key="coins").set_value([1]).run()
