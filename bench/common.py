@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from moonwatch.stack import broker, postgres
 from moonwatch.stack.config import StackConfig
@@ -296,16 +297,25 @@ def process_tree(pid: int, children: dict[int, list[int]] | None = None) -> list
     return out
 
 
-def memory_kib(pid: int) -> tuple[int, int]:
-    """(PSS, the part of it in shared memory) of one process in KiB, from one read of its
-    smaps_rollup; (0, 0) if it is gone."""
-    fields = {"Pss": 0, "Pss_Shmem": 0}
+class Memory(NamedTuple):
+    """One process's memory in KiB, from one read of its smaps_rollup."""
+
+    pss: int  # its proportional share: shared pages divided among their sharers
+    shmem: int  # the part of ``pss`` in shared memory (PostgreSQL's buffer cache)
+    uss: int  # its private pages: what its exit would free
+
+
+def memory_kib(pid: int) -> Memory:
+    """One process's :class:`Memory`; all zero if it is gone."""
+    fields = {"Pss": 0, "Pss_Shmem": 0, "Private_Clean": 0, "Private_Dirty": 0}
     with contextlib.suppress(OSError):
         for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
             name, _, value = line.partition(":")
             if name in fields:
                 fields[name] = int(value.split()[0])
-    return fields["Pss"], fields["Pss_Shmem"]
+    return Memory(
+        fields["Pss"], fields["Pss_Shmem"], fields["Private_Clean"] + fields["Private_Dirty"]
+    )
 
 
 def service_roots(run_dir: Path) -> Iterator[tuple[str, int]]:
@@ -326,9 +336,9 @@ def service_pss(run_dir: Path) -> dict[str, tuple[float, int, float]]:
         tree = process_tree(pid, children)
         memory = [memory_kib(p) for p in tree]
         out[name] = (
-            sum(pss for pss, _shared in memory) / 1024,
+            sum(m.pss for m in memory) / 1024,
             len(tree),
-            sum(shared for _pss, shared in memory) / 1024,
+            sum(m.shmem for m in memory) / 1024,
         )
     return out
 
@@ -360,20 +370,28 @@ def process_role(pid: int) -> str:
     return ""
 
 
-def service_processes(run_dir: Path) -> dict[str, list[tuple[str, float, bool]]]:
-    """Per service in ``run_dir``: (role, PSS MiB, whether it is, or runs under, one of the
-    LocalExecutor's workers) of the process and each descendant still running."""
+class Process(NamedTuple):
+    role: str  # see process_role
+    pss: float  # MiB
+    uss: float  # MiB
+    under_worker: bool  # it is, or runs under, one of the LocalExecutor's workers
+
+
+def service_processes(run_dir: Path) -> dict[str, list[Process]]:
+    """Per service in ``run_dir``: a :class:`Process` for the service's process and each
+    descendant still running."""
     children = _children_map()
-    out: dict[str, list[tuple[str, float, bool]]] = {}
+    out: dict[str, list[Process]] = {}
     for name, root in service_roots(run_dir):
-        found: list[tuple[str, float, bool]] = []
+        found: list[Process] = []
         todo = [(root, False)]
         while todo:
             pid, under_worker = todo.pop()
             role = process_role(pid)
             under_worker = under_worker or role.startswith("airflow worker")
             if role:
-                found.append((role, memory_kib(pid)[0] / 1024, under_worker))
+                memory = memory_kib(pid)
+                found.append(Process(role, memory.pss / 1024, memory.uss / 1024, under_worker))
             todo.extend((child, under_worker) for child in children.get(pid, []))
         if found:
             out[name] = found

@@ -50,6 +50,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from bench import freshness
 from bench.common import (
     Milestone,
+    Process,
     Section,
     Target,
     process_tree,
@@ -488,9 +489,14 @@ def _report_rest(
     )
 
 
-def _report_floor(section: Section, processes: dict[str, list[tuple[str, float, bool]]]) -> None:
+def _report_floor(section: Section, processes: dict[str, list[Process]]) -> None:
     """Which processes the PSS at rest is made of, and the floor: the stack's long-lived
-    processes with a single idle executor worker, the least it holds while Airflow runs tasks."""
+    processes with a single idle executor worker, the least it holds while Airflow runs tasks.
+
+    A process that exits frees only its private pages (USS); the pages it shared stay with
+    the processes that share them, whose PSS grows by its share. So the floor is the total
+    less the private memory of every executor worker but one and of the tasks they run, not
+    the sum of the other processes' PSS (which would count those shared pages short)."""
     section.add(
         "",
         "What the PSS at rest is made of (every process at the window's end):",
@@ -498,30 +504,34 @@ def _report_floor(section: Section, processes: dict[str, list[tuple[str, float, 
         "| service | processes: role, count x MiB each | MiB |",
         "|---|---|---|",
     )
-    total = daemons = 0.0
-    idle_workers: list[float] = []
+    total = under_workers_private = 0.0
+    idle_workers: list[Process] = []
     for name, procs in sorted(processes.items()):
         roles: dict[str, list[float]] = {}
-        for role, mib, under_worker in procs:
-            roles.setdefault(role, []).append(mib)
-            daemons += 0.0 if under_worker else mib
+        for p in procs:
+            roles.setdefault(p.role, []).append(p.pss)
+            under_workers_private += p.uss if p.under_worker else 0.0
+            if p.role == f"{EXECUTOR_WORKER_ROLE} (idle)":
+                idle_workers.append(p)
         parts = ", ".join(
             f"{role} {len(m)} x {statistics.mean(m):.0f}" for role, m in sorted(roles.items())
         )
-        service_total = sum(mib for _role, mib, _under in procs)
+        service_total = sum(p.pss for p in procs)
         total += service_total
-        idle_workers += roles.get(f"{EXECUTOR_WORKER_ROLE} (idle)", [])
         section.add(f"| {name} | {parts} | {service_total:.0f} |")
     if idle_workers:
-        worker = statistics.median(idle_workers)
-        floor = daemons + worker
+        kept = statistics.median(p.uss for p in idle_workers)
+        floor = total - under_workers_private + kept
         section.add(
             "",
             f"Total {total:.0f} MiB. The LocalExecutor forks `parallelism` workers at once and "
-            f"keeps them ({len(idle_workers)} idle at the end, {worker:.0f} MiB each). "
-            "Every long-lived process of the stack with a single idle worker and no "
-            f"task running holds {floor:.0f} MiB: the floor of this stack while Airflow runs "
-            "tasks at all.",
+            f"keeps them ({len(idle_workers)} idle at the end, "
+            f"{statistics.median(p.pss for p in idle_workers):.0f} MiB each, of it "
+            f"{kept:.0f} MiB private). Every long-lived process of the stack with a single "
+            f"idle worker and no task running holds {floor:.0f} MiB: the total less the "
+            "private memory of the other workers and of any task (an exiting process frees "
+            "only its private pages; what it shared stays with its sharers). The floor of "
+            "this stack while Airflow runs tasks at all.",
         )
 
 
