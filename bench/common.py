@@ -343,6 +343,11 @@ def service_pss(run_dir: Path) -> dict[str, tuple[float, int, float]]:
     return out
 
 
+# process_role of the LocalExecutor's workers, and of one that runs no task.
+EXECUTOR_WORKER_ROLE = "airflow worker"
+IDLE_WORKER_ROLE = f"{EXECUTOR_WORKER_ROLE} (idle)"
+
+
 def process_role(pid: int) -> str:
     """What a process is, in a few words, from its command line: "airflow scheduler",
     "airflow worker" (the LocalExecutor's, "(idle)" when it runs no task), "postgres backend",
@@ -366,7 +371,7 @@ def process_role(pid: int) -> str:
             else:
                 words.append(name)
         role = " ".join(words[:2])
-        return f"{role} (idle)" if role == "airflow worker" and "<idle>" in title else role
+        return IDLE_WORKER_ROLE if role == EXECUTOR_WORKER_ROLE and "<idle>" in title else role
     return ""
 
 
@@ -388,7 +393,7 @@ def service_processes(run_dir: Path) -> dict[str, list[Process]]:
         while todo:
             pid, under_worker = todo.pop()
             role = process_role(pid)
-            under_worker = under_worker or role.startswith("airflow worker")
+            under_worker = under_worker or role.startswith(EXECUTOR_WORKER_ROLE)
             if role:
                 memory = memory_kib(pid)
                 found.append(Process(role, memory.pss / 1024, memory.uss / 1024, under_worker))

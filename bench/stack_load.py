@@ -49,6 +49,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 
 from bench import freshness
 from bench.common import (
+    IDLE_WORKER_ROLE,
     Milestone,
     Process,
     Section,
@@ -77,7 +78,6 @@ TARGET_REST_PSS_MIB = 1.2 * 1024
 # The issue measured "at rest" after 6 minutes of warm-up; by 4 the DAGs are registered and
 # the first listings, FX, reference and docs builds have run, and 4 keeps a full run under 40.
 WARMUP_MIN = 4.0
-EXECUTOR_WORKER_ROLE = "airflow worker"  # process_role of the LocalExecutor's workers
 
 
 def _stack(env: dict[str, str], command: str, timeout: float) -> subprocess.CompletedProcess:
@@ -511,7 +511,7 @@ def _report_floor(section: Section, processes: dict[str, list[Process]]) -> None
         for p in procs:
             roles.setdefault(p.role, []).append(p.pss)
             under_workers_private += p.uss if p.under_worker else 0.0
-            if p.role == f"{EXECUTOR_WORKER_ROLE} (idle)":
+            if p.role == IDLE_WORKER_ROLE:
                 idle_workers.append(p)
         parts = ", ".join(
             f"{role} {len(m)} x {statistics.mean(m):.0f}" for role, m in sorted(roles.items())

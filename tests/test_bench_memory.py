@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from bench.common import Process, Section
+from bench.common import EXECUTOR_WORKER_ROLE, IDLE_WORKER_ROLE, Process, Section
 from bench.stack_load import _report_floor
 
 
@@ -16,12 +16,12 @@ def test_the_floor_removes_only_the_private_memory_of_the_extra_workers_and_task
     # A scheduler and six idle workers forked from it share most pages: each worker's PSS
     # (44) is mostly its share of them, and only 15 MiB is its own. A task runs under a
     # seventh, busy worker.
-    idle = Process("airflow worker (idle)", 44.0, 15.0, True)
+    idle = Process(IDLE_WORKER_ROLE, 44.0, 15.0, True)
     processes = {
         "airflow-scheduler": [
             Process("airflow scheduler", 120.0, 90.0, False),
             *[idle] * 6,
-            Process("airflow worker", 46.0, 16.0, True),
+            Process(EXECUTOR_WORKER_ROLE, 46.0, 16.0, True),
             Process("airflow task", 80.0, 50.0, True),
         ],
         "postgres": [Process("postgres", 13.0, 5.0, False)],
