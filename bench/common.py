@@ -120,10 +120,15 @@ class Section:
         """A verdict that is not one number against a line (a list, "reported")."""
         self.verdicts.append((what, measured, target, met))
 
-    def check(self, what: str, value: float, target: Target, detail: str = "") -> None:
-        """``value`` against ``target``; ``detail`` (context, floors) follows the figure."""
+    def check(
+        self, what: str, value: float, target: Target, detail: str = "", failure: str = ""
+    ) -> None:
+        """``value`` against ``target``; ``detail`` (context, floors) follows the figure. A
+        ``failure`` (something the figure cannot show, such as samples that never arrived)
+        fails the verdict whatever the value, and is said after the detail."""
         shown = target.show(value) + (f" {detail}" if detail else "")
-        self.verdicts.append((what, shown, target.text(), target.met(value)))
+        shown += f"; {failure}" if failure else ""
+        self.verdicts.append((what, shown, target.text(), target.met(value) and not failure))
 
 
 def machine_info() -> dict[str, str]:

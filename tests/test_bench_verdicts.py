@@ -42,6 +42,18 @@ def test_check_records_the_figure_its_target_and_the_verdict() -> None:
     ]
 
 
+def test_a_failure_the_figure_cannot_show_fails_a_figure_on_target() -> None:
+    section = Section("t")
+    section.check(
+        "freshness", 12.3, Target("<", 20, " s", digits=1), "(p50 8.0 s)", "7 quotes never came"
+    )
+    section.check("freshness at rest", 9.0, Target("<", 15, " s", digits=1), "(p50 6.0 s)", "")
+    assert section.verdicts == [
+        ("freshness", "12.3 s (p50 8.0 s); 7 quotes never came", "< 20 s", False),
+        ("freshness at rest", "9.0 s (p50 6.0 s)", "< 15 s", True),
+    ]
+
+
 def test_an_unknown_comparison_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown comparison '=<'"):
         Target("=<", 1)
