@@ -55,8 +55,9 @@ SOURCE = "simulator"  # the bench loads simulated data; every page query filters
 
 
 def seed_other_marts(wh) -> None:
-    """A 5,000-coin listings snapshot (under both rankings, as a listings run stores it) and
-    fx rates, then the marts built from them."""
+    """A 5,000-coin listings snapshot (under both rankings, as a listings run stores it), fx
+    rates and one more minute of quotes in a clock minute of its own, then the marts built
+    from them."""
     with psycopg.connect(wh.url, autocommit=True) as conn:
         conn.execute(
             """
