@@ -25,7 +25,7 @@ from moonwatch.errors import ConfigurationError
 from streamlit_app import charts, currency, freshness, heap, queries
 from streamlit_app import formatting as fmt
 from streamlit_app.first_paint import hold_for_first_paint
-from streamlit_app.header import LOGO, empty_state, header, other_sources_note
+from streamlit_app.header import empty_state, header, other_sources_note, page_setup
 from streamlit_app.loading import Missing, load
 from streamlit_app.market import (
     headline,
@@ -200,23 +200,8 @@ def render(db: str, summary: pd.DataFrame | Missing) -> None:
     )
 
 
-# Smaller metric values, so seven metrics per coin fit one row on a laptop screen.
-PAGE_CSS = """
-<style>
-[data-testid="stMetricValue"] { font-size: 1.65rem; }
-[data-testid="stMetricLabel"] p { font-size: 0.85rem; }
-</style>
-"""
-
-
 def main() -> None:
-    st.set_page_config(
-        page_title="Moonwatch",
-        page_icon=str(LOGO),
-        layout="wide",
-        initial_sidebar_state="collapsed",
-    )
-    st.html(PAGE_CSS)
+    page_setup()
     dashboard()
 
 
