@@ -314,9 +314,10 @@ st.metric("BTC price", "$60,000.00")
 
 # The floor with the dashboard's first screen: the held seven-chart page whose headline is
 # the dashboard's own header, pickers (over 5,000 coins) and three headline cards with their
-# sparklines, drawn by the dashboard's functions from fixed values. No query, conversion or
-# figure of the dashboard's: what the dashboard takes beyond this page is its data work and
-# its real charts, what this page takes beyond the held floor is the first screen's content.
+# sparklines, drawn by the dashboard's functions from fixed values. What this page takes
+# beyond the held floor is the first screen's content; what the dashboard takes beyond this
+# page is its data work (queries, conversions, its real figures) and what it shows below the
+# cards besides the charts (downloads, pipeline health, reconciliation, credits, alerts).
 FIRST_SCREEN_PAGE = (
     f"HOLD_ENV = {HOLD_ENV!r}\n"
     + """import os
@@ -489,9 +490,11 @@ def measure_page(dashboard_db_url: str, quick: bool, section: Section) -> None:
         "more with the dashboard's first screen as its headline (its header, pickers over "
         "5,000 coins and three headline cards with sparklines, drawn by the dashboard's own "
         "functions from fixed values, in its wide layout) is the floor for this page's "
-        "content: what the dashboard takes beyond it is its data work (queries, conversions, "
-        "its real figures). No reference page caches anything, so they have warm loads only, "
-        "and every ratio divides by the ceiling's warm median. The "
+        "first screen: what the dashboard takes beyond it is its data work (queries, "
+        "conversions, its real figures) and what it shows below the cards besides the charts "
+        "(downloads, pipeline health, reconciliation, credits, alerts). No reference page "
+        "caches anything, so they have warm loads only, and every ratio divides by the "
+        "ceiling's warm median. The "
         f"dashboard's first load follows the launcher's warm-up run ({warmup_s:.2f} s), as "
         "after `make up`.",
         "",
@@ -520,11 +523,13 @@ def measure_page(dashboard_db_url: str, quick: bool, section: Section) -> None:
     )
     headline_worst = max(h for h, _ in app["first"] + app["warm"] + app["cold"])
     seven_worst = max(h for h, _ in seven["first"] + seven["warm"])
+    first_screen_worst = max(h for h, _ in first_screen["first"] + first_screen["warm"])
     section.check(
         "headline price visible (worst of all dashboard loads)",
         headline_worst,
         Target("<", 2, " s"),
-        f"(seven-chart floor page: worst {seven_worst:.2f} s)",
+        f"(seven-chart floor page: worst {seven_worst:.2f} s; the first-screen floor: worst "
+        f"{first_screen_worst:.2f} s)",
     )
     section.check(
         "dashboard fully rendered / one-chart page (dashboard's cold-cache median)",
