@@ -489,9 +489,9 @@ def measure_page(dashboard_db_url: str, quick: bool, section: Section) -> None:
         "code), it is the floor for a page that shows its headline first. The held page once "
         "more with the dashboard's first screen as its headline (its header, pickers over "
         "5,000 coins and three headline cards with sparklines, drawn by the dashboard's own "
-        "functions from fixed values, in its wide layout) is the floor for this page's "
-        "first screen: what the dashboard takes beyond it is its data work (queries, "
-        "conversions, its real figures) and what it shows below the cards besides the charts "
+        "functions from fixed values, in its wide layout) is the first-screen floor: what the "
+        "dashboard takes beyond it is its data work (queries, conversions, its real figures) "
+        "and what it shows below the cards besides the charts "
         "(downloads, pipeline health, reconciliation, credits, alerts). No reference page "
         "caches anything, so they have warm loads only, and every ratio divides by the "
         "ceiling's warm median. The "
@@ -515,7 +515,7 @@ def measure_page(dashboard_db_url: str, quick: bool, section: Section) -> None:
         ),
         row(
             "the held seven-chart page with the dashboard's first screen as its headline "
-            "(floor for the content; warm loads only)",
+            "(first-screen floor; warm loads only)",
             first_screen,
             f"{first_screen_ratio:.2f}, n/a",
         ),

@@ -65,13 +65,13 @@ class _AssignmentClock:
         ingest.wait_for_assignment = self._original
 
 
-def run_loader(bootstrap: str, topic: str, url: str, n: int, **kwargs) -> dict[str, float]:
+def run_loader(bootstrap: str, topic: str, url: str, n: int) -> dict[str, float]:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("truncate raw.crypto_quotes, raw.crypto_quotes_rejected")
     group = f"bench-load-{uuid.uuid4().hex[:8]}"
     with _AssignmentClock() as clock:
         start = time.perf_counter()
-        counts = ingest.consume_and_load(bootstrap, topic, group, url, max_messages=n, **kwargs)
+        counts = ingest.consume_and_load(bootstrap, topic, group, url, max_messages=n)
         end = time.perf_counter()
     if counts["inserted"] != n:
         raise RuntimeError(f"loader inserted {counts['inserted']} of {n} ({counts})")
@@ -384,7 +384,7 @@ def measure(quick: bool) -> Section:
                 f"(loader {summary(loader)['median']:,.0f} msg/s)",
             )
 
-        # Profile and the local experiment on the smaller size's topic.
+        # The profile, on the smaller size's topic.
         n = plan[-1][0] if quick else plan[0][0]
         topic = f"bench-ingest-{n}"
         _text, prof_lines = profile_loader(bootstrap, topic, url, n)
@@ -393,25 +393,7 @@ def measure(quick: bool) -> Section:
             "",
             "Full text profile: `bench/profiles/ingest.txt` (rewritten by every run).",
         )
-        # Alternating which variant goes first cancels the warm-up a run leaves for the next.
-        base_runs, big_batch = [], []
-        for rep in range(2 if quick else 4):
-            for size in (BATCH, 20_000) if rep % 2 == 0 else (20_000, BATCH):
-                rate = run_loader(bootstrap, topic, url, n, batch_size=size)["rate"]
-                (base_runs if size == BATCH else big_batch).append(rate)
-        gain_b = summary([f / b for f, b in zip(big_batch, base_runs, strict=True)])
         _measure_scaling(section, factory, bootstrap, url, 20_000 if quick else 300_000, quick)
-        section.add(
-            "",
-            f"### Local experiment ({n:,} messages, alternating order)",
-            "",
-            "| variant | msg/s | vs baseline |",
-            "|---|---|---|",
-            f"| baseline (as shipped, batch_size={BATCH:,}) | "
-            f"{fmt_summary(summary(base_runs), '', 0)} | 1.00 |",
-            f"| batch_size=20,000 | {fmt_summary(summary(big_batch), '', 0)} | "
-            f"{fmt_summary(gain_b)} |",
-        )
     return section
 
 
