@@ -279,9 +279,17 @@ st.plotly_chart(go.Figure(go.Scatter(x=[1, 2, 3, 4], y=[3, 1, 4, 1], mode="lines
 # takes beyond it is its own work. Served twice: as it is, and with the dashboard's hold
 # between the headline and the charts (streamlit_app/first_paint.py) in BENCH_HOLD_SECONDS.
 HOLD_ENV = "BENCH_HOLD_SECONDS"
-# Each page names the variable it reads in its first line, so the pages' text needs no
-# formatting (their own f-strings keep their braces). Both floors end alike: the hold, then
-# the seven charts.
+# Both floors are one page with different headlines: the same imports, then the headline, then
+# the hold and the seven charts. The page names the variable it reads in its first line, so
+# its text needs no formatting (its own f-strings keep their braces).
+_HELD_FLOOR_IMPORTS = """import os
+import time
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+"""
 _HOLD_THEN_SEVEN_CHARTS = """time.sleep(float(os.environ.get(HOLD_ENV, "0")))
 
 
@@ -297,19 +305,18 @@ top = [f"coin {i}" for i in range(10)]
 st.plotly_chart(go.Figure(go.Pie(labels=top, values=list(range(10, 0, -1)), hole=0.5)))
 st.plotly_chart(go.Figure(go.Bar(x=top, y=list(range(10, 0, -1)))))
 """
-SEVEN_CHART_PAGE = (
-    f"HOLD_ENV = {HOLD_ENV!r}\n"
-    + """import os
-import time
 
-import numpy as np
-import plotly.graph_objects as go
-import streamlit as st
 
-st.title("Seven charts")
+def _held_floor(headline: str) -> str:
+    """A floor page's script: ``headline`` (its own imports first), then the hold and the
+    seven charts."""
+    return f"HOLD_ENV = {HOLD_ENV!r}\n" + _HELD_FLOOR_IMPORTS + headline + _HOLD_THEN_SEVEN_CHARTS
+
+
+SEVEN_CHART_PAGE = _held_floor(
+    """st.title("Seven charts")
 st.metric("BTC price", "$60,000.00")
 """
-    + _HOLD_THEN_SEVEN_CHARTS
 )
 
 # The floor with the dashboard's first screen: the held seven-chart page whose headline is
@@ -318,15 +325,8 @@ st.metric("BTC price", "$60,000.00")
 # beyond the held floor is the first screen's content; what the dashboard takes beyond this
 # page is its data work (queries, conversions, its real figures) and what it shows below the
 # cards besides the charts (downloads, pipeline health, reconciliation, credits, alerts).
-FIRST_SCREEN_PAGE = (
-    f"HOLD_ENV = {HOLD_ENV!r}\n"
-    + """import os
-import time
-
-import numpy as np
-import pandas as pd
-import plotly.graph_objects as go
-import streamlit as st
+FIRST_SCREEN_PAGE = _held_floor(
+    """import pandas as pd
 
 from streamlit_app import charts
 from streamlit_app import formatting as fmt
@@ -370,7 +370,6 @@ hourly = pd.DataFrame(
 )
 sparklines(cards, hourly, cur)
 """
-    + _HOLD_THEN_SEVEN_CHARTS
 )
 
 
