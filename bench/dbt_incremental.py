@@ -7,9 +7,8 @@ Set-up (once per run, on a throw-away PostgreSQL):
 2. Raw history is generated with set-based SQL (``generate_series`` + ``jsonb_build_object`` in
    the message contract, each coin's fixed figures built once) in one-minute rounds of 5,000
    coins, ending a few minutes before now, with ``loaded_at`` = ``last_updated`` + 3 s (as a
-   live loader would write it). To fit the time
-   budget the raw table is UNLOGGED and its indexes are rebuilt after each fill (reads, which is
-   all dbt does on raw, are unaffected).
+   live loader would write it). To fit the time budget the raw table is UNLOGGED and its
+   indexes are rebuilt after each fill (reads, which is all dbt does on raw, are unaffected).
 3. The mart state of those rows is INSERTed with SQL that mirrors the models (quotes_coins from
    staging.stg_crypto_quotes with the same md5 key; coin_price_hourly aggregated per hour), not
    by a dbt full refresh; mart indexes are dropped for the fill and recreated with dbt's own
