@@ -30,13 +30,14 @@ def crypto_transform() -> None:
     `crypto_transform_reference`'s.
 
     One task runs `dbt build --select <the quote models> --exclude tag:audit`
-    (`moonwatch.dbt.build`): one dbt invocation, one task instance a run, so the marts follow
-    a load within seconds and the build costs little at rest. dbt's own log, in the task log,
-    lists every model and test with its result (the reference and audit DAGs keep a task per
-    model and test). The tests on the big, growing tables check only recently loaded rows
-    (dbt `where`, var `recent_test_window`), so a build costs what a minute of quotes costs,
-    not what all history costs. The full-history checks (tag `audit`) run daily in
-    `crypto_marts_audit`.
+    (`moonwatch.dbt.build`): one dbt invocation, one task instance a run, in the task's own
+    process, where the executor has imported dbt already (`moonwatch.preloading_executor`), so
+    the marts follow a load within seconds and the build costs little at rest. dbt's own log,
+    in the task log, lists every model and test with its result (the reference and audit DAGs
+    keep a task per model and test). The tests on the big, growing tables check only recently
+    loaded rows (dbt `where`, var `recent_test_window`), so a build costs what a minute of
+    quotes costs, not what all history costs. The full-history checks (tag `audit`) run daily
+    in `crypto_marts_audit`.
 
     Runs whenever the loader adds quotes (the `raw.crypto_quotes` Asset), not on a clock; one
     run at a time, so a burst of loads queues into a single next run. Emits the `marts` Asset
@@ -57,7 +58,7 @@ def crypto_transform() -> None:
         from moonwatch.dbt.build import run_quotes_build
 
         with fail_without_retry_on_permanent_errors():
-            return run_quotes_build(warehouse_url=warehouse_url_from_connection())
+            return run_quotes_build(warehouse_url=warehouse_url_from_connection(), in_process=True)
 
     dbt_build()
 

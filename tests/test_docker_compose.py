@@ -27,7 +27,7 @@ from moonwatch.dbt import docs as dbt_docs
 from moonwatch.settings import Settings
 from moonwatch.stack import config as stack_config
 from moonwatch.stack import postgres
-from moonwatch.stack.airflow import airflow_env
+from moonwatch.stack.airflow import LOCAL_EXECUTOR, airflow_env
 from moonwatch.stack.config import StackConfig, read_settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -561,7 +561,7 @@ def test_celery_profile_switches_airflow_to_the_celery_executor(
         service["environment"] = {**environment(service), "MOONWATCH_EXECUTOR": executor}
         seen = _entrypoint_env(service, tmp_path)
         if not executor:  # unset: the default, as without the profile
-            assert seen["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor", name
+            assert seen["AIRFLOW__CORE__EXECUTOR"] == LOCAL_EXECUTOR, name
             assert "AIRFLOW__CELERY__BROKER_URL" not in seen
             continue
         assert seen["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor", name

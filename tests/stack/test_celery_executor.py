@@ -35,7 +35,7 @@ def test_celery_mode_configures_airflow_for_redis_and_the_metadata_db(tmp_path: 
     from airflow.providers.celery.get_provider_info import get_provider_info
 
     local = airflow.airflow_env(_config(tmp_path))
-    assert local["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+    assert local["AIRFLOW__CORE__EXECUTOR"] == airflow.LOCAL_EXECUTOR
     assert not [k for k in local if k.startswith("AIRFLOW__CELERY__")]
     assert not {s.name for s in registry.SERVICES if s.used(_config(tmp_path))} & {
         "redis",

@@ -1,12 +1,19 @@
-"""dbt as a subprocess: :func:`run_dbt` runs ``dbt <args>`` on the project and says how it went."""
+"""dbt on the project: :func:`run_dbt` runs ``dbt <args>`` and says how it went.
+
+A dbt process by default; in this process (``in_process=True``) where dbt is already imported
+and the process is one task's own (``moonwatch.preloading_executor``).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import gc
+import io
 import logging
 import os
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,8 +57,13 @@ def run_dbt(
     check: bool = False,
     timeout: float = 900.0,
     needs_warehouse: bool = True,
+    in_process: bool = False,
 ) -> DbtResult:
     """Run ``dbt <args>`` on the project in a subprocess and return its exit code and output.
+
+    With ``in_process`` dbt runs in this process instead (dbt's ``dbtRunner``), with the same
+    arguments, environment and result; ``timeout`` is then the caller's (a task's
+    ``execution_timeout``). For a process that runs one dbt command and ends, such as a task.
 
     ``warehouse_url`` defaults to MOONWATCH_WAREHOUSE_URL; with ``needs_warehouse=False``
     (``dbt parse``: the profile's shape is enough) no URL is needed. Give
@@ -64,30 +76,33 @@ def run_dbt(
     env = {**os.environ, **connection, **(extra_env or {})}
     env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     project = project_dir()
-    command = [*dbt_command(), *args, "--project-dir", str(project)]
-    command += ["--profiles-dir", str(project)]
+    cli_args = [*args, "--project-dir", str(project), "--profiles-dir", str(project)]
     if target_path is not None:
-        command += ["--target-path", str(target_path)]
+        cli_args += ["--target-path", str(target_path)]
     if log_path is not None:
-        command += ["--log-path", str(log_path)]
+        cli_args += ["--log-path", str(log_path)]
     logger.info("running %s", " ".join(["dbt", *args]))
     started = time.monotonic()
-    try:
-        completed = subprocess.run(
-            command,
-            cwd=project,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as e:
-        raise DbtError(f"dbt {' '.join(args)} did not finish within {timeout:.0f} s") from e
+    if in_process:
+        returncode, output = _invoke_here(cli_args, env, project)
+    else:
+        try:
+            completed = subprocess.run(
+                [*dbt_command(), *cli_args],
+                cwd=project,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as e:
+            raise DbtError(f"dbt {' '.join(args)} did not finish within {timeout:.0f} s") from e
+        returncode, output = completed.returncode, completed.stdout + completed.stderr
     result = DbtResult(
         args=tuple(args),
-        returncode=completed.returncode,
-        output=completed.stdout + completed.stderr,
+        returncode=returncode,
+        output=output,
         seconds=time.monotonic() - started,
     )
     logger.info("dbt %s exited %s after %.1f s", " ".join(args), result.returncode, result.seconds)
@@ -98,6 +113,75 @@ def run_dbt(
             result,
         )
     return result
+
+
+def _invoke_here(cli_args: list[str], env: Mapping[str, str], cwd: Path) -> tuple[int, str]:
+    """dbt's ``dbtRunner`` on ``cli_args`` in this process: (exit code as dbt's CLI gives it,
+    what dbt printed). 0 success, 1 a model or test failed, 2 dbt could not run (its own
+    error, e.g. the warehouse unreachable). Anything else dbt caught (a task's timeout, a bug)
+    is raised again, as it would have ended a dbt process."""
+    from dbt.cli.main import dbtRunner
+
+    printed = io.StringIO()
+    with (
+        _environment(env),
+        _working_directory(cwd),
+        _collector_paused(),
+        contextlib.redirect_stdout(printed),
+        contextlib.redirect_stderr(printed),
+    ):
+        outcome = dbtRunner().invoke(cli_args)
+    if outcome.success:
+        return 0, printed.getvalue()
+    if outcome.exception is None:
+        return 1, printed.getvalue()
+    if _raised_by_dbt(outcome.exception):
+        return 2, f"{printed.getvalue()}{outcome.exception}\n"
+    raise outcome.exception
+
+
+def _raised_by_dbt(error: BaseException) -> bool:
+    """One of dbt's own errors (a usage error, the warehouse unreachable, a bad profile): its
+    class comes from dbt's packages."""
+    return type(error).__module__.split(".")[0] in ("dbt", "dbt_common", "dbt_adapters")
+
+
+@contextlib.contextmanager
+def _environment(env: Mapping[str, str]) -> Iterator[None]:
+    """This process's environment is ``env`` for the block (dbt reads its settings and the
+    profile's connection from it), and what it was after: the connection's variables do not
+    outlive the command or reach a process started later."""
+    before = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(before)
+
+
+@contextlib.contextmanager
+def _working_directory(folder: Path) -> Iterator[None]:
+    before = Path.cwd()
+    os.chdir(folder)
+    try:
+        yield
+    finally:
+        os.chdir(before)
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector off for the command, as for a dbt process
+    (``moonwatch.dbt.environment.LEAN_DBT`` says why)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def run_dbt_in(workdir: Path | str, args: Sequence[str], **kwargs: Any) -> DbtResult:

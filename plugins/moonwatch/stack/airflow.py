@@ -1,6 +1,7 @@
 """Airflow 3 for the local stack: api-server, scheduler, dag-processor and triggerer.
 
-LocalExecutor (or, with MOONWATCH_EXECUTOR=celery, the CeleryExecutor and the workers of
+The LocalExecutor with dbt preloaded (``moonwatch.preloading_executor``; or, with
+MOONWATCH_EXECUTOR=celery, the CeleryExecutor and the workers of
 ``moonwatch.stack.celery_executor``), metadata in its own Postgres database, DAGs from
 ``dags/`` and our package from ``plugins/``. The api-server starts first and must answer
 before the others start: tasks talk to its execution API, and one that starts too early
@@ -133,13 +134,16 @@ def airflow_config(
     }
 
 
+# The LocalExecutor, with dbt imported before its workers fork (that module says why); named, not
+# imported, so the launcher does not import Airflow.
+LOCAL_EXECUTOR = "moonwatch.preloading_executor.PreloadingLocalExecutor"
 # Task slots per Celery worker: two workers x 3 = the LocalExecutor's parallelism of 6.
 CELERY_WORKER_CONCURRENCY = 3
 
 
 def _executor_config(site: AirflowSite, celery_broker_url: str | None) -> dict[str, str]:
     if celery_broker_url is None:
-        return {"AIRFLOW__CORE__EXECUTOR": "LocalExecutor"}
+        return {"AIRFLOW__CORE__EXECUTOR": LOCAL_EXECUTOR}
     return {
         "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
         "AIRFLOW__CELERY__BROKER_URL": celery_broker_url,
