@@ -18,9 +18,10 @@ Set-up (once per run, on a throw-away PostgreSQL):
 Measured per size, several repetitions: insert ONE new minute (5,000 rows, loaded_at = now)
 into raw, then time ``dbt run -s quotes_coins`` (the incremental) through
 ``moonwatch.dbt.runner.run_dbt`` as the stack's build task runs it: in a process forked from one
-that imported dbt before (``moonwatch.preloading_executor``), dbt in that process. The ceiling for noise is ``dbt run -s pipeline_health`` (a view:
-dbt's fixed start-up cost) timed alternately in the same run. ``dbt run -s quotes_coins+``
-(the downstream marts too) is timed once per size for information.
+that imported dbt before (``moonwatch.preloading_executor``), dbt in that process. The
+ceiling for noise is ``dbt run -s pipeline_health`` (a view: dbt's fixed start-up cost) timed
+alternately in the same run. ``dbt run -s quotes_coins+`` (the downstream marts too) is timed
+once per size for information.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ def run_dbt_as_a_task(args: list[str], **kwargs) -> DbtResult:
     """``run_dbt(args, in_process=True, **kwargs)`` in a fresh child of the preloaded process."""
     with ProcessPoolExecutor(1, mp_context=_PRELOADED, max_tasks_per_child=1) as pool:
         return pool.submit(run_dbt, args, in_process=True, **kwargs).result()
+
 
 # The message contract as SQL. What is the same in every minute is built once per coin (the
 # `coin` CTE, materialized so it is not recomputed per row) and merged with what moves each
