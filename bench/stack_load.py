@@ -62,6 +62,7 @@ from bench.common import (
 )
 from bench.freshness import MartPoller, Timeline
 from moonwatch.messages import QuoteMessage
+from moonwatch.preloading_executor import IDLE_WORKERS_KEPT, RETIRE_AFTER_SECONDS
 from moonwatch.settings import DEFAULT_CONSUMER_GROUP, DEFAULT_TOPIC
 from moonwatch.stack.config import CHECKOUT
 from tests.chaos.harness import set_paused, wait_for
@@ -524,8 +525,10 @@ def _report_floor(section: Section, processes: dict[str, list[Process]]) -> None
         floor = total - under_workers_private + kept
         section.add(
             "",
-            f"Total {total:.0f} MiB. The LocalExecutor forks `parallelism` workers at once and "
-            f"keeps them ({len(idle_workers)} idle at the end, "
+            f"Total {total:.0f} MiB. The executor forks its workers as tasks wait and lets "
+            f"go those idle through {RETIRE_AFTER_SECONDS:.0f} s beyond {IDLE_WORKERS_KEPT} "
+            "kept ready "
+            f"({len(idle_workers)} idle at the end, "
             f"{statistics.median(p.pss for p in idle_workers):.0f} MiB each, of it "
             f"{kept:.0f} MiB private). Every long-lived process of the stack with a single "
             f"idle worker and no task running holds {floor:.0f} MiB: the total less the "

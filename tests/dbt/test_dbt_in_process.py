@@ -77,7 +77,9 @@ from airflow.executors.executor_loader import ExecutorLoader
 from airflow.executors.local_executor import LocalExecutor
 
 seen = {}
-LocalExecutor.start = lambda self: seen.update(dbt="dbt.cli.main" in sys.modules)
+LocalExecutor._spawn_workers_with_gc_freeze = lambda self, n: seen.update(
+    dbt="dbt.cli.main" in sys.modules
+)
 executor_cls, _ = ExecutorLoader.import_default_executor_cls()  # as the scheduler does
 root = logging.getLogger()
 handlers = list(root.handlers)
@@ -88,8 +90,8 @@ print("probe:", issubclass(executor_cls, LocalExecutor), seen["dbt"], root.handl
 
 
 def test_the_stacks_executor_imports_dbt_before_its_workers_fork() -> None:
-    # A fresh interpreter: this one may have imported dbt already. LocalExecutor.start (which
-    # forks the workers) is replaced by a probe: what it would fork from has dbt imported.
+    # A fresh interpreter: this one may have imported dbt already. What forks the workers is
+    # replaced by a probe: what it would fork from has dbt imported.
     done = subprocess.run(
         [sys.executable, "-c", _EXECUTOR_PROBE],
         env={**os.environ, "AIRFLOW__CORE__EXECUTOR": LOCAL_EXECUTOR},
