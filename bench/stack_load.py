@@ -62,9 +62,9 @@ from bench.common import (
 )
 from bench.freshness import MartPoller, Timeline
 from moonwatch.messages import QuoteMessage
-from moonwatch.preloading_executor import IDLE_WORKERS_KEPT, RETIRE_AFTER_SECONDS
 from moonwatch.settings import DEFAULT_CONSUMER_GROUP, DEFAULT_TOPIC
 from moonwatch.stack.config import CHECKOUT
+from moonwatch.worker_pool import IDLE_WORKERS_KEPT, RETIRE_AFTER_SECONDS
 from tests.chaos.harness import set_paused, wait_for
 
 logger = logging.getLogger("bench.stack")

@@ -13,11 +13,11 @@ dbt's modules in the scheduler, shared with the forks that do not write to them:
 Airflow's LocalExecutor forks ``parallelism`` workers at its start and keeps every one for the
 life of the scheduler, each holding ~30 MiB of its own once it has run a task: 6 idle workers
 were a fifth of the stack's memory at rest, where the work is a handful of tasks a minute,
-rarely two at once. Here the pool starts with :data:`IDLE_WORKERS_KEPT` idle workers, forks
+a few of them at once at most. Here the pool starts with ``IDLE_WORKERS_KEPT`` idle workers, forks
 more the moment tasks are waiting with no idle worker to take them (up to ``parallelism``),
-and lets go the workers that stayed idle through a whole :data:`RETIRE_AFTER_SECONDS` beyond
-those kept. The queue the workers read counts the workers waiting on it, so the executor knows
-how many are idle.
+and lets go the workers that stayed idle through a whole ``RETIRE_AFTER_SECONDS`` beyond those
+kept (the rules: ``moonwatch.worker_pool``). The queue the workers read counts the workers
+waiting on it, so the executor knows how many are idle.
 
 ``moonwatch.stack`` and the compose files run Airflow with this executor
 (``AIRFLOW__CORE__EXECUTOR``, ``moonwatch.stack.airflow.LOCAL_EXECUTOR``); under any other
@@ -34,6 +34,9 @@ import time
 from multiprocessing.queues import SimpleQueue
 
 from airflow.executors.local_executor import LocalExecutor
+
+from moonwatch import worker_pool
+from moonwatch.worker_pool import WaitCountingQueue, workers_to_fork, workers_to_retire
 
 logger = logging.getLogger(__name__)
 
@@ -64,55 +67,10 @@ def preload(modules: tuple[str, ...] = PRELOADED_MODULES) -> list[str]:
     return done
 
 
-# Idle workers kept ready for the next task (a fork from the scheduler costs milliseconds).
-IDLE_WORKERS_KEPT = 1
-# The window over which the fewest idle workers seen, less those kept, is let go at its end:
-# longer than a minute, so the per-minute DAGs' rhythm keeps the workers it uses every minute.
-RETIRE_AFTER_SECONDS = 90.0
-
-
-class WaitCountingQueue(SimpleQueue):
-    """The workers' task queue; ``waiting`` counts the processes blocked in :meth:`get`: the
-    idle workers."""
-
-    def __init__(self) -> None:
-        context = multiprocessing.get_context()
-        super().__init__(ctx=context)
-        self.waiting = context.Value(ctypes.c_int, 0)
-
-    def __getstate__(self):
-        return (*super().__getstate__(), self.waiting)
-
-    def __setstate__(self, state) -> None:
-        *queue, self.waiting = state
-        super().__setstate__(tuple(queue))
-
-    def get(self):
-        with self.waiting.get_lock():
-            self.waiting.value += 1
-        try:
-            return super().get()
-        finally:
-            with self.waiting.get_lock():
-                self.waiting.value -= 1
-
-
-def workers_to_fork(unread: int, idle: int, alive: int, parallelism: int) -> int:
-    """Workers to add for ``unread`` tasks nobody has taken yet, given ``idle`` workers waiting
-    for work and ``alive`` workers in all."""
-    return max(0, min(unread - idle, parallelism - alive))
-
-
-def workers_to_retire(unread: int, fewest_idle: int, kept: int = IDLE_WORKERS_KEPT) -> int:
-    """Workers beyond ``kept`` that were idle all along (``fewest_idle``: the fewest idle at
-    any check of the window) and may go: none while a task waits to be taken."""
-    return 0 if unread > 0 else max(0, fewest_idle - kept)
-
-
 class PreloadingLocalExecutor(LocalExecutor):
     """``LocalExecutor`` whose workers, and so every task process, start with
     :data:`PRELOADED_MODULES` imported, and whose workers are forked as tasks need them and
-    let go when idle (see the module's docstring)."""
+    let go when idle (``moonwatch.worker_pool``)."""
 
     def start(self) -> None:
         logger.info("preloaded for the tasks: %s", ", ".join(preload()) or "nothing")
@@ -123,12 +81,12 @@ class PreloadingLocalExecutor(LocalExecutor):
         self.workers = {}
         self._unread_messages = multiprocessing.Value(ctypes.c_uint)
         self._window_start, self._fewest_idle = time.monotonic(), self.parallelism
-        self._spawn_workers_with_gc_freeze(min(IDLE_WORKERS_KEPT, self.parallelism))
+        self._spawn_workers_with_gc_freeze(min(worker_pool.IDLE_WORKERS_KEPT, self.parallelism))
 
     def _check_workers(self) -> None:
         """Reap exited workers; fork workers for tasks no idle worker can take; at the end of
-        each RETIRE_AFTER_SECONDS window, let go the workers idle throughout it beyond those
-        kept."""
+        each ``worker_pool.RETIRE_AFTER_SECONDS`` window, let go the workers idle throughout it
+        beyond those kept."""
         for pid, proc in list(self.workers.items()):
             if not proc.is_alive():
                 proc.close()
@@ -140,7 +98,7 @@ class PreloadingLocalExecutor(LocalExecutor):
         if fork:
             self._spawn_workers_with_gc_freeze(fork)
         self._fewest_idle = min(self._fewest_idle, idle)
-        if time.monotonic() - self._window_start < RETIRE_AFTER_SECONDS:
+        if time.monotonic() - self._window_start < worker_pool.RETIRE_AFTER_SECONDS:
             return
         surplus = workers_to_retire(unread, self._fewest_idle)
         if surplus:

@@ -1,7 +1,7 @@
 """The stack's LocalExecutor forks workers as tasks need them and lets the idle surplus go
-(``moonwatch.preloading_executor``). The memory it saves at rest is measured by ``make bench``
-(PSS at rest); here, that the pool grows and shrinks with real worker processes, and that every
-task is still run."""
+(``moonwatch.preloading_executor``, its rules in ``moonwatch.worker_pool``). The memory it
+saves at rest is measured by ``make bench`` (PSS at rest); here, that the pool grows and
+shrinks with real worker processes, and that every task is still run."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from moonwatch.preloading_executor import workers_to_fork, workers_to_retire
+from moonwatch.worker_pool import workers_to_fork, workers_to_retire
 
 
 @pytest.mark.parametrize(
@@ -51,9 +51,10 @@ import json, os, sys, time
 from types import SimpleNamespace
 from airflow.executors.base_executor import BaseExecutor
 import moonwatch.preloading_executor as pe
+import moonwatch.worker_pool as pool
 
 BaseExecutor.run_workload = staticmethod(lambda workload, **_: time.sleep(workload.seconds))
-pe.RETIRE_AFTER_SECONDS = 0.0
+pool.RETIRE_AFTER_SECONDS = 0.0
 seen = {}
 
 def until(check, what, timeout=30.0):
