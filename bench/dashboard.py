@@ -409,11 +409,10 @@ def interleaved_loads(
         name: {"first": [], "warm": [], "cold": []} for name in pages
     }
     others = [name for name in pages if name != app]
+    loads[app]["first"].append(load_once(browser, *pages[app]))
     last_app = time.monotonic()
-    for name in [app, *others]:
+    for name in others:
         loads[name]["first"].append(load_once(browser, *pages[name]))
-        if name == app:
-            last_app = time.monotonic()
     for _ in range(rounds):
         time.sleep(max(0.0, last_app + REFRESH_SECONDS + 1 - time.monotonic()))
         loads[app]["cold"].append(load_once(browser, *pages[app]))
