@@ -292,13 +292,16 @@ def _children_map() -> dict[int, list[int]]:
     return children
 
 
-def process_tree(pid: int, children: dict[int, list[int]] | None = None) -> list[int]:
+def process_tree(
+    pid: int, children: dict[int, list[int]] | None = None, stop: frozenset[int] = frozenset()
+) -> list[int]:
+    """``pid`` and its descendants, but not those of ``stop`` nor below them."""
     children = children if children is not None else _children_map()
     out, todo = [], [pid]
     while todo:
         p = todo.pop()
         out.append(p)
-        todo.extend(children.get(p, []))
+        todo.extend(c for c in children.get(p, []) if c not in stop)
     return out
 
 
@@ -332,13 +335,21 @@ def service_roots(run_dir: Path) -> Iterator[tuple[str, int]]:
                 yield pid_file.stem, pid
 
 
-def service_pss(run_dir: Path) -> dict[str, tuple[float, int, float]]:
-    """Per service in ``run_dir``: (PSS MiB of the process and its descendants, #processes,
-    the part of that PSS in shared memory: PostgreSQL's buffer cache)."""
+def service_trees(run_dir: Path) -> dict[str, list[int]]:
+    """Per running service in ``run_dir``: its process and descendants, each PID once. A
+    descendant that is another service's process is that service's, with its own tree (the
+    Airflow fork server's children are the four components)."""
+    roots = dict(service_roots(run_dir))
     children = _children_map()
+    own = frozenset(roots.values())
+    return {name: process_tree(pid, children, stop=own) for name, pid in roots.items()}
+
+
+def service_pss(run_dir: Path) -> dict[str, tuple[float, int, float]]:
+    """Per service in ``run_dir``: (PSS MiB of its tree (:func:`service_trees`), #processes,
+    the part of that PSS in shared memory: PostgreSQL's buffer cache)."""
     out: dict[str, tuple[float, int, float]] = {}
-    for name, pid in service_roots(run_dir):
-        tree = process_tree(pid, children)
+    for name, tree in service_trees(run_dir).items():
         memory = [memory_kib(p) for p in tree]
         out[name] = (
             sum(m.pss for m in memory) / 1024,
@@ -388,11 +399,13 @@ class Process(NamedTuple):
 
 
 def service_processes(run_dir: Path) -> dict[str, list[Process]]:
-    """Per service in ``run_dir``: a :class:`Process` for the service's process and each
-    descendant still running."""
+    """Per service in ``run_dir``: a :class:`Process` for each process of its tree
+    (:func:`service_trees`) still running."""
     children = _children_map()
+    roots = dict(service_roots(run_dir))
+    own = frozenset(roots.values())
     out: dict[str, list[Process]] = {}
-    for name, root in service_roots(run_dir):
+    for name, root in roots.items():
         found: list[Process] = []
         todo = [(root, False)]
         while todo:
@@ -402,7 +415,7 @@ def service_processes(run_dir: Path) -> dict[str, list[Process]]:
             if role:
                 memory = memory_kib(pid)
                 found.append(Process(role, memory.pss / 1024, memory.uss / 1024, under_worker))
-            todo.extend((child, under_worker) for child in children.get(pid, []))
+            todo.extend((c, under_worker) for c in children.get(pid, []) if c not in own)
         if found:
             out[name] = found
     return out

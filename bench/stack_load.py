@@ -54,10 +54,9 @@ from bench.common import (
     Process,
     Section,
     Target,
-    process_tree,
     service_processes,
     service_pss,
-    service_roots,
+    service_trees,
     temp_stack_env,
 )
 from bench.freshness import MartPoller, Timeline
@@ -187,12 +186,10 @@ class StackCpu:
         self.hz = os.sysconf("SC_CLK_TCK")
 
     def _sample(self) -> tuple[float, dict[str, int], int]:
-        per_service: dict[str, int] = {}
-        seen: set[int] = set()  # a PID in two trees (a service started by another) counts once
-        for name, pid in service_roots(self.run_dir):
-            tree = set(process_tree(pid)) - seen
-            seen |= tree
-            per_service[name] = sum(_cpu_ticks(p) for p in tree)
+        per_service = {
+            name: sum(_cpu_ticks(p) for p in tree)
+            for name, tree in service_trees(self.run_dir).items()
+        }
         return time.time(), per_service, _machine_busy_ticks()
 
     def start(self) -> None:

@@ -1,14 +1,19 @@
 """The benchmark's memory floor counts what exiting processes would really free.
 
-Pure logic over a recorded process list (no services): the benchmark itself runs with
-`make bench`.
+Pure logic over a recorded process list (no services), and which processes a service's
+memory counts: the benchmark itself runs with `make bench`.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+import subprocess
+import sys
+import time
 
-from bench.common import EXECUTOR_WORKER_ROLE, IDLE_WORKER_ROLE, Process, Section
+from bench.common import EXECUTOR_WORKER_ROLE, IDLE_WORKER_ROLE, Process, Section, service_trees
 from bench.stack_load import _report_floor
 
 
@@ -38,3 +43,30 @@ def test_the_floor_removes_only_the_private_memory_of_the_extra_workers_and_task
     # Not the other processes' PSS plus one worker's (120 + 13 + 44), which counts the
     # shared pages of the five removed workers as freed.
     assert "holds 177 MiB" not in text
+
+
+def test_a_service_whose_process_another_service_started_is_counted_once(tmp_path) -> None:
+    # As the Airflow fork server and the components it forks: both have PID files, and the
+    # component (with a process of its own below it) is the server's child. Real processes.
+    starter = (
+        "import subprocess, sys, time\n"
+        "child = subprocess.Popen(['sh', '-c', 'sleep 60 & wait'])\n"
+        "print(child.pid, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    server = subprocess.Popen(
+        [sys.executable, "-c", starter], stdout=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        component = int(server.stdout.readline())
+        (tmp_path / "forkserver.pid").write_text(f"{server.pid} 0")
+        (tmp_path / "component.pid").write_text(f"{component} 0")
+        deadline = time.monotonic() + 10
+        while len((trees := service_trees(tmp_path)).get("component", [])) != 2:
+            assert time.monotonic() < deadline, trees
+            time.sleep(0.05)
+        assert trees["forkserver"] == [server.pid]
+        assert sorted(trees["component"])[0] == component
+    finally:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait()

@@ -3,18 +3,24 @@ dashboard, then `down` leaves no process and no port behind.
 
 Nothing is mocked: real Postgres, the tansu broker, the simulator, Airflow 3 (api-server,
 scheduler, dag-processor, triggerer) running the real DAGs, dbt through Cosmos, Streamlit, and a
-headless Chromium reading the page.
+headless Chromium reading the page. Airflow's components run as forks of the fork server, and
+the supervisor brings a killed one (and a killed fork server) back.
 """
 
 from __future__ import annotations
 
+import os
+import signal
 import time
+from pathlib import Path
 
 import psycopg
 import pytest
 import requests
 
 from moonwatch.dbt import docs as dbt_docs
+from moonwatch.stack import airflow
+from moonwatch.stack.config import StackConfig
 from moonwatch.stack.ephemeral import ephemeral_stack, leftovers, live_pids, run_launcher
 from tests.dashboard.conftest import require_chromium
 from tests.dashboard.test_browser import (
@@ -73,6 +79,44 @@ def _recent_prices(url: str, symbol: str, quotes: int = 3) -> set[float]:
     return {round(float(price), 2) for (price,) in rows}
 
 
+def _parent(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def _restarted(config: StackConfig, name: str, old: int, timeout: float = 120) -> int:
+    """The PID of ``name`` once the supervisor has started it again after ``old`` died."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pid = live_pids(config).get(name)
+        if pid is not None and pid != old:
+            return pid
+        time.sleep(1)
+    raise AssertionError(f"the supervisor did not start {name} again within {timeout:.0f} s")
+
+
+def _check_components_and_their_restarts(config: StackConfig) -> None:
+    """Each component is a fork of the fork server in a session of its own; a killed one comes
+    back as a new fork of it, and a killed fork server comes back leaving the components be."""
+    pids = live_pids(config)
+    forkserver = pids["airflow-forkserver"]
+    for component in airflow.COMPONENTS:
+        pid = pids[f"airflow-{component}"]
+        assert _parent(pid) == forkserver, component
+        assert os.getsid(pid) == pid, component
+
+    os.kill(pids["airflow-dag-processor"], signal.SIGKILL)
+    again = _restarted(config, "airflow-dag-processor", pids["airflow-dag-processor"])
+    assert _parent(again) == forkserver
+
+    os.kill(forkserver, signal.SIGKILL)
+    _restarted(config, "airflow-forkserver", forkserver)
+    after = live_pids(config)
+    kept = {c: after.get(f"airflow-{c}") for c in airflow.COMPONENTS}
+    assert kept == {c: pids[f"airflow-{c}"] for c in airflow.COMPONENTS} | {"dag-processor": again}
+    supervisor_log = (config.log_dir / "supervisor.log").read_text()
+    assert "airflow is not running: starting it again" in supervisor_log
+
+
 def test_full_stack_simulator_to_dashboard_then_clean_shutdown() -> None:
     from playwright.sync_api import expect, sync_playwright
 
@@ -92,6 +136,7 @@ def test_full_stack_simulator_to_dashboard_then_clean_shutdown() -> None:
             "airflow-scheduler",
             "airflow-dag-processor",
             "airflow-triggerer",
+            "airflow-forkserver",
         } <= set(pids)
 
         # The Airflow API refuses anyone without a token, and a wrong password gets none.
@@ -164,4 +209,7 @@ def test_full_stack_simulator_to_dashboard_then_clean_shutdown() -> None:
         assert "SIMULATED DATA" in body
         for marker in ERROR_TEXT:
             assert marker not in body
+
+        _check_components_and_their_restarts(config)
+        pids |= {f"{name} (after restarts)": pid for name, pid in live_pids(config).items()}
     assert leftovers(config, pids) == []

@@ -3,9 +3,11 @@
 The LocalExecutor with dbt preloaded (``moonwatch.preloading_executor``; or, with
 MOONWATCH_EXECUTOR=celery, the CeleryExecutor and the workers of
 ``moonwatch.stack.celery_executor``), metadata in its own Postgres database, DAGs from
-``dags/`` and our package from ``plugins/``. The api-server starts first and must answer
-before the others start: tasks talk to its execution API, and one that starts too early
-fails with ``httpx.ReadTimeout``.
+``dags/`` and our package from ``plugins/``. The four components are forked from one
+process that imported Airflow once, so they share its modules' memory
+(``moonwatch.stack.airflow_forkserver``). The api-server starts first and must answer before
+the others start: tasks talk to its execution API, and one that starts too early fails with
+``httpx.ReadTimeout``.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from moonwatch import alert_channel, kafka
 from moonwatch.dbt import docs as dbt_docs
 from moonwatch.errors import MoonwatchError, StackError
 from moonwatch.settings import load_settings
-from moonwatch.stack import environment
+from moonwatch.stack import airflow_forkserver, environment
 from moonwatch.stack.config import AIRFLOW_ADMIN_USER, CHECKOUT, StackConfig
 from moonwatch.stack.files import write_private
 from moonwatch.stack.process import ManagedProcess, require_free_port, wait_until
@@ -36,7 +38,7 @@ logger = logging.getLogger(__name__)
 
 DBT_POOL = "dbt"
 DBT_POOL_SLOTS = 3
-COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+COMPONENTS = tuple(airflow_forkserver.COMPONENT_ARGS)
 
 
 @dataclass(frozen=True)
@@ -217,7 +219,21 @@ def component_process(config: StackConfig, component: str) -> ManagedProcess:
     return ManagedProcess(f"airflow-{component}", config.run_dir, config.log_dir)
 
 
+def forkserver_process(config: StackConfig) -> ManagedProcess:
+    return ManagedProcess("airflow-forkserver", config.run_dir, config.log_dir)
+
+
+def forkserver_socket(config: StackConfig) -> Path:
+    return config.run_dir / "airflow-forkserver.sock"
+
+
+def processes(config: StackConfig) -> list[ManagedProcess]:
+    """The fork server first, then the components it forks."""
+    return [forkserver_process(config), *(component_process(config, c) for c in COMPONENTS)]
+
+
 def start_airflow(config: StackConfig, timeout: float = 180.0) -> None:
+    """Start whichever of the fork server and the components is not running."""
     _write_password_file(config)
     from moonwatch.dbt.manifest import ensure_manifest
 
@@ -227,13 +243,20 @@ def start_airflow(config: StackConfig, timeout: float = 180.0) -> None:
     if not api.is_running():
         require_free_port(config.airflow_port, "the Airflow api-server", "MOONWATCH_AIRFLOW_PORT")
         migrate_metadata_db(config)
-    env = airflow_env(config)
-    airflow = str(config.venv_bin / "airflow")
-    api.start(
-        [airflow, "api-server", "--host", "127.0.0.1", "--port", str(config.airflow_port)],
-        env=env,
+    forkserver = forkserver_process(config)
+    socket_path = forkserver_socket(config)
+    forkserver.start(
+        [sys.executable, "-m", "moonwatch.stack.airflow_forkserver", str(socket_path)],
+        env=airflow_env(config),
         cwd=config.airflow_home,
     )
+    wait_until(
+        lambda: airflow_forkserver.ready(socket_path),
+        "the Airflow fork server to import Airflow",
+        timeout,
+        forkserver,
+    )
+    _start_component(config, "api-server")
     wait_until(
         lambda: airflow_healthy(config.airflow_url, metadb_only=True),
         "the Airflow api-server",
@@ -241,10 +264,19 @@ def start_airflow(config: StackConfig, timeout: float = 180.0) -> None:
         api,
     )
     for component in COMPONENTS[1:]:
-        argv = [airflow, component]
-        if component in ("scheduler", "triggerer"):
-            argv.append("--skip-serve-logs")
-        component_process(config, component).start(argv, env=env, cwd=config.airflow_home)
+        _start_component(config, component)
+
+
+def _start_component(config: StackConfig, component: str) -> None:
+    process = component_process(config, component)
+    if process.is_running():
+        return
+    log_fd = process.open_log()
+    try:
+        pid = airflow_forkserver.fork_component(forkserver_socket(config), component, log_fd)
+    finally:
+        os.close(log_fd)
+    process.record(pid)
 
 
 # Right after `up` every DAG's first runs call the api-server's execution API at once, and on

@@ -72,12 +72,7 @@ class ManagedProcess:
         existing = self.pid()
         if existing is not None:
             return existing
-        self.run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self.log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        # Logs can quote connection errors: private from the first byte, whatever the umask.
-        ensure_private(self.log_file, f"the {self.name} log")
-        fd = os.open(self.log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
-        with os.fdopen(fd, "ab") as log:
+        with os.fdopen(self.open_log(), "ab") as log:
             try:
                 proc = subprocess.Popen(
                     argv,
@@ -97,8 +92,21 @@ class ManagedProcess:
             with contextlib.suppress(BrokenPipeError):
                 proc.stdin.write(stdin_text.encode())
             proc.stdin.close()
-        self.pid_file.write_text(f"{proc.pid} {_process_start_time(proc.pid)}")
+        self.record(proc.pid)
         return proc.pid
+
+    def open_log(self) -> int:
+        """The service's log file opened for appending (a file descriptor the caller closes);
+        the run and log folders made first."""
+        self.run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # Logs can quote connection errors: private from the first byte, whatever the umask.
+        ensure_private(self.log_file, f"the {self.name} log")
+        return os.open(self.log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
+
+    def record(self, pid: int) -> None:
+        """Write the PID file of ``pid``, this service's process (started here or for us)."""
+        self.pid_file.write_text(f"{pid} {_process_start_time(pid)}")
 
     def stop(self, timeout: float = 20.0, sig: signal.Signals = signal.SIGTERM) -> bool:
         """Signal the process group, SIGKILL it after ``timeout``; True if something ran."""

@@ -160,7 +160,7 @@ SERVICES: tuple[Service, ...] = (
     Service(
         "airflow",
         ports=(("airflow_port", "MOONWATCH_AIRFLOW_PORT"),),
-        processes=lambda c: [airflow.component_process(c, name) for name in airflow.COMPONENTS],
+        processes=airflow.processes,
         start=airflow.start_airflow,
         # Every component, not just the metadata database: up means ready to run DAGs.
         healthy=lambda c: airflow.airflow_healthy(c.airflow_url),
