@@ -19,14 +19,16 @@ from pathlib import Path
 
 import pytest
 
+from moonwatch.errors import StackError
 from moonwatch.stack import airflow_forkserver
+from moonwatch.stack.airflow_forkserver import component_process, request_component
 from moonwatch.stack.process import wait_until
 
 pytestmark = pytest.mark.integration
 
 _SERVER = """
 import os, sys, time
-from setproctitle import getproctitle, setproctitle
+from setproctitle import setproctitle
 from moonwatch.stack import airflow_forkserver as fs
 
 def probe(args):
@@ -37,24 +39,25 @@ def probe(args):
     return 0
 
 fs.run_airflow = probe
-sys.exit(fs.main([sys.argv[1]]))
+sys.exit(fs.main(sys.argv[1:]))
 """
 
 
 @pytest.fixture
-def forkserver(tmp_path: Path) -> Iterator[tuple[subprocess.Popen, Path]]:
-    socket_path = tmp_path / "forkserver.sock"
+def forkserver(tmp_path: Path) -> Iterator[subprocess.Popen]:
+    run_dir, log_dir = tmp_path / "run", tmp_path / "logs"
+    run_dir.mkdir()
     env = {**os.environ, "AIRFLOW_HOME": str(tmp_path / "airflow")}
     server = subprocess.Popen(
-        [sys.executable, "-c", _SERVER, str(socket_path)],
+        [sys.executable, "-c", _SERVER, str(run_dir), str(log_dir)],
         env=env,
         stdout=(tmp_path / "forkserver.log").open("wb"),
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     try:
-        wait_until(lambda: airflow_forkserver.ready(socket_path), "the fork server", 120)
-        yield server, socket_path
+        wait_until(lambda: airflow_forkserver.ready(run_dir), "the fork server", 120)
+        yield server
     finally:
         for pid in _children(server.pid):
             os.killpg(pid, signal.SIGKILL)
@@ -74,64 +77,62 @@ def _children(pid: int) -> list[int]:
     return out
 
 
-def _fork(socket_path: Path, component: str, log: Path) -> int:
-    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    try:
-        return airflow_forkserver.fork_component(socket_path, component, fd)
-    finally:
-        os.close(fd)
-
-
 def _gone(pid: int) -> bool:
     """Exited and reaped: a zombie still has its /proc entry."""
     return not Path(f"/proc/{pid}").exists()
 
 
-def test_a_component_runs_in_its_own_session_logs_where_asked_and_is_reaped(
-    forkserver: tuple[subprocess.Popen, Path], tmp_path: Path
+def test_a_component_runs_in_its_own_session_with_its_log_and_pid_file_and_is_reaped(
+    forkserver: subprocess.Popen, tmp_path: Path
 ) -> None:
-    server, socket_path = forkserver
-    log = tmp_path / "scheduler.log"
-    pid = _fork(socket_path, "scheduler", log)
+    run_dir, log_dir = tmp_path / "run", tmp_path / "logs"
+    pid = request_component(run_dir, "scheduler")
+    process = component_process(run_dir, log_dir, "scheduler")
+    assert process.pid() == pid  # its PID file, written before the answer
+    log = log_dir / "airflow-scheduler.log"
     wait_until(lambda: "args=" in log.read_text(), "the component's first line", 30)
     facts = dict(pair.split("=", 1) for pair in log.read_text().split())
     assert facts["args"] == "scheduler,--skip-serve-logs"  # the table's, nothing sent
     assert int(facts["pid"]) == pid
     assert int(facts["sid"]) == pid  # its own session: stopping it stops its group only
-    assert int(facts["ppid"]) == server.pid  # a fork of the server that imported Airflow
+    assert int(facts["ppid"]) == forkserver.pid  # a fork of the server that imported Airflow
     assert facts["stdin"] == "b''"  # nothing of the launcher's standard input
     assert Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"airflow scheduler")
+    assert log.stat().st_mode & 0o777 == 0o600
 
-    os.killpg(pid, signal.SIGTERM)
+    # Asked again while it runs (the supervisor and `up` at once): the same one, no second.
+    assert request_component(run_dir, "scheduler") == pid
+    assert _children(forkserver.pid) == [pid]
+
+    assert process.stop(timeout=10)
     wait_until(lambda: _gone(pid), "the server to reap its stopped component", 10)
+    assert request_component(run_dir, "scheduler") != pid  # stopped: a new one
 
 
-def test_only_known_components_with_a_log_are_forked(
-    forkserver: tuple[subprocess.Popen, Path], tmp_path: Path
-) -> None:
-    server, socket_path = forkserver
-    for request in ("sh -c 'touch /tmp/pwned'", "../scheduler", "celery worker"):
-        with pytest.raises(RuntimeError, match="unknown component") as refused:
-            _fork(socket_path, request, tmp_path / "x.log")
+def test_only_known_components_are_forked(forkserver: subprocess.Popen, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    for request in ("sh -c 'touch /tmp/pwned'", "../scheduler", "celery worker", "x" * 5000):
+        with pytest.raises(StackError, match="unknown component") as refused:
+            request_component(run_dir, request)
         assert "api-server, scheduler, dag-processor, triggerer" in str(refused.value)
+    assert _children(forkserver.pid) == []
+    assert not list(run_dir.glob("*.pid"))
+    # An asker that leaves before the answer costs nothing but its own request.
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
-        client.connect(str(socket_path))
-        client.sendall(b"triggerer")  # no log file passed along
-        assert b"no log file" in client.recv(200)
-    assert _children(server.pid) == []
-    # And it still serves.
-    pid = _fork(socket_path, "triggerer", tmp_path / "triggerer.log")
-    assert _children(server.pid) == [pid]
+        client.connect(str(airflow_forkserver.socket_path(run_dir)))
+        client.sendall(b"triggerer")
+    wait_until(lambda: len(_children(forkserver.pid)) == 1, "the triggerer", 10)
+    assert request_component(run_dir, "triggerer") == _children(forkserver.pid)[0]
 
 
 def test_the_server_stops_on_sigterm_and_leaves_its_components_running(
-    forkserver: tuple[subprocess.Popen, Path], tmp_path: Path
+    forkserver: subprocess.Popen, tmp_path: Path
 ) -> None:
-    server, socket_path = forkserver
-    pid = _fork(socket_path, "dag-processor", tmp_path / "dag-processor.log")
-    server.terminate()
-    assert server.wait(timeout=10) == 0
-    assert not socket_path.exists()
+    run_dir = tmp_path / "run"
+    pid = request_component(run_dir, "dag-processor")
+    forkserver.terminate()
+    assert forkserver.wait(timeout=10) == 0
+    assert not airflow_forkserver.socket_path(run_dir).exists()
     time.sleep(0.5)
     assert Path(f"/proc/{pid}").exists()  # the supervisor starts a new server; this one runs on
     os.killpg(pid, signal.SIGKILL)

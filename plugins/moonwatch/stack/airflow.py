@@ -216,15 +216,11 @@ def set_up_metadata_db(airflow: str = "airflow", env: dict[str, str] | None = No
 
 
 def component_process(config: StackConfig, component: str) -> ManagedProcess:
-    return ManagedProcess(f"airflow-{component}", config.run_dir, config.log_dir)
+    return airflow_forkserver.component_process(config.run_dir, config.log_dir, component)
 
 
 def forkserver_process(config: StackConfig) -> ManagedProcess:
     return ManagedProcess("airflow-forkserver", config.run_dir, config.log_dir)
-
-
-def forkserver_socket(config: StackConfig) -> Path:
-    return config.run_dir / "airflow-forkserver.sock"
 
 
 def processes(config: StackConfig) -> list[ManagedProcess]:
@@ -244,19 +240,21 @@ def start_airflow(config: StackConfig, timeout: float = 180.0) -> None:
         require_free_port(config.airflow_port, "the Airflow api-server", "MOONWATCH_AIRFLOW_PORT")
         migrate_metadata_db(config)
     forkserver = forkserver_process(config)
-    socket_path = forkserver_socket(config)
     forkserver.start(
-        [sys.executable, "-m", "moonwatch.stack.airflow_forkserver", str(socket_path)],
+        [
+            *(sys.executable, "-m", "moonwatch.stack.airflow_forkserver"),
+            *(str(config.run_dir), str(config.log_dir)),
+        ],
         env=airflow_env(config),
         cwd=config.airflow_home,
     )
     wait_until(
-        lambda: airflow_forkserver.ready(socket_path),
+        lambda: airflow_forkserver.ready(config.run_dir),
         "the Airflow fork server to import Airflow",
         timeout,
         forkserver,
     )
-    _start_component(config, "api-server")
+    airflow_forkserver.request_component(config.run_dir, "api-server")
     wait_until(
         lambda: airflow_healthy(config.airflow_url, metadb_only=True),
         "the Airflow api-server",
@@ -264,19 +262,7 @@ def start_airflow(config: StackConfig, timeout: float = 180.0) -> None:
         api,
     )
     for component in COMPONENTS[1:]:
-        _start_component(config, component)
-
-
-def _start_component(config: StackConfig, component: str) -> None:
-    process = component_process(config, component)
-    if process.is_running():
-        return
-    log_fd = process.open_log()
-    try:
-        pid = airflow_forkserver.fork_component(forkserver_socket(config), component, log_fd)
-    finally:
-        os.close(log_fd)
-    process.record(pid)
+        airflow_forkserver.request_component(config.run_dir, component)
 
 
 # Right after `up` every DAG's first runs call the api-server's execution API at once, and on

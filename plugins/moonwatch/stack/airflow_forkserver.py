@@ -6,15 +6,16 @@ triggerer's runner), none of it shared. This process imports them once, moves th
 garbage collector's way (``gc.freeze``: a collection writes to every object it visits, and a
 written page is no longer shared), and forks each component when asked. The component runs
 Airflow's own command line, as `airflow <component>` would, and the imported modules' pages
-stay shared for as long as nobody writes to them: about 200 MiB less PSS at rest, measured by
-``make bench``.
+stay shared for as long as nobody writes to them: about 150-200 MiB less PSS at rest
+(``make bench`` measures the stack's PSS).
 
-The launcher and the supervisor ask over a Unix socket in the stack's private run folder.
-A request is one component's name, one of :data:`COMPONENT_ARGS` and nothing else (no command
-line ever crosses the socket), with the component's open log file passed along (``SCM_RIGHTS``),
-so the launcher keeps opening logs as it does for every service; the answer is the forked
-component's PID. Each component runs in a session of its own, stopped by its PID file like any
-other service, and this process reaps those that exit.
+The launcher and the supervisor ask over a Unix socket in the stack's private run folder. A
+request is one component's name, one of :data:`COMPONENT_ARGS` and nothing else (no command
+line ever crosses the socket). This process then does what the launcher does for every other
+service: it opens the component's log, starts it in a session of its own and writes its PID
+file (so it is stopped like any other service), before it answers with the PID. A component
+already running is not started again: the answer is its PID. Components that exit are reaped
+here.
 
 Before any fork this process starts no thread and never connects to the metadata database
 (Airflow's engine connects on first use), so every component starts as a fresh `airflow` would.
@@ -33,6 +34,9 @@ import socket
 import sys
 import threading
 from pathlib import Path
+
+from moonwatch.errors import StackError
+from moonwatch.stack.process import ManagedProcess
 
 logger = logging.getLogger(__name__)
 
@@ -61,35 +65,48 @@ PRELOADED_MODULES = (
     "uvicorn",
 )
 
-_MAX_REQUEST = 64
+_MAX_REQUEST = 64 * 1024
 _REAP_EVERY_S = 1.0
 
 
 # -- the launcher's side -----------------------------------------------------------------
 
 
-def ready(socket_path: Path) -> bool:
-    """True once the fork server at ``socket_path`` has imported Airflow and takes requests."""
+def component_process(run_dir: Path, log_dir: Path, component: str) -> ManagedProcess:
+    return ManagedProcess(f"airflow-{component}", run_dir, log_dir)
+
+
+def socket_path(run_dir: Path) -> Path:
+    return run_dir / "airflow-forkserver.sock"
+
+
+def ready(run_dir: Path) -> bool:
+    """True once the fork server of ``run_dir`` has imported Airflow and takes requests."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
         try:
-            client.connect(str(socket_path))
+            client.connect(str(socket_path(run_dir)))
         except OSError:
             return False
     return True
 
 
-def fork_component(socket_path: Path, component: str, log_fd: int, timeout: float = 30.0) -> int:
-    """Ask the fork server for ``component``, logging to ``log_fd``; the new process's PID."""
+def request_component(run_dir: Path, component: str, timeout: float = 30.0) -> int:
+    """Ask the fork server of ``run_dir`` for ``component``: the PID of the one running, forked
+    now if none was."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
         client.settimeout(timeout)
-        client.connect(str(socket_path))
-        socket.send_fds(client, [component.encode()], [log_fd])
+        client.connect(str(socket_path(run_dir)))
+        client.sendall(component.encode())
+        client.shutdown(socket.SHUT_WR)
         raw = b""
         while chunk := client.recv(4096):  # the server closes once it has answered
             raw += chunk
     answer = raw.decode(errors="replace").strip()
     if not answer.isdigit():
-        raise RuntimeError(f"the Airflow fork server did not start {component}: {answer!r}")
+        raise StackError(
+            f"the Airflow fork server did not start {component[:100]}: {answer or 'no answer'}. "
+            "Its log, airflow-forkserver.log beside the stack's other logs, says more."
+        )
     return int(answer)
 
 
@@ -115,12 +132,13 @@ def preload(modules: tuple[str, ...] = PRELOADED_MODULES) -> None:
     gc.freeze()
 
 
-def serve(socket_path: Path) -> None:
-    """Take requests on ``socket_path`` until SIGTERM; reap the components that exit."""
+def serve(run_dir: Path, log_dir: Path) -> None:
+    """Take requests until SIGTERM; reap the components that exit."""
     preload()
-    socket_path.unlink(missing_ok=True)
+    path = socket_path(run_dir)
+    path.unlink(missing_ok=True)
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    server.bind(str(socket_path))
+    server.bind(str(path))
     server.listen()
     stopping = False
 
@@ -129,52 +147,54 @@ def serve(socket_path: Path) -> None:
         stopping = True
 
     signal.signal(signal.SIGTERM, stop)
-    logger.info("Airflow imported; forking components on request at %s", socket_path)
+    logger.info("Airflow imported; forking components on request at %s", path)
     try:
         while not stopping:
             if select.select([server], [], [], _REAP_EVERY_S)[0]:
                 conn, _ = server.accept()
                 with conn:
-                    _answer(conn, server)
+                    try:
+                        _answer(conn, server, run_dir, log_dir)
+                    except Exception as e:  # say why, and serve the next one
+                        logger.exception("answering a request failed")
+                        with contextlib.suppress(OSError):  # the asker may have left
+                            conn.sendall(f"failed: {e}".encode())
             _reap()
     finally:
         server.close()
-        socket_path.unlink(missing_ok=True)
+        path.unlink(missing_ok=True)
 
 
-def _answer(conn: socket.socket, server: socket.socket) -> None:
+def _answer(conn: socket.socket, server: socket.socket, run_dir: Path, log_dir: Path) -> None:
     conn.settimeout(5)
-    try:
-        request, fds, _, _ = socket.recv_fds(conn, _MAX_REQUEST, 1)
-    except OSError:
+    request = b""
+    # To the asker's end of writing (read whole, an answer is never cut off by a reset), within
+    # a bound; no component's name comes near it.
+    while len(request) <= _MAX_REQUEST and (chunk := conn.recv(4096)):
+        request += chunk
+    if not request:  # a readiness check: connected, asked nothing
         return
     component = request.decode(errors="replace").strip()
-    try:
-        if not request:  # a readiness check: connected, asked nothing
-            return
-        problem = _refusal(component, fds)
-        if problem:
-            logger.warning("refused a request for %r: %s", component[:_MAX_REQUEST], problem)
-            conn.sendall(problem.encode())
-            return
-        pid = os.fork()
-        if pid == 0:
-            server.close()
-            conn.close()
-            _become(component, fds[0])
-        logger.info("forked %s: PID %d", component, pid)
-        conn.sendall(str(pid).encode())
-    finally:
-        for fd in fds:
-            os.close(fd)
-
-
-def _refusal(component: str, fds: list[int]) -> str | None:
     if component not in COMPONENT_ARGS:
-        return f"unknown component {component!r}; one of {', '.join(COMPONENT_ARGS)}"
-    if len(fds) != 1:
-        return f"no log file came with the request for {component}"
-    return None
+        logger.warning("refused a request for %r", component[:100])
+        known = ", ".join(COMPONENT_ARGS)
+        conn.sendall(f"unknown component {component[:100]!r}; one of {known}".encode())
+        return
+    process = component_process(run_dir, log_dir, component)
+    pid = process.pid()
+    if pid is None:
+        log_fd = process.open_log()
+        try:
+            pid = os.fork()
+            if pid == 0:
+                server.close()
+                conn.close()
+                _become(component, log_fd)
+        finally:
+            os.close(log_fd)
+        process.record(pid)
+        logger.info("forked %s: PID %d", component, pid)
+    conn.sendall(str(pid).encode())
 
 
 def _become(component: str, log_fd: int) -> None:
@@ -228,10 +248,11 @@ def _reap() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 1:
-        print("usage: python -m moonwatch.stack.airflow_forkserver SOCKET", file=sys.stderr)
+    if len(argv) != 2:
+        usage = "usage: python -m moonwatch.stack.airflow_forkserver RUN_DIR LOG_DIR"
+        print(usage, file=sys.stderr)
         return 2
-    serve(Path(argv[0]))
+    serve(Path(argv[0]), Path(argv[1]))
     return 0
 
 
