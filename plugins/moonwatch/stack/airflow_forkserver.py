@@ -1,7 +1,7 @@
 """Airflow's four long-lived components, forked from one process that imported Airflow once.
 
 Started as four `airflow <component>` programs, each component imports Airflow, SQLAlchemy,
-FastAPI and the rest by itself: the same ~100 MiB of modules four times over (five with the
+FastAPI and the rest by itself: the same ~150 MiB of modules four times over (five with the
 triggerer's runner), none of it shared. This process imports them once, moves them out of the
 garbage collector's way (``gc.freeze``: a collection writes to every object it visits, and a
 written page is no longer shared), and forks each component when asked. The component runs
@@ -41,8 +41,8 @@ from moonwatch.stack.process import ManagedProcess
 logger = logging.getLogger(__name__)
 
 # Each component's `airflow` arguments. The api-server takes its host and port from
-# AIRFLOW__API__HOST/PORT; the scheduler and triggerer leave logs to the api-server (no
-# serve-logs server of their own, whose port would clash between stacks).
+# AIRFLOW__API__HOST/PORT. The scheduler and triggerer start no log server of their own: the
+# api-server reads the task logs from the same disk.
 COMPONENT_ARGS: dict[str, tuple[str, ...]] = {
     "api-server": ("api-server",),
     "scheduler": ("scheduler", "--skip-serve-logs"),
