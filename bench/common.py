@@ -283,7 +283,8 @@ def produce_raw(
 # -- processes and memory --------------------------------------------------------------------
 
 
-def _children_map() -> dict[int, list[int]]:
+def children_map() -> dict[int, list[int]]:
+    """Every running process's children, by parent PID (from /proc/PID/stat)."""
     children: dict[int, list[int]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         with contextlib.suppress(OSError, IndexError, ValueError):
@@ -296,7 +297,7 @@ def process_tree(
     pid: int, children: dict[int, list[int]] | None = None, stop: frozenset[int] = frozenset()
 ) -> list[int]:
     """``pid`` and its descendants, but not those of ``stop`` nor below them."""
-    children = children if children is not None else _children_map()
+    children = children if children is not None else children_map()
     out, todo = [], [pid]
     while todo:
         p = todo.pop()
@@ -340,7 +341,7 @@ def service_trees(run_dir: Path) -> dict[str, list[int]]:
     descendant that is another service's process is that service's, with its own tree (the
     Airflow fork server's children are the four components)."""
     roots = dict(service_roots(run_dir))
-    children = _children_map()
+    children = children_map()
     own = frozenset(roots.values())
     return {name: process_tree(pid, children, stop=own) for name, pid in roots.items()}
 
@@ -401,7 +402,7 @@ class Process(NamedTuple):
 def service_processes(run_dir: Path) -> dict[str, list[Process]]:
     """Per service in ``run_dir``: a :class:`Process` for each process of its tree
     (:func:`service_trees`) still running."""
-    children = _children_map()
+    children = children_map()
     roots = dict(service_roots(run_dir))
     own = frozenset(roots.values())
     out: dict[str, list[Process]] = {}

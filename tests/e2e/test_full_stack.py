@@ -12,12 +12,12 @@ from __future__ import annotations
 import os
 import signal
 import time
-from pathlib import Path
 
 import psycopg
 import pytest
 import requests
 
+from bench.common import children_map
 from moonwatch.dbt import docs as dbt_docs
 from moonwatch.stack import airflow
 from moonwatch.stack.config import StackConfig
@@ -79,10 +79,6 @@ def _recent_prices(url: str, symbol: str, quotes: int = 3) -> set[float]:
     return {round(float(price), 2) for (price,) in rows}
 
 
-def _parent(pid: int) -> int:
-    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-
-
 def _restarted(config: StackConfig, name: str, old: int, timeout: float = 120) -> int:
     """The PID of ``name`` once the supervisor has started it again after ``old`` died."""
     deadline = time.monotonic() + timeout
@@ -101,12 +97,12 @@ def _check_components_and_their_restarts(config: StackConfig) -> None:
     forkserver = pids["airflow-forkserver"]
     for component in airflow.COMPONENTS:
         pid = pids[f"airflow-{component}"]
-        assert _parent(pid) == forkserver, component
+        assert pid in children_map().get(forkserver, []), component
         assert os.getsid(pid) == pid, component
 
     os.kill(pids["airflow-dag-processor"], signal.SIGKILL)
     again = _restarted(config, "airflow-dag-processor", pids["airflow-dag-processor"])
-    assert _parent(again) == forkserver
+    assert again in children_map().get(forkserver, [])
 
     os.kill(forkserver, signal.SIGKILL)
     _restarted(config, "airflow-forkserver", forkserver)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.common import children_map
 from moonwatch.errors import StackError
 from moonwatch.stack import airflow_forkserver
 from moonwatch.stack.airflow_forkserver import component_process, request_component
@@ -66,15 +67,7 @@ def forkserver(tmp_path: Path) -> Iterator[subprocess.Popen]:
 
 
 def _children(pid: int) -> list[int]:
-    out = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            out.append(int(stat.parent.name))
-    return out
+    return children_map().get(pid, [])
 
 
 def _gone(pid: int) -> bool:

@@ -220,7 +220,7 @@ def component_process(config: StackConfig, component: str) -> ManagedProcess:
 
 
 def forkserver_process(config: StackConfig) -> ManagedProcess:
-    return ManagedProcess("airflow-forkserver", config.run_dir, config.log_dir)
+    return ManagedProcess(airflow_forkserver.NAME, config.run_dir, config.log_dir)
 
 
 def processes(config: StackConfig) -> list[ManagedProcess]:

@@ -65,6 +65,8 @@ PRELOADED_MODULES = (
     "uvicorn",
 )
 
+# Its PID file, log and socket in the stack's folders.
+NAME = "airflow-forkserver"
 _MAX_REQUEST = 64 * 1024
 _REAP_EVERY_S = 1.0
 
@@ -77,7 +79,7 @@ def component_process(run_dir: Path, log_dir: Path, component: str) -> ManagedPr
 
 
 def socket_path(run_dir: Path) -> Path:
-    return run_dir / "airflow-forkserver.sock"
+    return run_dir / f"{NAME}.sock"
 
 
 def ready(run_dir: Path) -> bool:
@@ -105,7 +107,7 @@ def request_component(run_dir: Path, component: str, timeout: float = 30.0) -> i
     if not answer.isdigit():
         raise StackError(
             f"the Airflow fork server did not start {component[:100]}: {answer or 'no answer'}. "
-            "Its log, airflow-forkserver.log beside the stack's other logs, says more."
+            f"Its log, {NAME}.log beside the stack's other logs, says more."
         )
     return int(answer)
 
