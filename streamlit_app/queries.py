@@ -14,6 +14,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pandas as pd
+import psycopg
 import streamlit as st
 from sqlalchemy import text
 from sqlalchemy.engine import Result, make_url
@@ -152,6 +153,16 @@ def database_key() -> str:
 SESSION_OPTIONS = "-c statement_timeout=15000 -c default_transaction_read_only=on -c jit=off"
 
 
+class BinaryCursor(psycopg.Cursor):
+    """A cursor that asks PostgreSQL for its results in binary. Parsing timestamps and
+    floats from text was half of the percent-change history's read (4,458 rows: 21 ms of
+    text against 10 ms of binary); every type the marts use has a binary loader."""
+
+    def __init__(self, connection: psycopg.Connection, **kwargs: object) -> None:
+        super().__init__(connection, **kwargs)
+        self.format = psycopg.pq.Format.BINARY
+
+
 def connection():
     """The shared SQL connection (a SQLAlchemy engine, pooled, one per distinct URL)."""
     return st.connection(
@@ -165,6 +176,7 @@ def connection():
             "connect_timeout": 5,
             "application_name": "moonwatch-dashboard",
             "options": SESSION_OPTIONS,
+            "cursor_factory": BinaryCursor,
         },
     )
 
@@ -360,36 +372,38 @@ def latest_quotes(db: str, coin_ids: tuple[int, ...], *, source: str) -> pd.Data
 
 # Module level, so a test can ask Postgres for its plan (an index-only scan).
 QUOTE_HISTORY_SQL = """
-    with scoped as (
-        -- Only the columns the index on (source, coin_id, last_updated_at, ...) holds,
-        -- so Postgres answers from the index alone instead of one heap page per quote.
-        select coin_id, quote_currency, last_updated_at, price, percent_change_1h,
-               percent_change_24h, percent_change_7d, percent_change_30d
+    with bounds as materialized (
+        -- Only columns of the index on (source, coin_id, last_updated_at, ...): Postgres
+        -- answers from the index alone instead of one heap page per quote.
+        select max(last_updated_at) as hi, min(last_updated_at) as first
         from marts.quotes_coins
         where coin_id = any(:coin_ids) and source = :source
           and last_updated_at <= now() + interval '5 minutes'
     ),
-    bounds as (
-        select max(last_updated_at) as hi,
-               max(last_updated_at) - make_interval(days => :days) as lo
-        from scoped
-    ),
-    sized as (
-        select lo, make_interval(secs => greatest(
-            60, ceil(extract(epoch from hi - greatest(lo, (select min(last_updated_at)
-                from scoped))) / :points))) as bucket
+    sized as materialized (
+        select hi - make_interval(days => :days) as lo,
+               -- points - 1 widths span the data: however the buckets align, at most
+               -- :points of them hold a quote.
+               make_interval(secs => greatest(60, ceil(extract(epoch from
+                   hi - greatest(hi - make_interval(days => :days), first))
+                   / greatest(:points - 1, 1)))) as bucket
         from bounds
     )
-    select s.coin_id, s.quote_currency,
-           date_bin(z.bucket, s.last_updated_at, timestamptz '2000-01-01') as last_updated_at,
-           avg(s.price) as price,
-           avg(s.percent_change_1h) as percent_change_1h,
-           avg(s.percent_change_24h) as percent_change_24h,
-           avg(s.percent_change_7d) as percent_change_7d,
-           avg(s.percent_change_30d) as percent_change_30d,
+    -- The window and the bucket are scalars (subqueries run once): the window's start bounds
+    -- the index range, and no row recomputes the bucket's interval arithmetic.
+    select q.coin_id, q.quote_currency,
+           date_bin((select bucket from sized), q.last_updated_at, timestamptz '2000-01-01')
+               as last_updated_at,
+           avg(q.price) as price,
+           avg(q.percent_change_1h) as percent_change_1h,
+           avg(q.percent_change_24h) as percent_change_24h,
+           avg(q.percent_change_7d) as percent_change_7d,
+           avg(q.percent_change_30d) as percent_change_30d,
            count(*) as samples
-    from scoped s cross join sized z
-    where s.last_updated_at >= z.lo
+    from marts.quotes_coins as q
+    where q.coin_id = any(:coin_ids) and q.source = :source
+      and q.last_updated_at <= now() + interval '5 minutes'
+      and q.last_updated_at >= (select lo from sized)
     group by 1, 2, 3
     order by 3, 1, 2
 """

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pandas as pd
+import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
@@ -150,6 +151,36 @@ def test_quote_history_and_hourly_prices_cover_the_selected_coins(small_marts, d
     assert queries.price_hourly(db, (5426,), source="coinmarketcap").empty
 
 
+def test_quote_history_averages_a_long_history_into_the_page_points(
+    small_marts, loader, dashboard_env
+):
+    """40 days of quotes every 10 minutes and one from a wrong clock an hour ahead: the page
+    gets at most MAX_POINTS_PER_COIN points of the last HISTORY_DAYS before the newest real
+    quote, each the mean of its quotes, and nothing of the future one."""
+    coin = 424242
+    loader.execute(
+        "insert into marts.quotes_coins (coin_id, quote_currency, source, last_updated_at, "
+        "price, percent_change_1h, percent_change_24h, percent_change_7d, percent_change_30d) "
+        "select %(coin)s, 'USD', %(source)s, now() - make_interval(mins => 10 * i), i, -i, "
+        "0, 0, 0 from generate_series(1, 40 * 144) as i "
+        "union all select %(coin)s, 'USD', %(source)s, now() + interval '1 hour', 1e9, 0, 0, "
+        "0, 0",
+        {"coin": coin, "source": SIM},
+    )
+    try:
+        history = queries.quote_history(queries.database_key(), (coin,), source=SIM)
+    finally:
+        loader.execute("delete from marts.quotes_coins where coin_id = %s", (coin,))
+    # The window: quote i is 10 * i minutes old, the newest (i = 1) ends it.
+    in_window = [i for i in range(1, 40 * 144 + 1) if 10 * (i - 1) <= queries.HISTORY_DAYS * 1440]
+    assert 1000 < len(history) <= queries.MAX_POINTS_PER_COIN
+    assert history["samples"].sum() == len(in_window)  # the future quote is not among them
+    assert (history["price"] * history["samples"]).sum() == pytest.approx(sum(in_window))
+    assert history["percent_change_1h"].equals(-history["price"])
+    assert history["last_updated_at"].is_monotonic_increasing
+    assert history["price"].max() < 1e9
+
+
 def test_pipeline_health(small_marts, dashboard_env):
     health = queries.pipeline_health(queries.database_key())
     assert set(health["source_name"]) == {"crypto_quotes", "crypto_listings", "fx_rates"}
@@ -238,3 +269,18 @@ def test_dashboard_sessions_are_read_only_bounded_and_without_jit(dashboard_env)
         "default_transaction_read_only": "on",
         "statement_timeout": "15s",
     }
+
+
+def test_dashboard_reads_results_in_binary(small_marts, dashboard_env):
+    """The page's cursors ask for binary results (text parsing was half of the history's
+    read), and the values come back the same types as from text."""
+    from sqlalchemy import text
+
+    with queries.connection().connect() as conn:
+        result = conn.execute(
+            text("select 1.5::float8, now(), 'x'::text, 2::int, 3::numeric, true, null::int")
+        )
+        assert result.cursor.format == psycopg.pq.Format.BINARY
+        number, stamp, word, count, exact, flag, nothing = result.one()
+    assert (number, word, count, exact, flag, nothing) == (1.5, "x", 2, 3, True, None)
+    assert stamp.tzinfo is not None
