@@ -28,6 +28,7 @@ from streamlit_app.first_paint import hold_for_first_paint
 from streamlit_app.header import empty_state, header, other_sources_note, page_setup
 from streamlit_app.loading import Missing, load
 from streamlit_app.market import (
+    build_figures,
     headline,
     percent_section,
     pickers,
@@ -182,13 +183,15 @@ def render(db: str, summary: pd.DataFrame | Missing) -> None:
     )
     credits = load("credit_budget", lambda: queries.credit_budget(db, source=source), source)
     alerts = load("alert_events", lambda: queries.recent_alerts(db, source=source), source)
+    # The charts too: built while the headline is painted, drawn after.
+    figures = build_figures(hourly, history, cap, vol, colors, labels, cur)
     if cards_sent is not None:
         hold_for_first_paint(cards_sent)
 
     if hourly is not None and history is not None:
-        price_section(hourly, colors, labels, cur)
-        percent_section(history, colors, labels, cur)
-    top_section(cap, vol, colors, labels, cur)
+        price_section(hourly, figures.price, labels, cur)
+        percent_section(history, figures.percent, labels, cur)
+    top_section(cap, vol, figures, labels, cur)
     health_section(health, currency.newest_fx_date(rates))
     reconciliation_section(reconciliation)
     credits_section(credits)

@@ -7,7 +7,7 @@ element of the type arrives. Sent right behind the headline cards, the charts (P
 loaded: 2-4 s in headless Chromium against ~1.4 s without them (bench/dashboard.py). So on a
 session's first run nothing after the cards is sent until ``FIRST_PAINT_SECONDS`` after them,
 time the browser uses to load the cards' own code (metric, HTML, download button) and paint
-them; the reads between cards and charts count towards it. Later runs of the session (the
+them; the reads and the building of the charts count towards it. Later runs of the session (the
 refresh, a new pick) find every element's code loaded and do not wait.
 
 The hold is the price of the headline: with it at 0 or 0.35 s, the headline of a month of

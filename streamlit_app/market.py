@@ -5,9 +5,11 @@ download. Money arrives converted to the page's currency (``cur``)."""
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from functools import partial
 
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
 from moonwatch.settings import DASHBOARD_CURRENCIES
@@ -184,7 +186,46 @@ def sparklines(cards: list[Card], hourly: pd.DataFrame | None, cur: str) -> None
             card.draw(markup.svg_image(spark, title))
 
 
-def price_section(hourly: pd.DataFrame | Missing, colors, labels, cur: str) -> None:
+@dataclass(frozen=True)
+class Figures:
+    """The page's charts, built apart from drawing them: the page builds them while its
+    headline is being painted (``first_paint``) and draws them once it is. None (or no
+    percent charts) where the data is missing."""
+
+    price: go.Figure | None
+    percent: tuple[go.Figure, ...]
+    cap: go.Figure | None
+    vol: go.Figure | None
+
+
+def build_figures(
+    hourly: pd.DataFrame | Missing | None,
+    history: pd.DataFrame | Missing | None,
+    cap: pd.DataFrame | Missing,
+    vol: pd.DataFrame | Missing,
+    colors: dict[int, str],
+    labels: dict[int, str],
+    cur: str,
+) -> Figures:
+    def have(frame: object) -> bool:
+        return isinstance(frame, pd.DataFrame)
+
+    return Figures(
+        price=charts.price_chart(hourly, colors, labels, cur) if have(hourly) else None,
+        percent=tuple(
+            charts.percent_change_chart(history, column, colors, labels)
+            for column in charts.PERCENT_COLUMNS
+        )
+        if have(history)
+        else (),
+        cap=charts.market_cap_donut(cap, colors, labels, cur) if have(cap) else None,
+        vol=charts.volume_bars(vol, colors, labels, cur) if have(vol) else None,
+    )
+
+
+def price_section(
+    hourly: pd.DataFrame | Missing, figure: go.Figure | None, labels, cur: str
+) -> None:
     st.subheader("Price")
     if isinstance(hourly, Missing):
         st.info(
@@ -193,34 +234,32 @@ def price_section(hourly: pd.DataFrame | Missing, colors, labels, cur: str) -> N
             icon=":material/info:",
         )
         return
-    st.plotly_chart(charts.price_chart(hourly, colors, labels, cur), config=charts.PLOTLY_CONFIG)
+    st.plotly_chart(figure, config=charts.PLOTLY_CONFIG)
     download(hourly, "hourly", labels, cur, "Hourly prices", "hourly")
 
 
-def percent_section(history: pd.DataFrame | Missing, colors, labels, cur: str) -> None:
+def percent_section(
+    history: pd.DataFrame | Missing, figures: tuple[go.Figure, ...], labels, cur: str
+) -> None:
     st.subheader("Percent change")
     if isinstance(history, Missing):
         st.info(f"No quote history for these coins: {history.reason}.", icon=":material/info:")
         return
-    columns = list(charts.PERCENT_COLUMNS)
-    for pair in (columns[:2], columns[2:]):
-        for col, column in zip(st.columns(2), pair, strict=True):
+    for pair in (figures[:2], figures[2:]):
+        for col, figure in zip(st.columns(2), pair, strict=True):
             with col:
-                st.plotly_chart(
-                    charts.percent_change_chart(history, column, colors, labels),
-                    config=charts.PLOTLY_CONFIG,
-                )
+                st.plotly_chart(figure, config=charts.PLOTLY_CONFIG)
     download(history, "history", labels, cur, "Percent changes and prices", "history")
 
 
 def top_section(
-    cap: pd.DataFrame | Missing, vol: pd.DataFrame | Missing, colors, labels, cur
+    cap: pd.DataFrame | Missing, vol: pd.DataFrame | Missing, figures: Figures, labels, cur
 ) -> None:
     st.subheader("Market")
     left, right = st.columns(2)
-    for col, frame, chart, what, name in (
-        (left, cap, charts.market_cap_donut, "Top 10 by market cap", "cap-top-10"),
-        (right, vol, charts.volume_bars, "Top 10 by 24h volume", "vol-top-10"),
+    for col, frame, figure, what, name in (
+        (left, cap, figures.cap, "Top 10 by market cap", "cap-top-10"),
+        (right, vol, figures.vol, "Top 10 by 24h volume", "vol-top-10"),
     ):
         with col:
             if isinstance(frame, Missing):
@@ -230,7 +269,7 @@ def top_section(
                     icon=":material/info:",
                 )
                 continue
-            st.plotly_chart(chart(frame, colors, labels, cur), config=charts.PLOTLY_CONFIG)
+            st.plotly_chart(figure, config=charts.PLOTLY_CONFIG)
             snapshot = pd.Timestamp(frame["snapshot_at"].max()).tz_convert("UTC")
             st.caption(f"Snapshot {snapshot:%Y-%m-%d %H:%M} UTC ({freshness.format_age(snapshot)})")
             download(frame, "top", labels, cur, what, name)
