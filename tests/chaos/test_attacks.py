@@ -10,12 +10,12 @@ import os
 import re
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 
 import psycopg
 import pytest
 import requests
 
+from bench.common import service_pss
 from moonwatch.errors import BrokerError
 from moonwatch.stack import broker, postgres, supervisor
 from moonwatch.stack.cli import SERVICES
@@ -248,34 +248,9 @@ def test_chaos_marts_catch_up(chaos_stack: StackConfig) -> None:
 
 
 def _stack_pss_kb(config: StackConfig) -> int:
-    total = 0
-    for pid_file in config.run_dir.glob("*.pid"):
-        pid = int(pid_file.read_text().split()[0])
-        for member in _tree(pid):
-            try:
-                text = Path(f"/proc/{member}/smaps_rollup").read_text()
-                total += sum(int(x.split()[1]) for x in text.splitlines() if x.startswith("Pss:"))
-            except OSError:
-                continue
-    return total
-
-
-def _tree(root: int) -> set[int]:
-    children: dict[int, list[int]] = {}
-    for stat in os.listdir("/proc"):
-        if stat.isdigit():
-            try:
-                fields = Path(f"/proc/{stat}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            children.setdefault(int(fields[1]), []).append(int(stat))
-    seen, todo = set(), [root]
-    while todo:
-        pid = todo.pop()
-        if pid not in seen:
-            seen.add(pid)
-            todo += children.get(pid, [])
-    return seen
+    """The stack's PSS, each process counted once (the Airflow fork server's children are
+    the components' own)."""
+    return round(1024 * sum(pss for pss, _, _ in service_pss(config.run_dir).values()))
 
 
 @pytest.mark.timeout(int(SOAK_MINUTES * 60) + 1800)

@@ -9,11 +9,11 @@ import os
 import signal
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import psycopg
 import pytest
 
+from bench.common import children_map, process_tree
 from moonwatch.stack import celery_executor
 from moonwatch.stack.config import StackConfig
 from moonwatch.stack.ephemeral import ephemeral_stack
@@ -37,33 +37,15 @@ def celery_stack() -> Iterator[StackConfig]:
         yield config
 
 
-def _parent(pid: int) -> int:
-    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-
-
 def _worker_running(pid: int, workers: dict[str, int]) -> str | None:
     """The worker whose process tree holds ``pid``."""
-    with contextlib.suppress(OSError):
-        while pid > 1:
-            for name, worker_pid in workers.items():
-                if pid == worker_pid:
-                    return name
-            pid = _parent(pid)
+    parents = {child: parent for parent, kids in children_map().items() for child in kids}
+    while pid > 1:
+        for name, worker_pid in workers.items():
+            if pid == worker_pid:
+                return name
+        pid = parents.get(pid, 1)
     return None
-
-
-def _tree(root: int) -> list[int]:
-    """``root`` and every process below it (a task may have left the worker's process group)."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            children.setdefault(_parent(int(stat.parent.name)), []).append(int(stat.parent.name))
-    found, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        found.append(pid)
-        todo += children.get(pid, [])
-    return found
 
 
 def _succeeded_on(config: StackConfig, worker: str, since: datetime) -> int:
@@ -92,7 +74,8 @@ def test_chaos_celery_worker_killed_mid_load(celery_stack: StackConfig) -> None:
 
     # The whole worker at once, as when its machine dies: the worker, its pool, its tasks.
     killed_at = datetime.now(UTC)
-    for pid in _tree(workers[victim]):
+    # A task may have left the worker's process group: the whole tree, by parent PID.
+    for pid in process_tree(workers[victim]):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
     h.wait_for(lambda: h.loader_session_gone(config, session[1]), "its session to end", 60, 0.2)
