@@ -19,7 +19,7 @@ import requests
 
 from bench.common import children_map
 from moonwatch.dbt import docs as dbt_docs
-from moonwatch.stack import airflow
+from moonwatch.stack import airflow, airflow_forkserver
 from moonwatch.stack.config import StackConfig
 from moonwatch.stack.ephemeral import ephemeral_stack, leftovers, live_pids, run_launcher
 from tests.dashboard.conftest import require_chromium
@@ -94,10 +94,11 @@ def _check_components_and_their_restarts(config: StackConfig) -> None:
     """Each component is a fork of the fork server in a session of its own; a killed one comes
     back as a new fork of it, and a killed fork server comes back leaving the components be."""
     pids = live_pids(config)
-    forkserver = pids["airflow-forkserver"]
+    forkserver = pids[airflow_forkserver.NAME]
+    forked = children_map().get(forkserver, [])
     for component in airflow.COMPONENTS:
         pid = pids[f"airflow-{component}"]
-        assert pid in children_map().get(forkserver, []), component
+        assert pid in forked, component
         assert os.getsid(pid) == pid, component
 
     os.kill(pids["airflow-dag-processor"], signal.SIGKILL)
@@ -105,7 +106,7 @@ def _check_components_and_their_restarts(config: StackConfig) -> None:
     assert again in children_map().get(forkserver, [])
 
     os.kill(forkserver, signal.SIGKILL)
-    _restarted(config, "airflow-forkserver", forkserver)
+    _restarted(config, airflow_forkserver.NAME, forkserver)
     after = live_pids(config)
     kept = {c: after.get(f"airflow-{c}") for c in airflow.COMPONENTS}
     assert kept == {c: pids[f"airflow-{c}"] for c in airflow.COMPONENTS} | {"dag-processor": again}
