@@ -50,6 +50,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from bench import freshness
 from bench.common import (
     IDLE_WORKER_ROLE,
+    NEIGHBOUR_NICENESS,
     Milestone,
     Process,
     Section,
@@ -345,7 +346,8 @@ def measure(
         if others_done is not None and (others_at is None or others_at > load_start):
             section.add(
                 "",
-                "The other measurements of this run shared the machine with this window for its "
+                "The other measurements of this run shared the machine with this window, at a "
+                f"lower CPU priority (nice +{NEIGHBOUR_NICENESS}), for its "
                 + (
                     f"first {(overlap_until - load_start) / 60:.1f} min"
                     if overlap_until
