@@ -398,6 +398,21 @@ class Process(NamedTuple):
     pss: float  # MiB
     uss: float  # MiB
     under_worker: bool  # it is, or runs under, one of the LocalExecutor's workers
+    shmem: float = 0.0  # MiB of ``pss`` in shared memory (PostgreSQL's buffer cache)
+
+    @property
+    def is_task(self) -> bool:
+        """A task's process (below an executor worker): it lives as long as its task."""
+        return self.under_worker and not self.role.startswith(EXECUTOR_WORKER_ROLE)
+
+
+def lasting_private(processes: dict[str, list[Process]]) -> dict[str, float]:
+    """Per service, MiB of PSS outside shared memory held by its long-lived processes: every
+    process but the tasks' (which take their memory with them when their task ends)."""
+    return {
+        name: sum(p.pss - p.shmem for p in procs if not p.is_task)
+        for name, procs in processes.items()
+    }
 
 
 def service_processes(run_dir: Path) -> dict[str, list[Process]]:
@@ -416,7 +431,15 @@ def service_processes(run_dir: Path) -> dict[str, list[Process]]:
             under_worker = under_worker or role.startswith(EXECUTOR_WORKER_ROLE)
             if role:
                 memory = memory_kib(pid)
-                found.append(Process(role, memory.pss / 1024, memory.uss / 1024, under_worker))
+                found.append(
+                    Process(
+                        role,
+                        memory.pss / 1024,
+                        memory.uss / 1024,
+                        under_worker,
+                        memory.shmem / 1024,
+                    )
+                )
             todo.extend((c, under_worker) for c in children.get(pid, []) if c not in own)
         if found:
             out[name] = found

@@ -13,7 +13,14 @@ import subprocess
 import sys
 import time
 
-from bench.common import EXECUTOR_WORKER_ROLE, IDLE_WORKER_ROLE, Process, Section, service_trees
+from bench.common import (
+    EXECUTOR_WORKER_ROLE,
+    IDLE_WORKER_ROLE,
+    Process,
+    Section,
+    lasting_private,
+    service_trees,
+)
 from bench.stack_load import _report_floor
 
 
@@ -43,6 +50,21 @@ def test_the_floor_removes_only_the_private_memory_of_the_extra_workers_and_task
     # Not the other processes' PSS plus one worker's (120 + 13 + 44), which counts the
     # shared pages of the five removed workers as freed.
     assert "holds 177 MiB" not in text
+
+
+def test_flatness_counts_the_long_lived_processes_outside_shared_memory_not_the_tasks() -> None:
+    # The scheduler's tree with a busy worker running a dbt build, and without it a minute
+    # later: the same long-lived memory, whichever sample caught the task.
+    scheduler = Process("airflow scheduler", 120.0, 90.0, False)
+    worker = Process(EXECUTOR_WORKER_ROLE, 46.0, 16.0, True)
+    build = Process("airflow task", 180.0, 150.0, True)
+    postgres = Process("postgres", 60.0, 5.0, False, shmem=40.0)
+    busy = {"airflow-scheduler": [scheduler, worker, build], "postgres": [postgres]}
+    idle = {"airflow-scheduler": [scheduler, worker._replace(role=IDLE_WORKER_ROLE)]}
+
+    assert lasting_private(busy) == {"airflow-scheduler": 166.0, "postgres": 20.0}
+    assert lasting_private(idle)["airflow-scheduler"] == 166.0
+    assert build.is_task and not worker.is_task and not scheduler.is_task
 
 
 def test_a_service_whose_process_another_service_started_is_counted_once(tmp_path) -> None:
