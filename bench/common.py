@@ -348,17 +348,9 @@ def service_trees(run_dir: Path) -> dict[str, list[int]]:
 
 
 def service_pss(run_dir: Path) -> dict[str, tuple[float, int, float]]:
-    """Per service in ``run_dir``: (PSS MiB of its tree (:func:`service_trees`), #processes,
-    the part of that PSS in shared memory: PostgreSQL's buffer cache)."""
-    out: dict[str, tuple[float, int, float]] = {}
-    for name, tree in service_trees(run_dir).items():
-        memory = [memory_kib(p) for p in tree]
-        out[name] = (
-            sum(m.pss for m in memory) / 1024,
-            len(tree),
-            sum(m.shmem for m in memory) / 1024,
-        )
-    return out
+    """Per service in ``run_dir``: (PSS MiB of its tree (:func:`service_processes`),
+    #processes, the part of that PSS in shared memory: PostgreSQL's buffer cache)."""
+    return pss_totals(service_processes(run_dir))
 
 
 # process_role of the LocalExecutor's workers, and of one that runs no task.
@@ -411,6 +403,15 @@ def lasting_private(processes: dict[str, list[Process]]) -> dict[str, float]:
     process but the tasks' (which take their memory with them when their task ends)."""
     return {
         name: sum(p.pss - p.shmem for p in procs if not p.is_task)
+        for name, procs in processes.items()
+    }
+
+
+def pss_totals(processes: dict[str, list[Process]]) -> dict[str, tuple[float, int, float]]:
+    """:func:`service_pss` of processes already read (one walk of /proc serves both it and
+    :func:`lasting_private`)."""
+    return {
+        name: (sum(p.pss for p in procs), len(procs), sum(p.shmem for p in procs))
         for name, procs in processes.items()
     }
 
@@ -477,9 +478,9 @@ def yield_to_the_stack() -> None:
     they took a core and more from a stack measured for what it does on a machine of its own
     (its freshness at 5,000 coins a minute, its CPU under load). Ingest's verdicts are ratios
     to ceilings measured at the same priority in the same run; dbt's times can only come out
-    slower for it, and the report would show that. Linux keeps a nice value per
-    thread, and a thread or process inherits its creator's: only this thread (and what it
-    starts from here on) is lowered, not the stack's thread started before it."""
+    slower for it, and the report would show that. Linux keeps a nice value per thread, and
+    a thread or process inherits its creator's: only this thread (and what it starts from here
+    on) is lowered, not the stack's thread started before it."""
     me = threading.get_native_id()
     niceness = min(19, os.getpriority(os.PRIO_PROCESS, me) + NEIGHBOUR_NICENESS)
     os.setpriority(os.PRIO_PROCESS, me, niceness)

@@ -57,6 +57,7 @@ from bench.common import (
     Section,
     Target,
     lasting_private,
+    pss_totals,
     service_processes,
     service_pss,
     service_trees,
@@ -314,14 +315,15 @@ def measure(
                 next_round += 60
             if now >= next_sample:
                 parts = sorted(producer.max_offset) or [0]
+                processes = service_processes(run_dir)
                 samples.append(
                     {
                         "t": now - load_start,
                         "produced": producer.produced,
                         "log_end": sum(o + 1 for o in producer.max_offset.values()),
                         "committed": committed_offset(bootstrap, parts),
-                        "pss": service_pss(run_dir),
-                        "lasting": lasting_private(service_processes(run_dir)),
+                        "pss": pss_totals(processes),
+                        "lasting": lasting_private(processes),
                     }
                 )
                 next_sample += 30

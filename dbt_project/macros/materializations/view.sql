@@ -17,11 +17,11 @@
 #}
 {% materialization view, adapter='postgres' %}
     {%- set existing_relation = load_cached_relation(this) -%}
-    {%- set target_relation = this.incorporate(type='view') -%}
-    {%- set replace_sql = get_replace_view_sql(target_relation, sql) -%}
     {%- if existing_relation is none or not existing_relation.is_view or should_full_refresh() -%}
         {{ return(materialization_view_default()) }}
     {%- endif -%}
+    {%- set target_relation = this.incorporate(type='view') -%}
+    {%- set replace_sql = get_replace_view_sql(target_relation, sql) -%}
     {%- call statement('view_replaceable', fetch_result=True) -%}
         {{ moonwatch_view_replaceable(replace_sql) }}
     {%- endcall -%}
