@@ -337,12 +337,14 @@ def service_roots(run_dir: Path) -> Iterator[tuple[str, int]]:
                 yield pid_file.stem, pid
 
 
-def service_trees(run_dir: Path) -> dict[str, list[int]]:
+def service_trees(
+    run_dir: Path, children: dict[int, list[int]] | None = None
+) -> dict[str, list[int]]:
     """Per running service in ``run_dir``: its process and descendants, each PID once. A
     descendant that is another service's process is that service's, with its own tree (the
     Airflow fork server's children are the four components)."""
     roots = dict(service_roots(run_dir))
-    children = children_map()
+    children = children if children is not None else children_map()
     own = frozenset(roots.values())
     return {name: process_tree(pid, children, stop=own) for name, pid in roots.items()}
 
@@ -391,6 +393,7 @@ class Process(NamedTuple):
     uss: float  # MiB
     under_worker: bool  # it is, or runs under, one of the LocalExecutor's workers
     shmem: float = 0.0  # MiB of ``pss`` in shared memory (PostgreSQL's buffer cache)
+    pid: int = 0
 
     @property
     def is_task(self) -> bool:
@@ -398,13 +401,67 @@ class Process(NamedTuple):
         return self.under_worker and not self.role.startswith(EXECUTOR_WORKER_ROLE)
 
 
-def lasting_private(processes: dict[str, list[Process]]) -> dict[str, float]:
-    """Per service, MiB of PSS outside shared memory held by its long-lived processes: every
-    process but the tasks' (which take their memory with them when their task ends)."""
+def lasting_private(processes: dict[str, list[Process]]) -> dict[str, dict[int, float]]:
+    """Per service, per PID, MiB of PSS outside shared memory held by its long-lived
+    processes: every process but the tasks' (which take their memory with them when their
+    task ends)."""
     return {
-        name: sum(p.pss - p.shmem for p in procs if not p.is_task)
+        name: {p.pid: p.pss - p.shmem for p in procs if not p.is_task}
         for name, procs in processes.items()
     }
+
+
+class Flatness(NamedTuple):
+    """One service's long-lived memory outside shared memory (:func:`lasting_private`) in the
+    middle and the last third of a window's samples."""
+
+    middle: float  # MiB, median over the middle third's samples of the service's sum
+    last: float  # the same over the last third
+    processes: tuple[float, float]  # median count of long-lived processes, middle / last
+    # MiB of the processes that lived through both thirds, each the median of its samples
+    survivors_middle: float
+    survivors_last: float
+    survivors: int
+
+    @property
+    def growth(self) -> float | None:
+        """How much the processes that lived through both thirds grew: last / middle. None
+        if no process did (the service restarted)."""
+        return self.survivors_last / self.survivors_middle if self.survivors_middle else None
+
+
+def _sum_of_medians(samples: list[dict[int, float]], pids: set[int]) -> float:
+    return sum(statistics.median(s[pid] for s in samples) for pid in pids)
+
+
+def flatness(lasting: list[dict[str, dict[int, float]]]) -> dict[str, Flatness]:
+    """Per service, :class:`Flatness` of the samples ``lasting`` (:func:`lasting_private`,
+    in time order), the first third left out as warm-up. Growth compares each process with
+    itself (by PID): a pool that forks a worker as tasks wait and lets it go when idle (the
+    LocalExecutor's, Postgres's connections) changes how many processes the sum holds, which
+    is its configured bound at work (``parallelism``, ``max_connections``), not memory that a
+    process keeps and never gives back. Empty if fewer than 6 samples."""
+    if len(lasting) < 6:
+        return {}
+    third = len(lasting) // 3
+    middle, last = lasting[third : 2 * third], lasting[2 * third :]
+    out: dict[str, Flatness] = {}
+    for name in sorted({n for s in middle + last for n in s}):
+        per_middle = [s.get(name, {}) for s in middle]
+        per_last = [s.get(name, {}) for s in last]
+        both = set.intersection(*(set(s) for s in per_middle + per_last))
+        out[name] = Flatness(
+            statistics.median(sum(s.values()) for s in per_middle),
+            statistics.median(sum(s.values()) for s in per_last),
+            (
+                statistics.median(len(s) for s in per_middle),
+                statistics.median(len(s) for s in per_last),
+            ),
+            _sum_of_medians(per_middle, both),
+            _sum_of_medians(per_last, both),
+            len(both),
+        )
+    return out
 
 
 def pss_totals(processes: dict[str, list[Process]]) -> dict[str, tuple[float, int, float]]:
@@ -416,20 +473,25 @@ def pss_totals(processes: dict[str, list[Process]]) -> dict[str, tuple[float, in
     }
 
 
+def _under_worker(pid: int, roles: dict[int, str], parent: dict[int, int]) -> bool:
+    """Whether ``pid`` is, or runs below, an executor worker of its tree (``roles``)."""
+    while pid in roles:
+        if roles[pid].startswith(EXECUTOR_WORKER_ROLE):
+            return True
+        pid = parent.get(pid, 0)
+    return False
+
+
 def service_processes(run_dir: Path) -> dict[str, list[Process]]:
     """Per service in ``run_dir``: a :class:`Process` for each process of its tree
     (:func:`service_trees`) still running."""
     children = children_map()
-    roots = dict(service_roots(run_dir))
-    own = frozenset(roots.values())
+    parent = {child: pid for pid, kids in children.items() for child in kids}
     out: dict[str, list[Process]] = {}
-    for name, root in roots.items():
-        found: list[Process] = []
-        todo = [(root, False)]
-        while todo:
-            pid, under_worker = todo.pop()
-            role = process_role(pid)
-            under_worker = under_worker or role.startswith(EXECUTOR_WORKER_ROLE)
+    for name, tree in service_trees(run_dir, children).items():
+        roles = {pid: process_role(pid) for pid in tree}
+        found = []
+        for pid, role in roles.items():
             if role:
                 memory = memory_kib(pid)
                 found.append(
@@ -437,11 +499,11 @@ def service_processes(run_dir: Path) -> dict[str, list[Process]]:
                         role,
                         memory.pss / 1024,
                         memory.uss / 1024,
-                        under_worker,
+                        _under_worker(pid, roles, parent),
                         memory.shmem / 1024,
+                        pid,
                     )
                 )
-            todo.extend((c, under_worker) for c in children.get(pid, []) if c not in own)
         if found:
             out[name] = found
     return out

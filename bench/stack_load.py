@@ -56,6 +56,7 @@ from bench.common import (
     Process,
     Section,
     Target,
+    flatness,
     lasting_private,
     pss_totals,
     service_processes,
@@ -575,41 +576,42 @@ def _report_load(section, samples, idle_samples, final_pss, final_committed, pro
         "bounded (<= 2 rounds), 0 after drain",
         bounded and final_lag is not None and final_lag <= 0,
     )
-    # Memory: idle (median of idle samples) vs under load. Flatness compares the median of the
-    # last third of the load samples with the median of the middle third: the first third is
-    # warm-up (Airflow importing), and a median ignores the short-lived children (DAG-file
-    # parsers) a single sample may catch. It compares the long-lived processes' memory
-    # outside shared memory (bench.common.lasting_private). Task processes are left out: at
-    # 5,000 quotes a minute one runs at half the samples or more, in step with the minute, so
-    # a median of the scheduler's whole tree says which third caught more tasks. PostgreSQL's
-    # buffer cache is shared memory that fills as the window's rows are read and written, up
-    # to shared_buffers, which is a bounded cache, not growth.
+    # Memory: idle (median of idle samples) vs under load. Flatness compares the last third of
+    # the load samples with the middle third (the first third is warm-up: Airflow importing),
+    # each long-lived process with itself (bench.common.flatness): its memory outside shared
+    # memory, the median of its samples. Task processes are left out (at 5,000 quotes a minute
+    # one runs at half the samples or more, in step with the minute), and so are processes
+    # that did not live through both thirds: the LocalExecutor forks workers as tasks wait and
+    # lets idle ones go, so a sum over the tree says how many workers each third caught.
+    # PostgreSQL's buffer cache is shared memory that fills as the window's rows are read and
+    # written, up to shared_buffers, which is a bounded cache, not growth.
     names = sorted({n for s in idle_samples + [x["pss"] for x in samples] for n in s})
+    flat = flatness([s["lasting"] for s in samples])
     section.add(
         "",
         "| service (process tree) | PSS idle MiB | under load: first / last / max MiB "
-        "| long-lived processes outside shared memory, median of middle third / last third MiB "
+        "| long-lived processes outside shared memory, middle / last third: MiB (processes) "
+        "| of them, those that lived through both thirds: MiB (processes) "
         "| after drain MiB (of it shared memory) |",
-        "|---|---|---|---|---|",
+        "|---|---|---|---|---|---|",
     )
     growth = []
     for name in names:
         idle = [s[name][0] for s in idle_samples if name in s]
         load = [s["pss"][name][0] for s in samples if name in s["pss"]]
-        private = [s["lasting"][name] for s in samples if name in s["lasting"]]
         idle_s = f"{statistics.median(idle):.0f}" if idle else "n/a"
         load_s = f"{load[0]:.0f} / {load[-1]:.0f} / {max(load):.0f}" if load else "n/a"
-        thirds = "n/a"
-        if len(private) >= 6:
-            third = len(private) // 3
-            middle = statistics.median(private[third : 2 * third])
-            last = statistics.median(private[2 * third :])
-            thirds = f"{middle:.0f} / {last:.0f}"
-            if name != "broker":
-                growth.append((name, last / middle if middle else 1.0))
+        thirds = survivors = "n/a"
+        if name in flat:
+            f = flat[name]
+            thirds = f"{f.middle:.0f} ({f.processes[0]:g}) / {f.last:.0f} ({f.processes[1]:g})"
+            survivors = f"{f.survivors_middle:.0f} / {f.survivors_last:.0f} ({f.survivors})"
+            if name != "broker" and f.growth is not None:
+                growth.append((name, f.growth))
         after, _, after_shared = final_pss.get(name, (0.0, 0, 0.0))
         section.add(
-            f"| {name} | {idle_s} | {load_s} | {thirds} | {after:.0f} ({after_shared:.0f}) |"
+            f"| {name} | {idle_s} | {load_s} | {thirds} | {survivors} "
+            f"| {after:.0f} ({after_shared:.0f}) |"
         )
     total_idle = sum(
         sorted(v)[len(v) // 2]
@@ -621,14 +623,16 @@ def _report_load(section, samples, idle_samples, final_pss, final_committed, pro
         f"Total PSS idle: {total_idle:.0f} MiB. The broker (tansu with `memory://` storage) keeps "
         "the whole log in RAM, so its PSS grows with every message by design (~3 MB per 5,000 "
         "quotes); it is left out of the flatness verdict. Airflow's scheduler tree includes the "
-        "LocalExecutor's task processes, so its PSS moves with the tasks running at the sample; "
-        "its flatness counts the scheduler and its executor workers, not the tasks.",
+        "LocalExecutor's task processes and its pool of workers, so its PSS moves with the "
+        "tasks and workers running at the sample; its flatness compares the scheduler and each "
+        "worker that lived through both thirds with itself (the pool's size is bounded by "
+        "Airflow's `parallelism`, as Postgres's connections are by `max_connections`).",
     )
     if growth:
         worst = max(growth, key=lambda g: g[1])
         section.check(
-            "memory flat under load (long-lived processes outside shared memory, median of last "
-            "third / middle third, worst service)",
+            "memory flat under load (long-lived processes that lived through both thirds, "
+            "outside shared memory, median of last third / middle third, worst service)",
             worst[1],
             Target("<=", 1.1),
             f"({worst[0]})",

@@ -18,6 +18,7 @@ from bench.common import (
     IDLE_WORKER_ROLE,
     Process,
     Section,
+    flatness,
     lasting_private,
     service_trees,
 )
@@ -55,16 +56,62 @@ def test_the_floor_removes_only_the_private_memory_of_the_extra_workers_and_task
 def test_flatness_counts_the_long_lived_processes_outside_shared_memory_not_the_tasks() -> None:
     # The scheduler's tree with a busy worker running a dbt build, and without it a minute
     # later: the same long-lived memory, whichever sample caught the task.
-    scheduler = Process("airflow scheduler", 120.0, 90.0, False)
-    worker = Process(EXECUTOR_WORKER_ROLE, 46.0, 16.0, True)
-    build = Process("airflow task", 180.0, 150.0, True)
-    postgres = Process("postgres", 60.0, 5.0, False, shmem=40.0)
+    scheduler = Process("airflow scheduler", 120.0, 90.0, False, pid=10)
+    worker = Process(EXECUTOR_WORKER_ROLE, 46.0, 16.0, True, pid=11)
+    build = Process("airflow task", 180.0, 150.0, True, pid=12)
+    postgres = Process("postgres", 60.0, 5.0, False, shmem=40.0, pid=20)
     busy = {"airflow-scheduler": [scheduler, worker, build], "postgres": [postgres]}
-    idle = {"airflow-scheduler": [scheduler, worker._replace(role=IDLE_WORKER_ROLE)]}
+    idle = {
+        "airflow-scheduler": [scheduler, worker._replace(role=IDLE_WORKER_ROLE)],
+        "postgres": [postgres],
+    }
 
-    assert lasting_private(busy) == {"airflow-scheduler": 166.0, "postgres": 20.0}
-    assert lasting_private(idle)["airflow-scheduler"] == 166.0
+    assert lasting_private(busy) == {
+        "airflow-scheduler": {10: 120.0, 11: 46.0},
+        "postgres": {20: 20.0},
+    }
+    assert lasting_private(idle)["airflow-scheduler"] == {10: 120.0, 11: 46.0}
     assert build.is_task and not worker.is_task and not scheduler.is_task
+
+    samples = [lasting_private(busy if i % 2 else idle) for i in range(9)]
+    flat = flatness(samples)
+    assert flat["airflow-scheduler"].growth == 1.0
+    assert flat["postgres"].growth == 1.0
+
+
+def _scheduler(*workers: int, scheduler: float = 150.0) -> dict[str, dict[int, float]]:
+    """One sample of the scheduler's long-lived memory: itself (PID 1) and its workers, each
+    worker's PID with 45 MiB."""
+    return {"airflow-scheduler": {1: scheduler, **{pid: 45.0 for pid in workers}}}
+
+
+def test_flatness_compares_each_process_with_itself_not_the_pool_size() -> None:
+    # The executor's pool: two workers through the window, a third forked in the last third
+    # as tasks wait (and one let go in the middle). The sum grows by a worker's 45 MiB.
+    samples = [_scheduler(2, 3, 4) for _ in range(3)]
+    samples += [_scheduler(2, 3, 4), _scheduler(2, 3), _scheduler(2, 3)]
+    samples += [_scheduler(2, 3, 5), _scheduler(2, 3, 5), _scheduler(2, 3, 5, 6)]
+    f = flatness(samples)["airflow-scheduler"]
+    assert (f.middle, f.last) == (240.0, 285.0)  # what the old measure compared: 1.19
+    assert f.processes == (3, 4)
+    assert (f.survivors, f.survivors_middle, f.survivors_last) == (3, 240.0, 240.0)
+    assert f.growth == 1.0
+
+
+def test_flatness_sees_a_process_that_keeps_what_it_takes() -> None:
+    # The scheduler itself grows 150 -> 210 MiB while its pool changes around it: the growth
+    # is the scheduler's, not diluted by or blamed on the pool.
+    sizes = [150.0, 150.0, 150.0, 150.0, 155.0, 160.0, 190.0, 200.0, 210.0]
+    pools = [(2,), (2,), (2, 3), (2,), (2, 3), (2,), (2, 3), (2, 3, 4), (2,)]
+    samples = [_scheduler(*pool, scheduler=size) for size, pool in zip(sizes, pools, strict=True)]
+    f = flatness(samples)["airflow-scheduler"]
+    assert f.survivors == 2  # the scheduler and worker 2
+    assert f.growth == (200.0 + 45) / (155.0 + 45)
+    assert f.growth > 1.1
+    # A service that restarted in the window has no process through both thirds: no verdict.
+    restarted = [{"dashboard": {100 if i < 5 else 101: 180.0}} for i in range(9)]
+    assert flatness(restarted)["dashboard"].growth is None
+    assert flatness(samples[:5]) == {}
 
 
 def test_a_service_whose_process_another_service_started_is_counted_once(tmp_path) -> None:
