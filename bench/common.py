@@ -358,6 +358,8 @@ def service_pss(run_dir: Path) -> dict[str, tuple[float, int, float]]:
 # process_role of the LocalExecutor's workers, and of one that runs no task.
 EXECUTOR_WORKER_ROLE = "airflow worker"
 IDLE_WORKER_ROLE = f"{EXECUTOR_WORKER_ROLE} (idle)"
+# Every process below an executor worker: the task's (see _below_worker).
+TASK_ROLE = "airflow task"
 
 
 def process_role(pid: int) -> str:
@@ -473,8 +475,11 @@ def pss_totals(processes: dict[str, list[Process]]) -> dict[str, tuple[float, in
     }
 
 
-def _under_worker(pid: int, roles: dict[int, str], parent: dict[int, int]) -> bool:
-    """Whether ``pid`` is, or runs below, an executor worker of its tree (``roles``)."""
+def _below_worker(pid: int, roles: dict[int, str], parent: dict[int, int]) -> bool:
+    """Whether an ancestor of ``pid`` in its tree (``roles``) is an executor worker: ``pid``
+    is a task's process. Its title cannot say: Airflow's task process is forked from the
+    worker and keeps the worker's title ("airflow worker -- LocalExecutor: <task id>")."""
+    pid = parent.get(pid, 0)
     while pid in roles:
         if roles[pid].startswith(EXECUTOR_WORKER_ROLE):
             return True
@@ -492,18 +497,20 @@ def service_processes(run_dir: Path) -> dict[str, list[Process]]:
         roles = {pid: process_role(pid) for pid in tree}
         found = []
         for pid, role in roles.items():
-            if role:
-                memory = memory_kib(pid)
-                found.append(
-                    Process(
-                        role,
-                        memory.pss / 1024,
-                        memory.uss / 1024,
-                        _under_worker(pid, roles, parent),
-                        memory.shmem / 1024,
-                        pid,
-                    )
+            if not role:
+                continue
+            task = _below_worker(pid, roles, parent)
+            memory = memory_kib(pid)
+            found.append(
+                Process(
+                    TASK_ROLE if task else role,
+                    memory.pss / 1024,
+                    memory.uss / 1024,
+                    task or role.startswith(EXECUTOR_WORKER_ROLE),
+                    memory.shmem / 1024,
+                    pid,
                 )
+            )
         if found:
             out[name] = found
     return out

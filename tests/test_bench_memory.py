@@ -16,10 +16,12 @@ import time
 from bench.common import (
     EXECUTOR_WORKER_ROLE,
     IDLE_WORKER_ROLE,
+    TASK_ROLE,
     Process,
     Section,
     flatness,
     lasting_private,
+    service_processes,
     service_trees,
 )
 from bench.stack_load import _report_floor
@@ -139,3 +141,41 @@ def test_a_service_whose_process_another_service_started_is_counted_once(tmp_pat
     finally:
         os.killpg(server.pid, signal.SIGKILL)
         server.wait()
+
+
+def test_a_task_process_is_told_from_its_worker_by_where_it_runs(tmp_path) -> None:
+    # Airflow's task process is forked from its executor worker and keeps the worker's title;
+    # only its place in the tree says it is a task (its memory goes when the task ends). Real
+    # processes with Airflow's titles: a scheduler, its worker, the worker's task.
+    title = "airflow worker -- LocalExecutor: 0195b2c4"
+    worker = (
+        "import subprocess, time\n"
+        f"task = subprocess.Popen([{title!r}, '60'], executable='sleep')\n"
+        "print(task.pid, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    scheduler = (
+        "import subprocess, time\n"
+        f"w = subprocess.Popen([{title!r}, '-c', {worker!r}], executable={sys.executable!r},"
+        " stdout=subprocess.PIPE, text=True)\n"
+        "print(w.pid, w.stdout.readline().strip(), flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    root = subprocess.Popen(
+        ["airflow scheduler", "-c", scheduler],
+        executable=sys.executable,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        worker_pid, task_pid = map(int, root.stdout.readline().split())
+        (tmp_path / "airflow-scheduler.pid").write_text(f"{root.pid} 0")
+        found = {p.pid: p for p in service_processes(tmp_path)["airflow-scheduler"]}
+        assert found[root.pid].role == "airflow scheduler" and not found[root.pid].under_worker
+        assert found[worker_pid].role == EXECUTOR_WORKER_ROLE and not found[worker_pid].is_task
+        assert found[task_pid].role == TASK_ROLE and found[task_pid].is_task
+        assert set(lasting_private({"s": list(found.values())})["s"]) == {root.pid, worker_pid}
+    finally:
+        os.killpg(root.pid, signal.SIGKILL)
+        root.wait()
