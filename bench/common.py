@@ -399,8 +399,9 @@ class Process(NamedTuple):
 
     @property
     def is_task(self) -> bool:
-        """A task's process (below an executor worker): it lives as long as its task."""
-        return self.under_worker and not self.role.startswith(EXECUTOR_WORKER_ROLE)
+        """A task's process (``service_processes`` gives it that role from its place in the
+        tree): it lives as long as its task."""
+        return self.role == TASK_ROLE
 
 
 def lasting_private(processes: dict[str, list[Process]]) -> dict[str, dict[int, float]]:
