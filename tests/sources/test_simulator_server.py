@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -260,3 +261,38 @@ def test_launcher_hands_the_simulator_the_token_only_when_the_operator_set_it(tm
     # Only the simulator needs it: no other service's environment carries it.
     for other in (environment.dashboard_env, environment.airflow_task_env):
         assert TOKEN_ENV not in other(chaos)
+
+
+def test_simulator_process_holds_only_the_standard_library():
+    """It lives as long as the stack: the HTTP client, pydantic and tenacity, which the rest of
+    ``moonwatch.sources`` and the settings bring, would hold ~16 MiB in it for nothing."""
+    probe = (
+        "import sys, moonwatch.sources.simulator.__main__ as m\n"
+        "print(' '.join(sorted({n.split('.')[0] for n in sys.modules}"
+        " - set(sys.stdlib_module_names))))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    loaded = set(out.stdout.split())
+    assert "moonwatch" in loaded
+    assert not loaded & {"pydantic", "pydantic_core", "pydantic_settings", "requests", "tenacity"}
+
+
+def test_simulator_run_by_hand_binds_the_settings_default_port(caplog):
+    """Without --port it takes MOONWATCH_SIM_PORT's default: seen here by holding that port
+    first (or finding it held by a running stack), so it binds nothing and says which."""
+    from moonwatch.settings import DEFAULT_SIM_PORT
+    from moonwatch.sources.simulator.__main__ import main
+
+    holder = socket.socket()
+    try:
+        holder.bind(("127.0.0.1", DEFAULT_SIM_PORT))
+        holder.listen()
+    except OSError:
+        pass  # a stack's simulator holds it already
+    try:
+        assert main([]) == 1
+    finally:
+        holder.close()
+    assert f"cannot bind 127.0.0.1:{DEFAULT_SIM_PORT}" in caplog.text

@@ -1,31 +1,7 @@
-"""Upstream sources: the CoinMarketCap client, its credit budget, FX rates and the simulator.
+"""Upstream sources: the CoinMarketCap client (``cmc``), its credit budget (``credits``), FX
+rates (``fx``) and the simulator that stands in for both (``simulator``).
 
-Nothing here knows about Kafka or Postgres; the producer DAG wires these to ``messages``.
+Nothing here knows about Kafka or Postgres; the producer DAG wires these to ``messages``. The
+package imports none of its modules: the simulator runs for as long as the stack does, and
+needs neither the HTTP client nor pydantic that the others bring.
 """
-
-from moonwatch.sources.cmc import CoinMarketCapClient, ListingsResult, QuotesResult
-from moonwatch.sources.credits import (
-    CreditLedger,
-    InMemoryLedgerStore,
-    LedgerStore,
-    Schedule,
-    check_schedule,
-    credits_per_call,
-    monthly_credits,
-)
-from moonwatch.sources.fx import FxRates, fetch_usd_rates
-
-__all__ = [
-    "CoinMarketCapClient",
-    "CreditLedger",
-    "FxRates",
-    "InMemoryLedgerStore",
-    "LedgerStore",
-    "ListingsResult",
-    "QuotesResult",
-    "Schedule",
-    "check_schedule",
-    "credits_per_call",
-    "fetch_usd_rates",
-    "monthly_credits",
-]

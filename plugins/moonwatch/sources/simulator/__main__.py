@@ -13,7 +13,6 @@ import signal
 import sys
 import threading
 
-from moonwatch.settings import DEFAULT_SIM_PORT
 from moonwatch.sources.simulator.control import TOKEN_ENV, TOKEN_HEADER
 from moonwatch.sources.simulator.server import make_server
 
@@ -23,10 +22,16 @@ logger = logging.getLogger("moonwatch.sources.simulator")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Moonwatch offline CoinMarketCap simulator")
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (loopback)")
-    parser.add_argument("--port", type=int, default=DEFAULT_SIM_PORT)
+    parser.add_argument("--port", type=int, help="default: MOONWATCH_SIM_PORT's default")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
+    if args.port is None:
+        # Only when run by hand: the stack passes --port, and this process, which lives as long
+        # as the stack, then never holds pydantic (~10 MiB), which the settings bring.
+        from moonwatch.settings import DEFAULT_SIM_PORT
+
+        args.port = DEFAULT_SIM_PORT
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(message)s")
     token = os.environ.get(TOKEN_ENV, "").strip() or None
     try:
