@@ -497,12 +497,12 @@ def _report_rest(
 
 def _report_floor(section: Section, processes: dict[str, list[Process]]) -> None:
     """Which processes the PSS at rest is made of, and the floor: the stack's long-lived
-    processes with a single idle executor worker, the least it holds while Airflow runs tasks.
+    processes with the executor's kept idle workers only, the least it holds at rest.
 
     A process that exits frees only its private pages (USS); the pages it shared stay with
     the processes that share them, whose PSS grows by its share. So the floor is the total
-    less the private memory of every executor worker but one and of the tasks they run, not
-    the sum of the other processes' PSS (which would count those shared pages short)."""
+    less the private memory of every executor worker beyond those kept and of the tasks they
+    run, not the sum of the other processes' PSS (which would count those shared pages short)."""
     section.add(
         "",
         "What the PSS at rest is made of (every process at the window's end):",
@@ -525,22 +525,20 @@ def _report_floor(section: Section, processes: dict[str, list[Process]]) -> None
         service_total = sum(p.pss for p in procs)
         total += service_total
         section.add(f"| {name} | {parts} | {service_total:.0f} |")
-    if idle_workers:
-        kept = statistics.median(p.uss for p in idle_workers)
-        floor = total - under_workers_private + kept
-        section.add(
-            "",
-            f"Total {total:.0f} MiB. The executor forks its workers as tasks wait and lets "
-            f"go those idle through {RETIRE_AFTER_SECONDS:.0f} s beyond {IDLE_WORKERS_KEPT} "
-            "kept ready "
-            f"({len(idle_workers)} idle at the end, "
-            f"{statistics.median(p.pss for p in idle_workers):.0f} MiB each, of it "
-            f"{kept:.0f} MiB private). Every long-lived process of the stack with a single "
-            f"idle worker and no task running holds {floor:.0f} MiB: the total less the "
-            "private memory of the other workers and of any task (an exiting process frees "
-            "only its private pages; what it shared stays with its sharers). The floor of "
-            "this stack while Airflow runs tasks at all.",
-        )
+    # A kept worker holds what an idle one holds of its own; none idle at the end: none known.
+    kept_private = statistics.median(p.uss for p in idle_workers) if idle_workers else 0.0
+    floor = total - under_workers_private + IDLE_WORKERS_KEPT * kept_private
+    section.add(
+        "",
+        f"Total {total:.0f} MiB. The executor forks its workers as tasks wait and lets go "
+        f"those idle through {RETIRE_AFTER_SECONDS:.0f} s beyond {IDLE_WORKERS_KEPT} kept "
+        f"ready ({len(idle_workers)} idle at the end, {kept_private:.0f} MiB private each "
+        f"(median)). Every long-lived process of the stack with {IDLE_WORKERS_KEPT} idle "
+        f"worker(s) and no task running holds {floor:.0f} MiB: the total less the private "
+        "memory of the other workers and of any task (an exiting process frees only its "
+        "private pages; what it shared stays with its sharers). The floor of this stack at "
+        "rest.",
+    )
 
 
 def _report_load(section, samples, idle_samples, final_pss, final_committed, producer) -> None:

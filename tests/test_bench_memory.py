@@ -13,6 +13,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from bench.common import (
     EXECUTOR_WORKER_ROLE,
     IDLE_WORKER_ROLE,
@@ -27,7 +29,11 @@ from bench.common import (
 from bench.stack_load import _report_floor
 
 
-def test_the_floor_removes_only_the_private_memory_of_the_extra_workers_and_tasks() -> None:
+@pytest.mark.parametrize("kept", [0, 1])
+def test_the_floor_removes_only_the_private_memory_of_the_extra_workers_and_tasks(
+    kept: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("bench.stack_load.IDLE_WORKERS_KEPT", kept)
     # A scheduler and six idle workers forked from it share most pages: each worker's PSS
     # (44) is mostly its share of them, and only 15 MiB is its own. A task runs under a
     # seventh, busy worker.
@@ -46,9 +52,9 @@ def test_the_floor_removes_only_the_private_memory_of_the_extra_workers_and_task
     text = " ".join(section.lines)
     total = 120 + 6 * 44 + 46 + 80 + 13
     assert f"Total {total:.0f} MiB" in text
-    # Every worker and task goes but one idle worker: their private pages are freed, the
-    # pages they shared stay (with the scheduler and the kept worker).
-    floor = total - (6 * 15 + 16 + 50) + 15
+    # Every worker and task goes but those kept: their private pages are freed, the pages
+    # they shared stay (with the scheduler and any kept worker).
+    floor = total - (6 * 15 + 16 + 50) + kept * 15
     assert re.search(rf"holds {floor} MiB", text), text
     # Not the other processes' PSS plus one worker's (120 + 13 + 44), which counts the
     # shared pages of the five removed workers as freed.

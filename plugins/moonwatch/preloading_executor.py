@@ -13,11 +13,11 @@ dbt's modules in the scheduler, shared with the forks that do not write to them:
 Airflow's LocalExecutor forks ``parallelism`` workers at its start and keeps every one for the
 life of the scheduler, each holding ~30 MiB of its own once it has run a task: 6 idle workers
 were a fifth of the stack's memory at rest, where the work is a handful of tasks a minute,
-a few of them at once at most. Here the pool starts with ``IDLE_WORKERS_KEPT`` idle workers, forks
-more the moment tasks are waiting with no idle worker to take them (up to ``parallelism``),
-and lets go the workers that stayed idle through a whole ``RETIRE_AFTER_SECONDS`` beyond those
-kept (the rules: ``moonwatch.worker_pool``). The queue the workers read counts the workers
-waiting on it, so the executor knows how many are idle.
+a few of them at once at most. Here the pool starts with ``IDLE_WORKERS_KEPT`` idle workers
+(none), forks more the moment tasks are waiting with no idle worker to take them (up to
+``parallelism``), and lets go the workers that stayed idle through a whole
+``RETIRE_AFTER_SECONDS`` beyond those kept (the rules: ``moonwatch.worker_pool``). The queue
+the workers read counts the workers waiting on it, so the executor knows how many are idle.
 
 ``moonwatch.stack`` and the compose files run Airflow with this executor
 (``AIRFLOW__CORE__EXECUTOR``, ``moonwatch.stack.airflow.LOCAL_EXECUTOR``); under any other

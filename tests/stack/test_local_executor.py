@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from moonwatch.worker_pool import workers_to_fork, workers_to_retire
+from moonwatch.worker_pool import IDLE_WORKERS_KEPT, workers_to_fork, workers_to_retire
 
 
 @pytest.mark.parametrize(
@@ -34,7 +34,7 @@ def test_workers_are_forked_only_for_tasks_no_idle_worker_can_take(
 
 @pytest.mark.parametrize(
     ("unread", "idle", "kept", "retire"),
-    [(0, 4, 1, 3), (0, 1, 1, 0), (0, 0, 1, 0), (1, 4, 1, 0), (0, 4, 2, 2)],
+    [(0, 4, 1, 3), (0, 1, 1, 0), (0, 0, 1, 0), (1, 4, 1, 0), (0, 4, 2, 2), (0, 2, 0, 2)],
 )
 def test_only_workers_idle_all_along_beyond_the_kept_ones_go_and_none_while_work_waits(
     unread: int, idle: int, kept: int, retire: int
@@ -55,6 +55,7 @@ import moonwatch.worker_pool as pool
 
 BaseExecutor.run_workload = staticmethod(lambda workload, **_: time.sleep(workload.seconds))
 pool.RETIRE_AFTER_SECONDS = 0.0
+pool.IDLE_WORKERS_KEPT = KEPT = int(sys.argv[1])
 seen = {}
 
 def until(check, what, timeout=30.0):
@@ -68,7 +69,7 @@ def until(check, what, timeout=30.0):
 
 ex = pe.PreloadingLocalExecutor(parallelism=3)
 ex.start()
-until(lambda: ex.activity_queue.waiting.value == 1, "the first worker to wait")
+until(lambda: ex.activity_queue.waiting.value == KEPT, "the kept workers to wait")
 seen["at_start"] = len(ex.workers)
 
 work = [SimpleNamespace(key=f"t{i}", seconds=1.5, running_state=None, success_state="success",
@@ -84,9 +85,10 @@ def finished():
 
 until(finished, "every task's result")
 seen["results"] = sorted(state for state, _ in ex.event_buffer.values())
-until(lambda: len(ex.workers) == 1, "the surplus to go")
+until(lambda: len(ex.workers) == KEPT, "the surplus to go")
 seen["after_idling"] = len(ex.workers)
 pids = list(ex.workers)
+seen["kept_waiting"] = ex.activity_queue.waiting.value
 ex.end()
 seen["alive_after_end"] = sum(1 for pid in pids if os.path.exists(f"/proc/{pid}"))
 print("probe:", json.dumps(seen))
@@ -94,9 +96,10 @@ print("probe:", json.dumps(seen))
 
 
 @pytest.mark.slow
-def test_the_pool_grows_for_waiting_tasks_and_shrinks_back_when_idle() -> None:
+@pytest.mark.parametrize("kept", sorted({IDLE_WORKERS_KEPT, 1}))
+def test_the_pool_grows_for_waiting_tasks_and_shrinks_back_when_idle(kept: int) -> None:
     done = subprocess.run(
-        [sys.executable, "-c", _POOL_PROBE],
+        [sys.executable, "-c", _POOL_PROBE, str(kept)],
         env=os.environ.copy(),
         capture_output=True,
         text=True,
@@ -106,8 +109,8 @@ def test_the_pool_grows_for_waiting_tasks_and_shrinks_back_when_idle() -> None:
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     line = next(line for line in done.stdout.splitlines() if line.startswith("probe:"))
     seen = json.loads(line.removeprefix("probe:"))
-    assert seen["at_start"] == 1  # Airflow's own LocalExecutor forks all 3 here
-    assert seen["for_four_tasks"] == 3  # one idle + two forked: parallelism caps it
+    assert seen["at_start"] == kept  # Airflow's own LocalExecutor forks all 3 here
+    assert seen["for_four_tasks"] == 3  # the kept ones + those forked: parallelism caps it
     assert seen["results"] == ["success"] * 4  # the fourth waited for a worker, and ran
-    assert seen["after_idling"] == 1
+    assert seen["after_idling"] == seen["kept_waiting"] == kept
     assert seen["alive_after_end"] == 0
