@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 STACK := $(BIN)/python -m moonwatch.stack
 
-.PHONY: help install lock system-packages up down status env psql test test-fast lint format bench chaos docs-screenshot dbt-build clean
+.PHONY: help install lock system-packages up down status env psql test test-fast lint format bench bench-growth chaos docs-screenshot dbt-build clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -69,6 +69,9 @@ docs-screenshot: $(STAMP) ## regenerate docs/dashboard.png from realistic simula
 
 bench: $(STAMP) ## run the benchmarks; numbers go to bench/RESULTS.md
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+bench-growth: $(STAMP) ## bounded growth in a private stack (about 30 min); numbers go to bench/GROWTH.md
+	$(BIN)/python -m bench --only growth --output bench/GROWTH.md $(BENCH_ARGS)
 
 dbt-build: $(STAMP) ## dbt build against the running stack's warehouse
 	@eval "$$($(STACK) env)" && $(BIN)/python -m moonwatch.dbt build

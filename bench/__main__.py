@@ -159,6 +159,7 @@ def _write(args, machine, sections: list[Section], total: float, final: bool) ->
         f"- Mode: **{mode}**; command: `{command}`; total wall time {total / 60:.1f} min",
         "- Machine: " + ", ".join(f"{k} {v}" for k, v in machine.items() if k not in ("date",)),
         f"- Date: {machine['date']}",
+        f"- Measurements run: {args.only} (of {', '.join(ALL + OPTIONAL)})",
         *(
             [
                 "- **Quick mode uses reduced sizes** (ingest 10k/30k messages, dbt 50k/150k raw "

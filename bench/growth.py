@@ -33,6 +33,7 @@ from psycopg import sql
 from bench.common import Section, temp_stack_env
 from bench.stack_load import _stack
 from moonwatch.stack.config import StackConfig
+from moonwatch.stack.files import SERVICE_LOG_MAX_BYTES
 
 logger = logging.getLogger("bench.growth")
 DAG_ID = "crypto_maintenance"
@@ -243,7 +244,8 @@ def _report_rate(section: Section, delta: Totals, minutes: float, warmup_min: fl
         ),
         f"| the launcher's service logs MB (`$MOONWATCH_HOME/logs/*.log`) | "
         f"{delta.service_log_bytes / 1e6:.2f} | {delta.service_log_bytes * per_day / 1e6:,.0f} | "
-        "nothing yet (the launcher's own logs) |",
+        "the supervisor's size cap: each at most "
+        f"{SERVICE_LOG_MAX_BYTES / 2**20:.0f} MiB and one previous part |",
     )
     section.verdict(
         "3. Airflow logs written a day at 10 coins (extrapolated)",
