@@ -17,14 +17,44 @@ ALL = ("ingest", "dbt", "dashboard", "stack")
 OPTIONAL = ("growth",)
 
 
+# What each measurement runs on, by mode, for the report's header.
+SIZES = {
+    "ingest": ("ingest 100k and 1M messages", "ingest 10k/30k messages"),
+    "dbt": ("dbt on 1M, 5M and 10M raw rows", "dbt on 50k/150k raw rows"),
+    "dashboard": ("dashboard at 10M raw rows", "dashboard at ~150k raw rows"),
+    "stack": (
+        "the stack 10 minutes at rest after 4 of warm-up, then 20 minutes of load",
+        "the stack 1.5 minutes at rest and 1.5 of load",
+    ),
+    "growth": (
+        "growth: a 10-minute window after 6 of warm-up, then 6 simulated days of 2 minutes",
+        "growth: a 2-minute window after 1 of warm-up, then 4 simulated days of 0.5 minutes",
+    ),
+}
+
+
 def _sizes(text: str) -> list[int]:
     return [int(float(s)) for s in text.split(",") if s.strip()]
+
+
+def _measurements(text: str) -> list[str]:
+    only = [s.strip() for s in text.split(",") if s.strip()]
+    if unknown := sorted(set(only) - set(ALL) - set(OPTIONAL)):
+        raise argparse.ArgumentTypeError(
+            f"unknown measurement(s) {unknown}; choose from {','.join(ALL + OPTIONAL)}"
+        )
+    return only
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="the ~3 minute smoke version")
-    parser.add_argument("--only", default=",".join(ALL), help=f"subset of {','.join(ALL)}")
+    parser.add_argument(
+        "--only",
+        type=_measurements,
+        default=list(ALL),
+        help=f"subset of {','.join(ALL + OPTIONAL)} (default: {','.join(ALL)})",
+    )
     parser.add_argument("--dbt-sizes", type=_sizes, help="raw row counts, e.g. 1e6,5e6,1e7")
     parser.add_argument(
         "--window-min", type=float, help="minutes of sustained load (default 30; quick 1.5)"
@@ -38,10 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     for noisy in ("moonwatch.warehouse.migrate", "moonwatch.ingest", "moonwatch.kafka"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    only = [s.strip() for s in args.only.split(",") if s.strip()]
-    unknown = set(only) - set(ALL) - set(OPTIONAL)
-    if unknown:
-        parser.error(f"unknown measurement(s) {sorted(unknown)}; choose from {ALL}")
+    only = args.only
 
     machine = machine_info()
     started = time.perf_counter()
@@ -159,19 +186,15 @@ def _write(args, machine, sections: list[Section], total: float, final: bool) ->
         f"- Mode: **{mode}**; command: `{command}`; total wall time {total / 60:.1f} min",
         "- Machine: " + ", ".join(f"{k} {v}" for k, v in machine.items() if k not in ("date",)),
         f"- Date: {machine['date']}",
-        f"- Measurements run: {args.only} (of {', '.join(ALL + OPTIONAL)})",
-        *(
-            [
-                "- **Quick mode uses reduced sizes** (ingest 10k/30k messages, dbt 50k/150k raw "
-                "rows, dashboard at ~150k, 1.5 minutes of stack at rest and 1.5 of load): it "
-                "proves the harness works; the issue's sizes need `make bench` (full)."
-            ]
+        f"- Measurements run: {', '.join(args.only)} (of {', '.join(ALL + OPTIONAL)})",
+        (
+            "- **Quick mode uses reduced sizes** ("
+            + "; ".join(SIZES[m][1] for m in args.only)
+            + "): it proves the harness works; the issue's sizes need `make bench` (full)."
             if args.quick
-            else [
-                "- Full mode: the issue's sizes (ingest 100k and 1M messages, dbt on 1M, 5M and "
-                "10M raw rows, dashboard at 10M; the stack 10 minutes at rest after 4 of warm-up, "
-                "then 20 minutes of load)."
-            ]
+            else "- Full mode: the issue's sizes ("
+            + "; ".join(SIZES[m][0] for m in args.only)
+            + ")."
         ),
         "- The machine is small and noisy (2 cores; the load window of measurements 2 and 5 "
         "runs beside the others), so each figure comes with a ceiling or floor measured in the "

@@ -249,11 +249,13 @@ def profile_loader(bootstrap: str, topic: str, url: str, n: int) -> tuple[str, l
     functions: dict[str, float] = defaultdict(float)
 
     def walk(frame) -> None:
-        own = frame.total_self_time
-        path = frame.file_path or ""
-        name = f"{frame.function} ({(path.rsplit('/', 1)[-1]) or '?'}:{frame.line_no})"
-        functions[name] += own
-        buckets[_bucket(frame)] += own
+        # A "[self]" frame repeats its parent's self time (pyinstrument shows it as a child).
+        if frame.function != "[self]":
+            own = frame.total_self_time
+            path = frame.file_path or ""
+            name = f"{frame.function} ({(path.rsplit('/', 1)[-1]) or '?'}:{frame.line_no})"
+            functions[name] += own
+            buckets[_bucket(frame)] += own
         for child in frame.children:
             walk(child)
 
@@ -286,24 +288,24 @@ def _bucket(frame) -> str:
     """Attribute a frame's self time to a stage by the nearest known ancestor."""
     f = frame
     while f is not None:
-        fn, path = f.function or "", f.file_path or ""
-        if fn in ("model_validate_json",):
-            return "pydantic validation (model_validate_json)"
-        if fn == "loads" and "json" in path:
-            return "json.loads (pre-check in parse_quote_message)"
+        # Methods come as "Class.method"; native frames hidden under a Python one (pydantic's
+        # Rust core under parse_quote_message) count as that Python frame's self time.
+        fn, path = (f.function or "").rsplit(".", 1)[-1], f.file_path or ""
+        if fn in ("model_validate_json", "parse_quote_message", "split_valid"):
+            return "validation (parse_quote_message: pydantic and the field rules)"
         if fn == "model_dump_json" or fn.endswith("to_json"):  # SchemaSerializer.to_json
             return "model JSON for the message column (re-serialising for COPY)"
-        if fn in ("write_row", "prepare_batch", "_copy_text"):
-            return "COPY text formatting (prepare_batch)"
+        if fn in ("_prepare", "prepare_batch", "_copy_text"):
+            return "COPY text formatting and in-batch dedupe (prepare_batch)"
         if fn in ("submit", "join") and path.endswith("ordered_thread.py"):
             # pyinstrument samples the main thread only: the writer thread's Postgres work
             # shows up as this wait, once it is longer than the main thread's own work.
             return "main thread waiting for the Postgres writer thread"
         if "psycopg" in path and fn in ("execute", "wait", "wait_c", "__exit__", "_wait"):
             return "PostgreSQL round trips (INSERT ... ON CONFLICT, COPY end, commit)"
-        if fn in ("consume",) or "confluent_kafka" in path:
-            return "Kafka consume (librdkafka)"
-        if fn in ("commit_offsets",):
+        if fn == "consume" or "confluent_kafka" in path:
+            return "Kafka consume (librdkafka, and waiting for its fetches)"
+        if fn == "commit_offsets":
             return "Kafka offset commit"
         if fn == "wait_for_assignment":
             return "consumer group join (tansu)"

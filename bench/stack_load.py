@@ -531,13 +531,19 @@ def _report_floor(section: Section, processes: dict[str, list[Process]]) -> None
     section.add(
         "",
         f"Total {total:.0f} MiB. The executor forks its workers as tasks wait and lets go "
-        f"those idle through {RETIRE_AFTER_SECONDS:.0f} s beyond {IDLE_WORKERS_KEPT} kept "
-        f"ready ({len(idle_workers)} idle at the end, {kept_private:.0f} MiB private each "
-        f"(median)). Every long-lived process of the stack with {IDLE_WORKERS_KEPT} idle "
-        f"worker(s) and no task running holds {floor:.0f} MiB: the total less the private "
-        "memory of the other workers and of any task (an exiting process frees only its "
-        "private pages; what it shared stays with its sharers). The floor of this stack at "
-        "rest.",
+        f"those idle through {RETIRE_AFTER_SECONDS:.0f} s, "
+        + (
+            f"keeping {IDLE_WORKERS_KEPT} ready ({len(idle_workers)} idle at the end, "
+            f"{kept_private:.0f} MiB private each (median)). Every long-lived process of the "
+            f"stack with {IDLE_WORKERS_KEPT} idle worker(s) and no task running"
+            if IDLE_WORKERS_KEPT
+            else f"keeping none ready ({len(idle_workers)} idle at the end). Every long-lived "
+            "process of the stack with no worker and no task running"
+        )
+        + f" holds {floor:.0f} MiB: the total less the private memory of "
+        + ("the other workers" if IDLE_WORKERS_KEPT else "every worker")
+        + " and of any task (an exiting process frees only its private pages; what it shared "
+        "stays with its sharers). The floor of this stack at rest.",
     )
 
 

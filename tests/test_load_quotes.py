@@ -7,6 +7,7 @@ names here exercise what still may: backslashes, COPY's markers and any language
 
 from __future__ import annotations
 
+import gc
 import json
 
 import psycopg
@@ -14,6 +15,7 @@ import pytest
 
 from moonwatch.kafka import KafkaRecord
 from moonwatch.messages import QuoteMessage, build_quote_message
+from moonwatch.warehouse import quotes
 from moonwatch.warehouse.quotes import prepare_batch, write_prepared_batch
 from tests.factories import BASE_TIME, coin_object, quote_message
 
@@ -74,3 +76,37 @@ def test_load_keeps_the_lowest_offset_when_a_batch_holds_one_quote_twice(
         "select kafka_offset, (message->>'price')::float from raw.crypto_quotes where coin_id = 1"
     ).fetchall()
     assert stored == [(5, 10.0)]
+
+
+def test_prepare_batch_pauses_the_garbage_collector_only_while_it_works(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    records = [KafkaRecord("quotes", 0, 0, b"1", quote_message(1).to_bytes())]
+    enabled_while_validating = []
+
+    def spy(batch: list[KafkaRecord], now: object = None) -> object:
+        enabled_while_validating.append(gc.isenabled())
+        return real_split_valid(batch, now)
+
+    real_split_valid = quotes.split_valid
+    monkeypatch.setattr(quotes, "split_valid", spy)
+    assert gc.isenabled()
+    assert prepare_batch(records).valid == 1
+    assert enabled_while_validating == [False]
+    assert gc.isenabled()
+
+    def broken(batch: list[KafkaRecord], now: object = None) -> object:
+        raise RuntimeError("validation blew up")
+
+    monkeypatch.setattr(quotes, "split_valid", broken)
+    with pytest.raises(RuntimeError, match="blew up"):
+        prepare_batch(records)
+    assert gc.isenabled()  # resumed after a failed batch too
+
+    monkeypatch.setattr(quotes, "split_valid", real_split_valid)
+    gc.disable()  # paused by its owner, who must find it still paused
+    try:
+        prepare_batch(records)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

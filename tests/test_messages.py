@@ -8,6 +8,8 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from moonwatch.messages import (
     MAX_CLOCK_SKEW,
@@ -232,6 +234,15 @@ def test_message_ascii_names_and_tickers_get_the_verdict_of_the_per_character_ru
         assert _verdict(symbol=symbol) == _verdict(symbol=symbol + "\u00e9"), repr(symbol)
     for name in (f"A{ch}B", ch, f"{ch}{ch}"):
         assert _verdict(name=name) == _verdict(name=name + "\u00a0"), repr(name)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(st.characters(min_codepoint=0, max_codepoint=127), min_size=1, max_size=40))
+def test_message_any_ascii_name_gets_the_verdict_of_the_per_character_rules(name: str) -> None:
+    # Most ASCII names are accepted by one regex before the other checks run (markup needs a
+    # "<" or an "&"): it must accept nothing the per-character rules, which the no-break
+    # space sends the same text to, would refuse.
+    assert _verdict(name=name) == _verdict(name=name + "\u00a0"), repr(name)
 
 
 @pytest.mark.parametrize("slug", ["bitcoin", "usd-coin", "1inch", "crypto.com-coin", "a_b"])

