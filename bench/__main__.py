@@ -57,7 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--dbt-sizes", type=_sizes, help="raw row counts, e.g. 1e6,5e6,1e7")
     parser.add_argument(
-        "--window-min", type=float, help="minutes of sustained load (default 30; quick 1.5)"
+        "--window-min",
+        type=float,
+        help="minutes of sustained load after the stack's rest window (default 20; quick 1.5)",
     )
     parser.add_argument(
         "--output", default=str(BENCH_DIR / "RESULTS.md"), help="where the report goes"
@@ -171,6 +173,17 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if any(s.failed for s in sections) else 0
 
 
+def _overrides(args) -> list[str]:
+    """What the command changed of the mode's sizes, for the report's header."""
+    lines = []
+    if args.dbt_sizes:
+        sizes = ", ".join(f"{n:,}" for n in args.dbt_sizes)
+        lines.append(f"**This run's dbt sizes instead: {sizes} raw rows.**")
+    if args.window_min:
+        lines.append(f"**This run's load window instead: {args.window_min:g} minutes.**")
+    return lines
+
+
 def _write(args, machine, sections: list[Section], total: float, final: bool) -> None:
     mode = "quick" if args.quick else "full"
     command = "make bench" + (" BENCH_ARGS=--quick" if args.quick else "")
@@ -195,7 +208,8 @@ def _write(args, machine, sections: list[Section], total: float, final: bool) ->
             else "- Full mode: the issue's sizes ("
             + "; ".join(SIZES[m][0] for m in args.only)
             + ")."
-        ),
+        )
+        + "".join(f" {line}" for line in _overrides(args)),
         "- The machine is small and noisy (2 cores; the load window of measurements 2 and 5 "
         "runs beside the others), so each figure comes with a ceiling or floor measured in the "
         "same run, and repetitions are given as median (min, max).",
