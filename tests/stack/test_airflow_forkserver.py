@@ -8,6 +8,7 @@ a metadata database and an api-server, which the full-stack test has and this on
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -61,7 +62,13 @@ def forkserver(tmp_path: Path) -> Iterator[subprocess.Popen]:
         yield server
     finally:
         for pid in _children(server.pid):
-            os.killpg(pid, signal.SIGKILL)
+            # A component forked just now may not lead its own group yet (its setsid comes
+            # after the fork), and one may exit meanwhile: the group, else the process, if any.
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
         server.kill()
         server.wait()
 
