@@ -138,9 +138,13 @@ _ASCII_TICKER = re.compile(
     _ascii_class(lambda ch: _ticker_character(ch) and ch not in _TICKER_MARKUP) + "+"
 )
 _ASCII_NAME_CHARACTER = re.compile(_ascii_class(_name_character))
-# Nearly every name in one call: printable ASCII holding a letter or digit and neither "<" nor
-# "&", without which there is no markup. Whatever else passes goes through every check.
-_PLAIN_ASCII_NAME = re.compile(r"(?=[^A-Za-z0-9]*[A-Za-z0-9])[ -%'-;=-~]+")
+# Nearly every name in one call: ASCII with no bad character, a name character, and neither
+# of the characters every _MARKUP match starts with. Whatever else passes every check below.
+_PLAIN_ASCII_NAME = re.compile(
+    f"(?=.*{_ASCII_NAME_CHARACTER.pattern})"
+    + _ascii_class(lambda ch: not _bad_character(ch) and ch not in "<&")
+    + "+"
+)
 
 
 def _first(value: str, ascii_class: re.Pattern[str], rule: Callable[[str], bool]) -> str | None:
