@@ -10,8 +10,9 @@ This file reads the data and lays the page out; the parts of the page live in ``
 ``queries.py`` (``loading.py`` turns a missing mart into a note), figures in ``charts.py``,
 currency conversion in ``currency.py``, numbers as text in ``formatting.py``, ages and stale
 verdicts in ``freshness.py``, CSV downloads in ``csv_export.py``, escaping in ``markup.py``,
-the headline painted before the rest in ``first_paint.py``, the server's start-up heap kept
-out of the garbage collector's way in ``heap.py``.
+the headline painted before the rest (and the charts' code loaded meanwhile) in
+``first_paint.py``, the server's start-up heap kept out of the garbage collector's way in
+``heap.py``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import streamlit as st
 from moonwatch.errors import ConfigurationError
 from streamlit_app import charts, currency, freshness, heap, queries
 from streamlit_app import formatting as fmt
-from streamlit_app.first_paint import hold_for_first_paint
+from streamlit_app.first_paint import hold_for_first_paint, load_chart_code_after_paint
 from streamlit_app.header import empty_state, header, other_sources_note, page_setup
 from streamlit_app.loading import Missing, load
 from streamlit_app.market import (
@@ -160,6 +161,7 @@ def render(db: str, summary: pd.DataFrame | Missing) -> None:
         # the script reaches it, so the prices are on screen while the rest is read.
         cards = headline(selected, cur, colors, labels, stale_after)
         cards_sent = time.monotonic()
+        load_chart_code_after_paint()
         hourly = load(
             "coin_price_hourly", lambda: queries.price_hourly(db, ids, source=source), source
         )

@@ -305,6 +305,66 @@ def test_browser_shows_the_headline_while_a_chart_query_waits(served_slow_chart)
             browser.close()
 
 
+_HEADLINE_STAMP_JS = """(() => {
+  const watch = new MutationObserver(() => {
+    if (document.querySelector('[data-testid="stMetricValue"]')) {
+      window.__headlineAt = performance.now();
+      watch.disconnect();
+    }
+  });
+  document.addEventListener('DOMContentLoaded',
+    () => watch.observe(document.body, {childList: true, subtree: true}));
+})()"""
+_PLOTLY_CODE_FETCHES_JS = """() => performance.getEntriesByType('resource')
+  .filter(e => /\\/static\\/js\\/PlotlyChart\\.[^/]*\\.js$/.test(e.name))
+  .map(e => e.startTime)"""
+
+
+def test_browser_loads_the_charts_code_after_the_headline_and_before_the_charts(
+    served_slow_chart,
+):
+    """Plotly's code (the page's largest) loads while the charts are still on their way, not
+    once they arrive, and only after a headline value is on the page, so it never holds the
+    prices back. Here the charts cannot be sent at all (their query waits on a lock), so the
+    browser can only have asked for that code because the page told it to."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+    from playwright.sync_api import expect, sync_playwright
+
+    url, release = served_slow_chart
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=require_chromium(), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1440, "height": 900})
+            page.add_init_script(_HEADLINE_STAMP_JS)
+            page.goto(url, wait_until="domcontentloaded")
+            expect(page.locator('[data-testid="stMetricValue"]').first).to_be_visible(
+                timeout=60_000
+            )
+            try:
+                page.wait_for_function(
+                    f"() => ({_PLOTLY_CODE_FETCHES_JS})().length > 0", timeout=20_000
+                )
+            except PlaywrightTimeout as e:
+                raise AssertionError(
+                    "the browser never asked for Plotly's code while the charts waited"
+                ) from e
+            assert page.locator(CHARTS).count() == 0  # still waiting on the lock
+            fetched = page.evaluate(_PLOTLY_CODE_FETCHES_JS)
+            assert len(fetched) == 1
+            assert fetched[0] >= page.evaluate("window.__headlineAt")
+            # The script's element takes no room on the page.
+            loader = page.locator(".st-key-moonwatch-chart-code")
+            expect(loader).to_have_count(1)
+            expect(loader).to_be_hidden()
+            release()
+            expect(page.locator(CHARTS)).to_have_count(PLOTLY_CHARTS, timeout=60_000)
+            # The charts used the module already loaded: the browser fetched it once.
+            assert len(page.evaluate(_PLOTLY_CODE_FETCHES_JS)) == 1
+            assert not page.locator('[data-testid="stException"]').count()
+        finally:
+            browser.close()
+
+
 def test_browser_coin_picker_opens_from_a_button_that_names_the_picks(served):
     """The list of every tracked coin (5,000 at scale) is drawn only when someone opens the
     picker; the closed button says which coins the page shows, and picking one there adds its
