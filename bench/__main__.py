@@ -9,6 +9,7 @@ import threading
 import time
 import traceback
 
+from bench import sizes
 from bench.common import BENCH_DIR, Milestone, Section, machine_info, yield_to_the_stack
 
 ALL = ("ingest", "dbt", "dashboard", "stack")
@@ -17,23 +18,7 @@ ALL = ("ingest", "dbt", "dashboard", "stack")
 OPTIONAL = ("growth",)
 
 
-# What each measurement runs on, by mode, for the report's header.
-SIZES = {
-    "ingest": ("ingest 100k and 1M messages", "ingest 10k/30k messages"),
-    "dbt": ("dbt on 1M, 5M and 10M raw rows", "dbt on 50k/150k raw rows"),
-    "dashboard": ("dashboard at 10M raw rows", "dashboard at ~150k raw rows"),
-    "stack": (
-        "the stack 10 minutes at rest after 4 of warm-up, then 20 minutes of load",
-        "the stack 1.5 minutes at rest and 1.5 of load",
-    ),
-    "growth": (
-        "growth: a 10-minute window after 6 of warm-up, then 6 simulated days of 2 minutes",
-        "growth: a 2-minute window after 1 of warm-up, then 4 simulated days of 0.5 minutes",
-    ),
-}
-
-
-def _sizes(text: str) -> list[int]:
+def _row_counts(text: str) -> list[int]:
     return [int(float(s)) for s in text.split(",") if s.strip()]
 
 
@@ -48,18 +33,21 @@ def _measurements(text: str) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="the ~3 minute smoke version")
+    parser.add_argument(
+        "--quick", action="store_true", help="the smoke version at reduced sizes (about 8 minutes)"
+    )
     parser.add_argument(
         "--only",
         type=_measurements,
         default=list(ALL),
         help=f"subset of {','.join(ALL + OPTIONAL)} (default: {','.join(ALL)})",
     )
-    parser.add_argument("--dbt-sizes", type=_sizes, help="raw row counts, e.g. 1e6,5e6,1e7")
+    parser.add_argument("--dbt-sizes", type=_row_counts, help="raw row counts, e.g. 1e6,5e6,1e7")
     parser.add_argument(
         "--window-min",
         type=float,
-        help="minutes of sustained load after the stack's rest window (default 20; quick 1.5)",
+        help="minutes of sustained load after the stack's rest window (default "
+        f"{sizes.STACK[False].load_min:g}; quick {sizes.STACK[True].load_min:g})",
     )
     parser.add_argument(
         "--output", default=str(BENCH_DIR / "RESULTS.md"), help="where the report goes"
@@ -177,8 +165,8 @@ def _overrides(args) -> list[str]:
     """What the command changed of the mode's sizes, for the report's header."""
     lines = []
     if args.dbt_sizes:
-        sizes = ", ".join(f"{n:,}" for n in args.dbt_sizes)
-        lines.append(f"**This run's dbt sizes instead: {sizes} raw rows.**")
+        rows = ", ".join(f"{n:,}" for n in args.dbt_sizes)
+        lines.append(f"**This run's dbt sizes instead: {rows} raw rows.**")
     if args.window_min:
         lines.append(f"**This run's load window instead: {args.window_min:g} minutes.**")
     return lines
@@ -202,11 +190,11 @@ def _write(args, machine, sections: list[Section], total: float, final: bool) ->
         f"- Measurements run: {', '.join(args.only)} (of {', '.join(ALL + OPTIONAL)})",
         (
             "- **Quick mode uses reduced sizes** ("
-            + "; ".join(SIZES[m][1] for m in args.only)
+            + "; ".join(sizes.describe(m, quick=True) for m in args.only)
             + "): it proves the harness works; the issue's sizes need `make bench` (full)."
             if args.quick
             else "- Full mode: the issue's sizes ("
-            + "; ".join(SIZES[m][0] for m in args.only)
+            + "; ".join(sizes.describe(m, quick=False) for m in args.only)
             + ")."
         )
         + "".join(f" {line}" for line in _overrides(args)),

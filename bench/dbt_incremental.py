@@ -37,6 +37,7 @@ from pathlib import Path
 
 import psycopg
 
+from bench import sizes as bench_sizes
 from bench.common import COINS, Section, Target, fmt_summary, services, summary
 from moonwatch.dbt.runner import DbtResult, run_dbt
 
@@ -277,8 +278,7 @@ def prepare(config, workdir: Path) -> Warehouse:
 def measure(quick: bool, sizes: list[int] | None = None, keep: list | None = None) -> Section:
     """Runs the dbt measurement; if ``keep`` is a list, the live warehouse is handed to the
     dashboard measurement through it (a callback) before the services stop."""
-    # Generating raw + mart history costs ~25 s per million rows on an idle 2-core machine.
-    sizes = sizes or ([50_000, 150_000] if quick else [1_000_000, 5_000_000, 10_000_000])
+    sizes = sizes or list(bench_sizes.DBT_RAW_ROWS[quick])
     reps = 2 if quick else 3
     section = Section("3. dbt incremental cost against raw table size")
     section.add(

@@ -30,6 +30,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from bench import sizes as bench_sizes
 from bench.common import Section, temp_stack_env
 from bench.stack_load import _stack
 from moonwatch.stack.config import StackConfig
@@ -185,10 +186,11 @@ def measure(
     days: int | None = None,
     day_min: float | None = None,
 ) -> Section:
-    warmup_min = warmup_min if warmup_min is not None else (1.0 if quick else 6.0)
-    window_min = window_min or (2.0 if quick else 10.0)
-    days = days or (4 if quick else 6)
-    day_min = day_min or (0.5 if quick else 2.0)
+    mode = bench_sizes.GROWTH[quick]
+    warmup_min = warmup_min if warmup_min is not None else mode.warmup_min
+    window_min = window_min or mode.window_min
+    days = days or mode.days
+    day_min = day_min or mode.day_min
     section = Section("3. Bounded growth at 10 coins")
     env = temp_stack_env()
     env.update({"MOONWATCH_HISTORY_DAYS": "0", "MOONWATCH_RETENTION_DAYS": str(RETENTION_DAYS)})

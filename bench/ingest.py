@@ -26,6 +26,7 @@ from typing import Any
 
 import psycopg
 
+from bench import sizes as bench_sizes
 from bench.common import (
     COINS,
     PROFILE_DIR,
@@ -320,9 +321,7 @@ def _bucket(frame) -> str:
 
 def measure(quick: bool) -> Section:
     section = Section("1. Ingest throughput: consume_and_load vs Kafka-only and COPY-only")
-    # 100k takes seconds a repetition, and its ceilings swing with whatever else runs (the
-    # stack's load window), so it takes the median of five interleaved triples.
-    plan = [(10_000, 1), (30_000, 2)] if quick else [(100_000, 5), (1_000_000, 1)]
+    plan = bench_sizes.INGEST[quick].runs
     factory = QuoteFactory(COINS)
     section.add(
         f"Synthetic messages built like tests/factories.py: coin ids 1..{COINS:,}, one round per "
@@ -395,7 +394,7 @@ def measure(quick: bool) -> Section:
             "",
             "Full text profile: `bench/profiles/ingest.txt` (rewritten by every run).",
         )
-        _measure_scaling(section, factory, bootstrap, url, 20_000 if quick else 300_000, quick)
+        _measure_scaling(section, factory, bootstrap, url, bench_sizes.INGEST[quick].scaling, quick)
     return section
 
 

@@ -49,6 +49,7 @@ import psycopg
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from bench import freshness
+from bench import sizes as bench_sizes
 from bench.common import (
     IDLE_WORKER_ROLE,
     NEIGHBOUR_NICENESS,
@@ -80,9 +81,6 @@ PRODUCE_DAG = "crypto_quotes_produce"
 # The issue's "light at rest" targets, at 10 coins.
 TARGET_REST_CORES = 0.25
 TARGET_REST_PSS_MIB = 1.2 * 1024
-# The issue measured "at rest" after 6 minutes of warm-up; by 4 the DAGs are registered and
-# the first listings, FX, reference and docs builds have run, and 4 keeps a full run under 40.
-WARMUP_MIN = 4.0
 
 
 def _stack(env: dict[str, str], command: str, timeout: float) -> subprocess.CompletedProcess:
@@ -251,11 +249,11 @@ def measure(
     """The stack at rest, then measurements 2 and 5. ``rest_done`` is marked here when the rest
     window ends (the caller starts the other measurements then); ``others_done`` is marked by
     the caller when they have finished, so freshness under load can be split into the
-    overlapped part and the part where the stack ran alone. Warm-up (4 min in full mode), rest
-    (10 min) and load (20 min) keep the stack's part of a full run under 40 minutes."""
-    window_min = window_min or (1.5 if quick else 20.0)
-    rest_min = rest_min or (1.5 if quick else 10.0)
-    warmup_min = 1.0 if quick else WARMUP_MIN
+    overlapped part and the part where the stack ran alone. Warm-up, rest and load by mode:
+    bench/sizes.py."""
+    window_min = window_min or bench_sizes.STACK[quick].load_min
+    rest_min = rest_min or bench_sizes.STACK[quick].rest_min
+    warmup_min = bench_sizes.STACK[quick].warmup_min
     rounds = max(1, round(window_min))
     section = Section("2 + 5. Freshness and sustained load in a full local stack of our own")
     env = temp_stack_env()

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from bench import sizes
 from bench.__main__ import _measurements, _write
 
 MACHINE = {"nproc": 2, "date": "2026-12-05 06:52:48 UTC"}
@@ -34,7 +35,7 @@ def test_a_growth_only_report_lists_only_the_growth_sizes(tmp_path: Path) -> Non
 
 def test_a_quick_report_gives_the_reduced_sizes_of_what_ran(tmp_path: Path) -> None:
     header = _header(tmp_path, only=["ingest", "dbt"], quick=True)
-    assert "ingest 10k/30k messages; dbt on 50k/150k raw rows" in header
+    assert "ingest 10k and 30k messages; dbt on 50k and 150k raw rows" in header
     assert "dashboard" not in header.split("reduced sizes")[1].split("\n")[0]
 
 
@@ -49,3 +50,18 @@ def test_only_refuses_an_unknown_measurement_by_name() -> None:
     assert _measurements(" ingest, growth ") == ["ingest", "growth"]
     with pytest.raises(argparse.ArgumentTypeError, match=r"unknown measurement\(s\) \['ingets'\]"):
         _measurements("ingets,dbt")
+
+
+def test_sizes_read_as_people_write_them() -> None:
+    assert [sizes.count(n) for n in (999, 1_500, 150_000, 1_000_000, 10_000_000)] == [
+        "999",
+        "1.5k",
+        "150k",
+        "1M",
+        "10M",
+    ]
+    assert sizes.describe("dbt", quick=False) == "dbt on 1M, 5M and 10M raw rows"
+    # The dashboard is measured on the warehouse the dbt measurement leaves: its largest size.
+    assert sizes.describe("dashboard", quick=True) == "dashboard at 150k raw rows"
+    with pytest.raises(ValueError, match="unknown measurement 'ingets'"):
+        sizes.describe("ingets", quick=False)
