@@ -35,6 +35,11 @@ logger = logging.getLogger(__name__)
 MAX_FETCH_BYTES = 8 * 1024 * 1024
 MAX_PARTITION_FETCH_BYTES = 1024 * 1024
 MAX_QUEUED_KBYTES = 16 * 1024
+# Once that queue is full, librdkafka postpones the partition's next fetch by this long; its
+# default, 1 s, lets a loader catching up on a backlog drain the queue and then wait on an
+# empty one: on 100,000 queued messages the loader waited a third of its run inside consume
+# and loaded 33k msg/s, against 44k with 10 ms (50 ms did the same; the bound is unchanged).
+FETCH_QUEUE_BACKOFF_MS = 10
 # The largest single broker response accepted: a fetch plus one message of up to 64 MB (the
 # broker returns the first message of a partition whole, whatever the fetch limits say).
 MAX_RECEIVE_BYTES = MAX_FETCH_BYTES + 64 * 1024 * 1024
@@ -260,6 +265,7 @@ def open_consumer(
         "fetch.max.bytes": MAX_FETCH_BYTES,
         "max.partition.fetch.bytes": MAX_PARTITION_FETCH_BYTES,
         "queued.max.messages.kbytes": MAX_QUEUED_KBYTES,
+        "fetch.queue.backoff.ms": FETCH_QUEUE_BACKOFF_MS,
         "receive.message.max.bytes": MAX_RECEIVE_BYTES,
         **overrides,
     }
