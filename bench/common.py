@@ -313,18 +313,26 @@ class Memory(NamedTuple):
     pss: int  # its proportional share: shared pages divided among their sharers
     shmem: int  # the part of ``pss`` in shared memory (PostgreSQL's buffer cache)
     uss: int  # its private pages: what its exit would free
+    # Its anonymous pages (heap, stacks), each counted whole, whether or not a process it
+    # forked still shares it: what it has allocated and kept, which no other process's fork or
+    # exit moves (PSS and USS do: a parent's share of the pages a forked child shares doubles
+    # when the child exits).
+    anonymous: int = 0
 
 
 def memory_kib(pid: int) -> Memory:
     """One process's :class:`Memory`; all zero if it is gone."""
-    fields = {"Pss": 0, "Pss_Shmem": 0, "Private_Clean": 0, "Private_Dirty": 0}
+    fields = {"Pss": 0, "Pss_Shmem": 0, "Private_Clean": 0, "Private_Dirty": 0, "Anonymous": 0}
     with contextlib.suppress(OSError):
         for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
             name, _, value = line.partition(":")
             if name in fields:
                 fields[name] = int(value.split()[0])
     return Memory(
-        fields["Pss"], fields["Pss_Shmem"], fields["Private_Clean"] + fields["Private_Dirty"]
+        fields["Pss"],
+        fields["Pss_Shmem"],
+        fields["Private_Clean"] + fields["Private_Dirty"],
+        fields["Anonymous"],
     )
 
 
@@ -396,6 +404,7 @@ class Process(NamedTuple):
     under_worker: bool  # it is, or runs under, one of the LocalExecutor's workers
     shmem: float = 0.0  # MiB of ``pss`` in shared memory (PostgreSQL's buffer cache)
     pid: int = 0
+    anonymous: float = 0.0  # MiB, see Memory.anonymous
 
     @property
     def is_task(self) -> bool:
@@ -404,19 +413,21 @@ class Process(NamedTuple):
         return self.role == TASK_ROLE
 
 
-def lasting_private(processes: dict[str, list[Process]]) -> dict[str, dict[int, float]]:
-    """Per service, per PID, MiB of PSS outside shared memory held by its long-lived
-    processes: every process but the tasks' (which take their memory with them when their
-    task ends)."""
+def lasting_anonymous(processes: dict[str, list[Process]]) -> dict[str, dict[int, float]]:
+    """Per service, per PID, MiB of anonymous memory (:attr:`Memory.anonymous`) held by its
+    long-lived processes: every process but the tasks' (which take their memory with them when
+    their task ends). Anonymous, not PSS: the LocalExecutor forks its workers from the
+    scheduler, so the scheduler's PSS rises by half the pages it shared with a worker when that
+    worker is let go, and growth by PSS would blame the scheduler for a worker's exit."""
     return {
-        name: {p.pid: p.pss - p.shmem for p in procs if not p.is_task}
+        name: {p.pid: p.anonymous for p in procs if not p.is_task}
         for name, procs in processes.items()
     }
 
 
 class Flatness(NamedTuple):
-    """One service's long-lived memory outside shared memory (:func:`lasting_private`) in the
-    middle and the last third of a window's samples."""
+    """One service's long-lived anonymous memory (:func:`lasting_anonymous`) in the middle
+    and the last third of a window's samples."""
 
     middle: float  # MiB, median over the middle third's samples of the service's sum
     last: float  # the same over the last third
@@ -438,7 +449,7 @@ def _sum_of_medians(samples: list[dict[int, float]], pids: set[int]) -> float:
 
 
 def flatness(lasting: list[dict[str, dict[int, float]]]) -> dict[str, Flatness]:
-    """Per service, :class:`Flatness` of the samples ``lasting`` (:func:`lasting_private`,
+    """Per service, :class:`Flatness` of the samples ``lasting`` (:func:`lasting_anonymous`,
     in time order), the first third left out as warm-up. Growth compares each process with
     itself (by PID): a pool that forks a worker as tasks wait and lets it go when idle (the
     LocalExecutor's, Postgres's connections) changes how many processes the sum holds, which
@@ -469,7 +480,7 @@ def flatness(lasting: list[dict[str, dict[int, float]]]) -> dict[str, Flatness]:
 
 def pss_totals(processes: dict[str, list[Process]]) -> dict[str, tuple[float, int, float]]:
     """:func:`service_pss` of processes already read (one walk of /proc serves both it and
-    :func:`lasting_private`)."""
+    :func:`lasting_anonymous`)."""
     return {
         name: (sum(p.pss for p in procs), len(procs), sum(p.shmem for p in procs))
         for name, procs in processes.items()
@@ -510,6 +521,7 @@ def service_processes(run_dir: Path) -> dict[str, list[Process]]:
                     task or role.startswith(EXECUTOR_WORKER_ROLE),
                     memory.shmem / 1024,
                     pid,
+                    memory.anonymous / 1024,
                 )
             )
         if found:

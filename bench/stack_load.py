@@ -58,7 +58,7 @@ from bench.common import (
     Section,
     Target,
     flatness,
-    lasting_private,
+    lasting_anonymous,
     pss_totals,
     service_processes,
     service_pss,
@@ -322,7 +322,7 @@ def measure(
                         "log_end": sum(o + 1 for o in producer.max_offset.values()),
                         "committed": committed_offset(bootstrap, parts),
                         "pss": pss_totals(processes),
-                        "lasting": lasting_private(processes),
+                        "lasting": lasting_anonymous(processes),
                     }
                 )
                 next_sample += 30
@@ -580,19 +580,21 @@ def _report_load(section, samples, idle_samples, final_pss, final_committed, pro
     )
     # Memory: idle (median of idle samples) vs under load. Flatness compares the last third of
     # the load samples with the middle third (the first third is warm-up: Airflow importing),
-    # each long-lived process with itself (bench.common.flatness): its memory outside shared
-    # memory, the median of its samples. Task processes are left out (at 5,000 quotes a minute
-    # one runs at half the samples or more, in step with the minute), and so are processes
-    # that did not live through both thirds: the LocalExecutor forks workers as tasks wait and
-    # lets idle ones go, so a sum over the tree says how many workers each third caught.
-    # PostgreSQL's buffer cache is shared memory that fills as the window's rows are read and
-    # written, up to shared_buffers, which is a bounded cache, not growth.
+    # each long-lived process with itself (bench.common.flatness): its anonymous memory, the
+    # median of its samples. Task processes are left out (at 5,000 quotes a minute one runs at
+    # half the samples or more, in step with the minute), and so are processes that did not
+    # live through both thirds: the LocalExecutor forks workers as tasks wait and lets idle
+    # ones go, so a sum over the tree says how many workers each third caught. Anonymous
+    # memory, not PSS: a worker's exit hands the scheduler the whole of the pages they shared,
+    # which PSS counts as the scheduler's growth (bench.common.lasting_anonymous). PostgreSQL's
+    # buffer cache is shared memory, not anonymous: it fills up to shared_buffers, a bounded
+    # cache, not growth.
     names = sorted({n for s in idle_samples + [x["pss"] for x in samples] for n in s})
     flat = flatness([s["lasting"] for s in samples])
     section.add(
         "",
         "| service (process tree) | PSS idle MiB | under load: first / last / max MiB "
-        "| long-lived processes outside shared memory, middle / last third: MiB (processes) "
+        "| long-lived processes' anonymous memory, middle / last third: MiB (processes) "
         "| of them, those that lived through both thirds: MiB (processes) "
         "| after drain MiB (of it shared memory) |",
         "|---|---|---|---|---|---|",
@@ -628,13 +630,15 @@ def _report_load(section, samples, idle_samples, final_pss, final_committed, pro
         "LocalExecutor's task processes and its pool of workers, so its PSS moves with the "
         "tasks and workers running at the sample; its flatness compares the scheduler and each "
         "worker that lived through both thirds with itself (the pool's size is bounded by "
-        "Airflow's `parallelism`, as Postgres's connections are by `max_connections`).",
+        "Airflow's `parallelism`, as Postgres's connections are by `max_connections`), by its "
+        "anonymous memory: the workers are forked from the scheduler, and when one is let go "
+        "the scheduler's PSS takes on the whole of the pages they shared, which is not growth.",
     )
     if growth:
         worst = max(growth, key=lambda g: g[1])
         section.check(
             "memory flat under load (long-lived processes that lived through both thirds, "
-            "outside shared memory, median of last third / middle third, worst service)",
+            "anonymous memory, median of last third / middle third, worst service)",
             worst[1],
             Target("<=", 1.1),
             f"({worst[0]})",

@@ -22,7 +22,7 @@ from bench.common import (
     Process,
     Section,
     flatness,
-    lasting_private,
+    lasting_anonymous,
     service_processes,
     service_trees,
 )
@@ -61,27 +61,28 @@ def test_the_floor_removes_only_the_private_memory_of_the_extra_workers_and_task
     assert "holds 177 MiB" not in text
 
 
-def test_flatness_counts_the_long_lived_processes_outside_shared_memory_not_the_tasks() -> None:
+def test_flatness_counts_the_long_lived_processes_anonymous_memory_not_the_tasks() -> None:
     # The scheduler's tree with a busy worker running a dbt build, and without it a minute
-    # later: the same long-lived memory, whichever sample caught the task.
-    scheduler = Process("airflow scheduler", 120.0, 90.0, False, pid=10)
-    worker = Process(EXECUTOR_WORKER_ROLE, 46.0, 16.0, True, pid=11)
-    build = Process("airflow task", 180.0, 150.0, True, pid=12)
-    postgres = Process("postgres", 60.0, 5.0, False, shmem=40.0, pid=20)
+    # later: the same long-lived memory, whichever sample caught the task. Postgres's buffer
+    # cache (shared memory) is in its PSS, not in its anonymous memory.
+    scheduler = Process("airflow scheduler", 120.0, 90.0, False, pid=10, anonymous=110.0)
+    worker = Process(EXECUTOR_WORKER_ROLE, 46.0, 16.0, True, pid=11, anonymous=100.0)
+    build = Process("airflow task", 180.0, 150.0, True, pid=12, anonymous=170.0)
+    postgres = Process("postgres", 60.0, 5.0, False, shmem=40.0, pid=20, anonymous=4.0)
     busy = {"airflow-scheduler": [scheduler, worker, build], "postgres": [postgres]}
     idle = {
         "airflow-scheduler": [scheduler, worker._replace(role=IDLE_WORKER_ROLE)],
         "postgres": [postgres],
     }
 
-    assert lasting_private(busy) == {
-        "airflow-scheduler": {10: 120.0, 11: 46.0},
-        "postgres": {20: 20.0},
+    assert lasting_anonymous(busy) == {
+        "airflow-scheduler": {10: 110.0, 11: 100.0},
+        "postgres": {20: 4.0},
     }
-    assert lasting_private(idle)["airflow-scheduler"] == {10: 120.0, 11: 46.0}
+    assert lasting_anonymous(idle)["airflow-scheduler"] == {10: 110.0, 11: 100.0}
     assert build.is_task and not worker.is_task and not scheduler.is_task
 
-    samples = [lasting_private(busy if i % 2 else idle) for i in range(9)]
+    samples = [lasting_anonymous(busy if i % 2 else idle) for i in range(9)]
     flat = flatness(samples)
     assert flat["airflow-scheduler"].growth == 1.0
     assert flat["postgres"].growth == 1.0
@@ -181,7 +182,75 @@ def test_a_task_process_is_told_from_its_worker_by_where_it_runs(tmp_path) -> No
         assert found[root.pid].role == "airflow scheduler" and not found[root.pid].under_worker
         assert found[worker_pid].role == EXECUTOR_WORKER_ROLE and not found[worker_pid].is_task
         assert found[task_pid].role == TASK_ROLE and found[task_pid].is_task
-        assert set(lasting_private({"s": list(found.values())})["s"]) == {root.pid, worker_pid}
+        assert set(lasting_anonymous({"s": list(found.values())})["s"]) == {root.pid, worker_pid}
+    finally:
+        os.killpg(root.pid, signal.SIGKILL)
+        root.wait()
+
+
+_FORKING_PARENT = """
+import os, sys, time
+
+def touched(mib):
+    block = bytearray(mib << 20)
+    for i in range(0, len(block), 4096):
+        block[i] = 1
+    return block
+
+heap = [touched(64)]
+child = os.fork()
+if child == 0:
+    time.sleep(60)  # shares the parent's heap, touches nothing
+    os._exit(0)
+print(child, flush=True)
+for line in sys.stdin:
+    if line.strip() == "reap":
+        os.kill(child, 9)
+        os.waitpid(child, 0)
+    else:
+        heap.append(touched(64))
+    print("done", flush=True)
+"""
+
+
+def test_growth_is_what_a_process_keeps_not_a_forked_childs_exit(tmp_path) -> None:
+    # As the scheduler and the LocalExecutor's workers forked from it: a real process with a
+    # 64 MiB heap forks a child that shares it. When the child exits, the parent's PSS takes on
+    # the whole of the shared pages, which the flatness verdict once read as the scheduler's
+    # growth; its anonymous memory does not move. When it allocates, it does.
+    root = subprocess.Popen(
+        [sys.executable, "-c", _FORKING_PARENT],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+    def sample(command: str | None = None) -> tuple[Process, dict[str, dict[int, float]]]:
+        if command:
+            root.stdin.write(command + "\n")
+            root.stdin.flush()
+            assert root.stdout.readline().strip() == "done"
+        processes = service_processes(tmp_path)
+        own = {p.pid: p for p in processes["airflow-scheduler"]}[root.pid]
+        return own, lasting_anonymous(processes)
+
+    try:
+        child = int(root.stdout.readline())
+        (tmp_path / "airflow-scheduler.pid").write_text(f"{root.pid} 0")
+        with_child, first = sample()
+        assert set(first["airflow-scheduler"]) == {root.pid, child}
+        alone, second = sample("reap")
+        assert alone.pss - with_child.pss > 24  # half the shared 64 MiB came back to it
+        assert abs(alone.anonymous - with_child.anonymous) < 4
+        grown, third = sample("grow")
+        assert grown.anonymous - alone.anonymous > 56
+
+        # The window's thirds: the middle one with the child, the last without it, then the
+        # last one after the parent kept 64 MiB more.
+        f = flatness([first] * 6 + [second] * 3)["airflow-scheduler"]
+        assert f.survivors == 1 and f.growth < 1.05
+        assert flatness([first] * 6 + [third] * 3)["airflow-scheduler"].growth > 1.3
     finally:
         os.killpg(root.pid, signal.SIGKILL)
         root.wait()
