@@ -22,7 +22,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
 from moonwatch.dbt import docs as dbt_docs
 from moonwatch.errors import ConfigurationError, MoonwatchError, TransientError
-from moonwatch.settings import Settings, load_settings
+from moonwatch.settings import Settings, current_settings
 
 DB_URL_ENV = "MOONWATCH_DASHBOARD_DB_URL"
 CONNECTION_NAME = "moonwatch_marts"
@@ -46,14 +46,14 @@ HISTORY_DAYS = 30
 def refresh_seconds() -> int:
     """MOONWATCH_DASHBOARD_REFRESH_SECONDS (``Settings.dashboard_refresh_seconds``: default 30,
     at least 5); a bad value is a ConfigurationError that names it."""
-    return load_settings().dashboard_refresh_seconds
+    return current_settings().dashboard_refresh_seconds
 
 
 def stale_after_seconds() -> int:
     """MOONWATCH_STALE_AFTER_SECONDS (``Settings.stale_after_seconds``: default 300, at least 1):
     a coin whose newest row the pipeline stamped longer ago than this is stale (marked, and not
     preselected). Read on every page run, so a changed value takes effect on the next refresh."""
-    return load_settings().stale_after_seconds
+    return current_settings().stale_after_seconds
 
 
 def _refresh_seconds_at_import() -> int:
@@ -130,14 +130,14 @@ def describe_target(raw: str | None = None) -> str:
 
 
 def _raw_url() -> str:
-    # Read the environment on every call (not the process-wide cached settings), so a changed
-    # MOONWATCH_DASHBOARD_DB_URL takes effect on the next refresh.
-    return load_settings().require_dashboard_db_url()
+    # The settings as the environment holds them now (not the process-wide ones read once), so
+    # a changed MOONWATCH_DASHBOARD_DB_URL takes effect on the next refresh.
+    return current_settings().require_dashboard_db_url()
 
 
 def dbt_docs_url() -> str:
     """The dbt docs page (Cosmos' plugin on Airflow's api-server), from MOONWATCH_AIRFLOW_URL."""
-    return dbt_docs.docs_url(load_settings().airflow_url)
+    return dbt_docs.docs_url(current_settings().airflow_url)
 
 
 def database_key() -> str:

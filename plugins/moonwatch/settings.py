@@ -8,6 +8,7 @@ never print by accident.
 
 from __future__ import annotations
 
+import os
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -402,6 +403,20 @@ def load_settings() -> Settings:
         return Settings()
     except ValidationError as e:
         raise invalid_settings(e) from None
+
+
+def current_settings() -> Settings:
+    """:func:`load_settings` for a caller that asks on every run (the dashboard, several times
+    a page run): the same answer, read again only when the environment has changed since.
+    Settings come from the environment alone, and reading them costs about a millisecond of
+    pydantic's validation, once per query on the page's path to its headline."""
+    return _settings_of(frozenset(os.environ.items()))
+
+
+@lru_cache(maxsize=4)
+def _settings_of(environment: frozenset[tuple[str, str]]) -> Settings:
+    # The key is the environment load_settings reads; a bad one raises, and is not cached.
+    return load_settings()
 
 
 def invalid_settings(e: ValidationError) -> ConfigurationError:

@@ -9,7 +9,9 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
+from moonwatch import settings as settings_module
 from moonwatch.errors import ConfigurationError
+from moonwatch.settings import Settings
 from streamlit_app import queries
 from tests.dashboard import marts_data
 
@@ -75,6 +77,20 @@ def test_a_bad_dashboard_setting_is_a_clear_error(monkeypatch, name, read, value
     monkeypatch.setenv(name, value)
     with pytest.raises(ConfigurationError, match=f"{name}: Input should be {problem}"):
         read()
+
+
+def test_the_page_reads_the_settings_again_only_when_the_environment_changed(monkeypatch):
+    # Pydantic's read costs about a millisecond, and the page asked for it once per query.
+    reads = []
+    monkeypatch.setattr(settings_module, "load_settings", lambda: reads.append(1) or Settings())
+    monkeypatch.setenv("MOONWATCH_TEST_NONCE", str(id(reads)))  # an environment not seen yet
+    monkeypatch.setenv(STALE, "120")
+    assert [queries.stale_after_seconds() for _ in range(3)] == [120] * 3
+    assert queries.refresh_seconds() == 30 and len(reads) == 1
+    monkeypatch.setenv(STALE, "90")
+    assert queries.stale_after_seconds() == 90 and len(reads) == 2
+    monkeypatch.setenv(STALE, "120")  # back to one it has read
+    assert queries.stale_after_seconds() == 120 and len(reads) == 2
 
 
 SIM = "simulator"
