@@ -392,7 +392,8 @@ def measure(quick: bool) -> Section:
         section.add("", "### Where the loader's time goes (pyinstrument)", "", *prof_lines)
         section.add(
             "",
-            "Full text profile: `bench/profiles/ingest.txt` (rewritten by every run).",
+            "The full text profile is written to `bench/profiles/ingest.txt` on the machine "
+            "that ran the benchmark (rewritten by every run, and not kept in the repository).",
         )
         _measure_scaling(section, factory, bootstrap, url, bench_sizes.INGEST[quick].scaling, quick)
     return section
