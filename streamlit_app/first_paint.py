@@ -67,6 +67,7 @@ def plotly_code_url() -> str | None:
     return f"./static/js/{names[0]}"
 
 
+@functools.cache  # the same string on every run
 def _loader_script(url: str) -> str:
     src = json.dumps(url)  # the URL matches _PLOTLY_CODE: no quote or markup can be in it
     return (

@@ -18,6 +18,7 @@ import requests
 from moonwatch.stack.config import StackConfig
 from moonwatch.stack.process import free_port
 from moonwatch.stack.services import dashboard_argv
+from streamlit_app import first_paint
 from tests.dashboard import marts_data
 from tests.dashboard.conftest import PROJECT_ROOT, require_chromium
 
@@ -353,7 +354,7 @@ def test_browser_loads_the_charts_code_after_the_headline_and_before_the_charts(
             assert len(fetched) == 1
             assert fetched[0] >= page.evaluate("window.__headlineAt")
             # The script's element takes no room on the page.
-            loader = page.locator(".st-key-moonwatch-chart-code")
+            loader = page.locator(f".st-key-{first_paint._LOADER_KEY}")
             expect(loader).to_have_count(1)
             expect(loader).to_be_hidden()
             release()
