@@ -84,6 +84,7 @@ def test_the_page_reads_the_settings_again_only_when_the_environment_changed(mon
     reads = []
     monkeypatch.setattr(settings_module, "load_settings", lambda: reads.append(1) or Settings())
     monkeypatch.setenv("MOONWATCH_TEST_NONCE", str(id(reads)))  # an environment not seen yet
+    monkeypatch.delenv(REFRESH, raising=False)  # its default, whatever the shell exports
     monkeypatch.setenv(STALE, "120")
     assert [queries.stale_after_seconds() for _ in range(3)] == [120] * 3
     assert queries.refresh_seconds() == 30 and len(reads) == 1
